@@ -1,0 +1,15 @@
+"""mindconverter: migrate ONNX (and TensorFlow, PyTorch) models to readable MindSpore code, with proven parity.
+
+Importing this package is cheap: heavy dependencies (mindspore, onnx) load only when used.
+"""
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "convert"]
+
+
+def convert(*args, **kwargs):
+    """Convert a model file; see mindconverter.api.convert for the arguments."""
+    from mindconverter.api import convert as _convert
+
+    return _convert(*args, **kwargs)

@@ -1,0 +1,220 @@
+"""EmitContext: what an emitter can ask about its op and how it declares layers, parameters and tensors."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import numpy as np
+
+from mindconverter.ir.core import Op, Value, known_array
+from mindconverter.ir.types import DType, TensorType
+
+if TYPE_CHECKING:
+    from mindconverter.backend.cell_writer import CellWriter
+
+
+class EmitError(Exception):
+    """Raised by an emitter (through `cx.fail`) when it cannot express this instance of the op."""
+
+
+MS_DTYPES = {
+    DType.F16: "ms.float16",
+    DType.BF16: "ms.bfloat16",
+    DType.F32: "ms.float32",
+    DType.F64: "ms.float64",
+    DType.I8: "ms.int8",
+    DType.I16: "ms.int16",
+    DType.I32: "ms.int32",
+    DType.I64: "ms.int64",
+    DType.U8: "ms.uint8",
+    DType.U16: "ms.uint16",
+    DType.U32: "ms.uint32",
+    DType.U64: "ms.uint64",
+    DType.BOOL: "ms.bool_",
+}
+
+
+@attrs.define
+class WeightRef:
+    """A known tensor headed for the checkpoint, with the source weight it came from (for the weight map)."""
+
+    array: np.ndarray
+    source: str | None = None
+    source_shape: tuple[int, ...] = ()
+    source_dtype: str = ""
+
+    def map(self, fn: Callable[[np.ndarray], np.ndarray]) -> WeightRef:
+        """The same source weight, transformed (reshaped, transposed, re-ordered) for the target layer."""
+        return WeightRef(np.ascontiguousarray(fn(self.array)), self.source, self.source_shape, self.source_dtype)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.array.shape)
+
+
+def literal(value: Any) -> str:
+    """A Python literal for ints, floats, bools, strings and (nested) tuples/lists of them."""
+    if isinstance(value, (bool, np.bool_)):
+        return "True" if value else "False"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        v = float(value)
+        if np.isnan(v):
+            return 'float("nan")'
+        if np.isinf(v):
+            return 'float("inf")' if v > 0 else '-float("inf")'
+        if isinstance(value, np.float32):
+            return np.format_float_positional(value, unique=True, trim="0") if abs(v) < 1e16 and (v == 0 or abs(v) >= 1e-4) else repr(float(value))
+        return repr(v)
+    if isinstance(value, str):
+        return json.dumps(value)  # a double-quoted literal with every special character escaped
+    if isinstance(value, (tuple, list)):
+        items = [literal(v) for v in value]
+        if isinstance(value, tuple):
+            return "(" + items[0] + ",)" if len(items) == 1 else "(" + ", ".join(items) + ")"
+        return "[" + ", ".join(items) + "]"
+    if value is None:
+        return "None"
+    raise TypeError(f"no literal for {type(value).__name__}")
+
+
+def array_literal(array: np.ndarray) -> str:
+    """Nested-list literal of a small array, floats printed so they round-trip in the array's dtype."""
+    if array.ndim == 0:
+        return literal(array.item() if array.dtype.kind != "f" else array.dtype.type(array))
+    return "[" + ", ".join(array_literal(a) for a in array) + "]"
+
+
+class EmitContext:
+    """Per-op view given to an emitter. Results are Python expressions (strings) for `construct`."""
+
+    def __init__(self, writer: CellWriter, op: Op) -> None:
+        self.writer = writer
+        self.op = op
+
+    # -- facts about the op --------------------------------------------------------------------
+
+    @property
+    def opset(self) -> int:
+        return self.writer.opset
+
+    def attr(self, name: str, default: Any = None) -> Any:
+        return self.op.attrs.get(name, default)
+
+    def operand(self, i: int) -> Value | None:
+        return self.op.operands[i] if i < len(self.op.operands) else None
+
+    def has(self, i: int) -> bool:
+        """Whether optional input i is present."""
+        return self.operand(i) is not None
+
+    def in_type(self, i: int) -> TensorType:
+        v = self.operand(i)
+        if v is None:
+            self.fail(f"input {i} is missing")
+        return v.type
+
+    def out_type(self, i: int = 0) -> TensorType:
+        return self.op.results[i].type
+
+    def in_shape(self, i: int) -> tuple[int, ...]:
+        """The static shape of input i; fails (-> placeholder) when it is symbolic."""
+        t = self.in_type(i)
+        if not t.is_static:
+            self.fail(f"input {i} has no static shape ({t})")
+        return t.shape
+
+    def out_shape(self, i: int = 0) -> tuple[int, ...]:
+        t = self.out_type(i)
+        if not t.is_static:
+            self.fail(f"output {i} has no static shape ({t})")
+        return t.shape
+
+    def const(self, i: int) -> np.ndarray | None:
+        """The value of input i when it is known at conversion time (a constant or a weight)."""
+        v = self.operand(i)
+        return None if v is None else known_array(v, self.writer.weights)
+
+    def const_list(self, i: int, what: str) -> list:
+        """Input i as a Python list; fails when it is only known at run time."""
+        value = self.const(i)
+        if value is None:
+            self.fail(f"{what} (input {i}) must be a constant, but it is computed at run time")
+        return value.tolist()
+
+    def scalar(self, i: int) -> Any | None:
+        """Input i as a Python number when it is a known single-element rank-0 constant."""
+        value = self.const(i)
+        if value is None or value.size != 1 or value.ndim != 0 or value.dtype == object:
+            return None
+        return value.dtype.type(value.item()) if value.dtype.kind == "f" else value.item()
+
+    def weight(self, i: int) -> WeightRef:
+        """Input i as a weight for a layer's parameter; fails when it is computed at run time."""
+        v = self.operand(i)
+        value = self.const(i)
+        if v is None or value is None:
+            self.fail(f"input {i} must be a weight known at conversion time")
+        key = v.op.attrs.get("key") if v.op is not None else None
+        source = self.writer.weights.origin.get(key, key) if key else None
+        return WeightRef(np.asarray(value), source, tuple(value.shape), str(value.dtype))
+
+    def fail(self, reason: str) -> Any:
+        """Give up on this op: it becomes a placeholder Cell and a report line with `reason`."""
+        raise EmitError(reason)
+
+    # -- code ------------------------------------------------------------------------------------
+
+    def arg(self, i: int) -> str:
+        """The expression for input i inside construct (a variable, or a member tensor for constants)."""
+        v = self.operand(i)
+        if v is None:
+            self.fail(f"input {i} is missing")
+        return self.writer.value_expr(v)
+
+    def args(self) -> list[str]:
+        return [self.arg(i) for i in range(len(self.op.operands)) if self.op.operands[i] is not None]
+
+    def layer(self, cls: str, *args: Any, weights: dict[str, WeightRef] | None = None, hint: str | None = None, **kwargs: Any) -> str:
+        """Declare `self.<member> = cls(*args, **kwargs)` in __init__; returns `self.<member>`.
+
+        `weights` maps the layer's parameter names (`weight`, `bias`, `gamma`...) to checkpoint data.
+        Arguments that are already code (not plain values) are passed with `Code(...)`.
+        """
+        call = f"{cls}({_call_args(args, kwargs)})"
+        return self.writer.add_member(self.op, call, weights or {}, hint)
+
+    def parameter(self, ref: WeightRef, hint: str | None = None, trainable: bool = True) -> str:
+        """Declare a Parameter member holding `ref` (loaded from the checkpoint); returns `self.<member>`."""
+        return self.writer.add_parameter(self.op, ref, hint, trainable)
+
+    def tensor(self, array: np.ndarray, hint: str = "const") -> str:
+        """An expression for a constant tensor (a member: inline when small, else from the checkpoint)."""
+        return self.writer.add_tensor(self.op, np.asarray(array), hint)
+
+    def dtype(self, dtype: DType) -> str:
+        try:
+            return MS_DTYPES[dtype]
+        except KeyError:
+            return self.fail(f"MindSpore has no tensor type for {dtype.value}")
+
+    @staticmethod
+    def lit(value: Any) -> str:
+        return literal(value)
+
+
+@attrs.frozen
+class Code:
+    """An argument that is already Python source (e.g. `Code("ms.float32")`), not a value to quote."""
+
+    text: str
+
+
+def _call_args(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    parts = [a.text if isinstance(a, Code) else literal(a) for a in args]
+    parts += [f"{k}={v.text if isinstance(v, Code) else literal(v)}" for k, v in kwargs.items()]
+    return ", ".join(parts)

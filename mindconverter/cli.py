@@ -1,0 +1,111 @@
+"""The `mindconverter` command: MindConverter's flags plus checking and IR debugging options.
+
+Start-up stays instant: nothing heavy (mindspore, onnx) is imported before the arguments parse.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from mindconverter import __version__
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="mindconverter",
+        description="Convert an ONNX model into a readable MindSpore script (.py), a checkpoint (.ckpt), "
+        "a migration report and a weight map, and check that the result computes the same numbers.",
+        epilog="example: mindconverter --model_file resnet50.onnx --shape 1,3,224,224 --input_nodes input --output out/",
+    )
+    p.add_argument("--version", action="version", version=f"mindconverter {__version__}")
+    g = p.add_argument_group("model (MindConverter-compatible)")
+    g.add_argument("--model_file", required=True, metavar="FILE", help="the model to convert (.onnx)")
+    g.add_argument("--shape", nargs="+", metavar="SHAPE", help="input shapes, e.g. 1,3,224,224; one per input, separated by spaces")
+    g.add_argument("--input_nodes", nargs="+", metavar="NAME", help="input names the --shape values apply to")
+    g.add_argument("--output_nodes", nargs="+", metavar="NAME", help="output tensor names; the graph is cut there")
+    g.add_argument("--output", default="output", metavar="DIR", help="folder for NAME.py and NAME.ckpt (default: ./output)")
+    g.add_argument("--report", metavar="DIR", help="folder for the reports and weight map (default: the --output folder)")
+    c = p.add_argument_group("parity check")
+    c.add_argument("--check", choices=("off", "end"), default="end", help="compare the converted network with onnxruntime (default: end)")
+    c.add_argument("--check-mode", choices=("pynative", "graph", "both"), default="pynative", help="MindSpore execution mode(s) for the check")
+    c.add_argument("--input_data", metavar="FILE.npz", help="inputs for the check, keyed by input name (default: seeded random data)")
+    c.add_argument("--rtol", type=float, help="relative tolerance (default per dtype: 1e-3 for float32)")
+    c.add_argument("--atol", type=float, help="absolute tolerance (default per dtype: 1e-4 for float32)")
+    c.add_argument("--seed", type=int, default=0, help="seed of the random check inputs")
+    d = p.add_argument_group("IR and passes")
+    d.add_argument("--dump-ir", metavar="DIR", help="write the IR after the frontend and after each pass (NN-pass-name.ir)")
+    d.add_argument("--print-ir-after-all", action="store_true", help="print the IR after every pass")
+    d.add_argument("--passes", metavar="LIST", help="comma-separated pass pipeline instead of the default")
+    o = p.add_argument_group("output")
+    o.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    o.add_argument("--allow-unsupported", action="store_true", help="exit 0 even if some ops became placeholders")
+    o.add_argument("-v", "--verbose", action="count", default=0, help="more detail; shows tracebacks of errors")
+    o.add_argument("-q", "--quiet", action="store_true", help="only errors")
+    return p
+
+
+def _setup_logging(verbose: int, quiet: bool) -> None:
+    level = logging.ERROR if quiet else logging.DEBUG if verbose else logging.INFO
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger = logging.getLogger("mindconverter")
+    logger.handlers[:] = [handler]
+    logger.setLevel(level)
+    logger.propagate = False
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.verbose, args.quiet)
+    from mindconverter.errors import MindConverterError
+
+    try:
+        from mindconverter.api import convert
+
+        result = convert(
+            args.model_file,
+            shape=args.shape,
+            input_nodes=args.input_nodes,
+            output_nodes=args.output_nodes,
+            output=args.output,
+            report=args.report,
+            check=args.check,
+            check_mode=args.check_mode,
+            rtol=args.rtol,
+            atol=args.atol,
+            input_data=args.input_data,
+            seed=args.seed,
+            dump_ir=args.dump_ir,
+            print_ir_after_all=args.print_ir_after_all,
+            passes=[p.strip() for p in args.passes.split(",") if p.strip()] if args.passes else None,
+            overwrite=args.overwrite,
+            allow_unsupported=args.allow_unsupported,
+        )
+    except MindConverterError as exc:
+        if args.verbose:
+            logging.getLogger("mindconverter").exception("traceback:")
+        print(exc.render(), file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return EXIT_ERROR
+    except Exception as exc:  # noqa: BLE001 - never show a traceback unless -v
+        if args.verbose:
+            raise
+        print(
+            f"error[9000000]: internal error: {type(exc).__name__}: {exc}\n"
+            "  fix: this is a bug in mindconverter; rerun with -v and report the traceback",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
+    if not args.quiet:
+        print(f"converted {args.model_file} -> {result.script}")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""The typed SSA IR: data model, textual form (printer and parser) and verifier."""
+
+from mindconverter.ir.core import (
+    INLINE_LIMIT,
+    Block,
+    Builder,
+    Dense,
+    Func,
+    Loc,
+    Module,
+    Op,
+    Value,
+    WeightStore,
+    const_array,
+    erase_op,
+    is_param,
+    known_array,
+    replace_op,
+    replace_uses,
+    use_counts,
+    users,
+)
+from mindconverter.ir.parser import parse
+from mindconverter.ir.printer import print_func, print_module
+from mindconverter.ir.types import UNKNOWN, Dim, DType, Sym, TensorType, Unknown, tensor_type
+from mindconverter.ir.verify import verify
+
+__all__ = [
+    "INLINE_LIMIT",
+    "UNKNOWN",
+    "Block",
+    "Builder",
+    "DType",
+    "Dense",
+    "Dim",
+    "Func",
+    "Loc",
+    "Module",
+    "Op",
+    "Sym",
+    "TensorType",
+    "Unknown",
+    "Value",
+    "WeightStore",
+    "const_array",
+    "erase_op",
+    "is_param",
+    "known_array",
+    "parse",
+    "print_func",
+    "print_module",
+    "replace_op",
+    "replace_uses",
+    "tensor_type",
+    "use_counts",
+    "users",
+    "verify",
+]

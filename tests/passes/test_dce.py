@@ -1,0 +1,47 @@
+"""dce: unused pure ops and weights disappear; used ones and returns stay."""
+
+import numpy as np
+
+from mindconverter.ir import parse, print_func
+from mindconverter.passes.manager import PassContext
+from mindconverter.passes.testing import check_pass
+
+
+def test_unused_ops_are_erased_transitively():
+    check_pass("dce", changed=True, before="""
+      func @main(%x: tensor<4xf32>) -> tensor<4xf32> {
+        %0 = "onnx.Exp"(%x) : (tensor<4xf32>) -> tensor<4xf32>
+        %1 = "onnx.Neg"(%0) : (tensor<4xf32>) -> tensor<4xf32>
+        %2 = "onnx.Relu"(%x) : (tensor<4xf32>) -> tensor<4xf32>
+        "ir.return"(%2) : (tensor<4xf32>) -> ()
+      }""", after="""
+      func @main(%x: tensor<4xf32>) -> tensor<4xf32> {
+        %0 = "onnx.Relu"(%x) : (tensor<4xf32>) -> tensor<4xf32>
+        "ir.return"(%0) : (tensor<4xf32>) -> ()
+      }""")
+
+
+def test_live_code_is_kept():
+    check_pass("dce", changed=False, before="""
+      func @main(%x: tensor<4xf32>) -> (tensor<4xf32>, tensor<4xf32>) {
+        %0 = "onnx.Exp"(%x) : (tensor<4xf32>) -> tensor<4xf32>
+        %1 = "onnx.Neg"(%0) : (tensor<4xf32>) -> tensor<4xf32>
+        "ir.return"(%1, %0) : (tensor<4xf32>, tensor<4xf32>) -> ()
+      }""")
+
+
+def test_unused_param_and_its_weight_are_dropped():
+    from mindconverter.passes.dce import dce
+
+    module = parse("""
+      func @main(%x: tensor<4xf32>) -> tensor<4xf32> {
+        %w = "ir.param"() {key = "w"} : () -> tensor<4xf32>
+        %v = "ir.param"() {key = "v"} : () -> tensor<4xf32>
+        %0 = "onnx.Add"(%x, %w) : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
+        "ir.return"(%0) : (tensor<4xf32>) -> ()
+      }""")
+    module.weights.set("w", np.ones(4, np.float32))
+    module.weights.set("v", np.ones(4, np.float32))
+    assert dce(module, PassContext())
+    assert module.weights.keys() == ["w"]
+    assert '"ir.param"() {key = "v"}' not in print_func(module.main)
