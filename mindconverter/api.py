@@ -223,7 +223,7 @@ def convert(
         for u in gen.unsupported:
             kinds[u.op_name] = kinds.get(u.op_name, 0) + 1
         first = gen.unsupported[0]
-        others = ", ".join(f"{k.split('.', 1)[-1]} (x{n})" for k, n in kinds.items())
+        others = ", ".join(f"{k.rsplit('.', 1)[-1]} (x{n})" for k, n in kinds.items())
         raise UnsupportedOpsError(
             f"{len(gen.unsupported)} op(s) could not be converted: {others}",
             where=f"first: node '{first.node}' ({first.op_name}): {first.reason}; see {paths['report_txt']}",

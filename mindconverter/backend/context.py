@@ -206,6 +206,24 @@ class EmitContext:
     def lit(value: Any) -> str:
         return literal(value)
 
+    # -- helpers shared by emitters ------------------------------------------------------------------
+
+    def result_used(self, i: int) -> bool:
+        """Whether result i is read by another op or returned by the function."""
+        v = self.op.results[i]
+        func = self.writer.module.main
+        return any(v is o for o in func.outputs) or any(v is u for o in func.walk() for u in o.operands)
+
+    @staticmethod
+    def number(value: Any, dtype: Any) -> int | float | bool:
+        """A Python number that prints as the shortest literal of `value` in numpy `dtype` (0.1, not 0.100000001)."""
+        dtype = np.dtype(dtype)
+        if dtype.kind == "f":
+            return float(str(dtype.type(value)))
+        if dtype.kind == "b":
+            return bool(value)
+        return int(value)
+
 
 @attrs.frozen
 class Code:

@@ -83,12 +83,13 @@ class Op:
 
     @property
     def dialect(self) -> str:
-        return self.name.split(".", 1)[0]
+        """`onnx` for `onnx.Conv`, `com.microsoft` for `com.microsoft.FusedConv`."""
+        return self.name.rsplit(".", 1)[0] if "." in self.name else ""
 
     @property
     def op_type(self) -> str:
-        """`Conv` for `onnx.Conv`."""
-        return self.name.split(".", 1)[-1]
+        """`Conv` for `onnx.Conv` (domains may contain dots; op types never do)."""
+        return self.name.rsplit(".", 1)[-1]
 
     @property
     def loc_name(self) -> str:

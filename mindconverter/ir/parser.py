@@ -69,13 +69,12 @@ def _token_text(token: Token, sigil_len: int) -> str:
         raise _ParseError(token, str(e)) from None
 
 
-_BARE_SYM = re.compile(r"[A-Za-wyzA-Z_][A-Za-wyzA-Z0-9_]*")
-_QUOTED = re.compile(r'"([^"\\\n]|\\.)*"')
-_DIGITS = re.compile(r"[0-9]+")
+# One dim: `?"quoted symbol"`, `?symbol` (no lowercase x: it separates dims), `?` or an integer.
+_DIM = re.compile(r'\?("([^"\\\n]|\\.)*"|[A-Za-wyzA-Z_][A-Za-wyzA-Z0-9_]*)?|[0-9]+')
 _DTYPE_NAMES = ", ".join(d.value for d in DType)
 
 
-class _TypeError(Exception):
+class _BadType(Exception):
     """A malformed `tensor<...>`; `offset` is the position of the problem inside the type text."""
 
     def __init__(self, what: str, offset: int) -> None:
@@ -85,44 +84,41 @@ class _TypeError(Exception):
 
 @functools.lru_cache(maxsize=4096)
 def parse_type(text: str) -> TensorType:
-    """Parse one `tensor<...>` (dims separated by `x`, then the element type); raises _TypeError."""
-    start, end = len("tensor<"), len(text) - 1
-    dims: list[Dim] | None = []
-    i = start
+    """Parse one `tensor<...>`: dims each followed by `x`, then the element type. Raises _BadType."""
+    i, end = len("tensor<"), len(text) - 1
+    dims: list[Dim] | None = None
     if text.startswith("*x", i):
-        dims, i = None, i + 2
-    while dims is not None and i < end and (text[i] == "?" or text[i].isdigit()):
-        if text[i] == "?":
-            quoted = _QUOTED.match(text, i + 1)
-            if quoted:
-                try:
-                    dims.append(Sym(unquote(quoted.group())))
-                except ValueError as e:
-                    raise _TypeError(str(e), i + 1) from None
-                i = quoted.end()
-            else:
-                bare = _BARE_SYM.match(text, i + 1)
-                dims.append(Sym(bare.group()) if bare else UNKNOWN)
-                i = bare.end() if bare else i + 1
-        else:
-            digits = _DIGITS.match(text, i)
-            assert digits is not None  # text[i] is a digit
-            dims.append(int(digits.group()))
-            i = digits.end()
-        if text[i] != "x":
-            raise _TypeError(f"expected 'x' after a dim, got '{text[i]}'", i)
-        i += 1
+        i += 2
+    else:
+        dims = []
+        while dim := _DIM.match(text, i, end):
+            dims.append(_dim(dim.group(), i))
+            i = dim.end()
+            if text[i] != "x":
+                raise _BadType(f"expected 'x' after a dim, got '{text[i]}'", i)
+            i += 1
     dtype = text[i:end]
     try:
         return TensorType(DType(dtype), None if dims is None else tuple(dims))
     except ValueError:
-        raise _TypeError(f"unknown element type '{dtype}' (expected one of {_DTYPE_NAMES})", i) from None
+        raise _BadType(f"unknown element type '{dtype}' (expected one of {_DTYPE_NAMES})", i) from None
+
+
+def _dim(text: str, offset: int) -> Dim:
+    if not text.startswith("?"):
+        return int(text)
+    if not text.startswith('?"'):
+        return Sym(text[1:]) if len(text) > 1 else UNKNOWN
+    try:
+        return Sym(unquote(text[1:]))
+    except ValueError as e:
+        raise _BadType(str(e), offset + 1) from None
 
 
 def _type(token: Token) -> TensorType:
     try:
         return parse_type(str(token))
-    except _TypeError as e:
+    except _BadType as e:
         raise _ParseError(token, e.what, offset=e.offset) from None
 
 
@@ -170,7 +166,7 @@ def _element_ok(x: Any, dtype: DType, bounds: np.iinfo | None) -> bool:
     return isinstance(x, int) and bounds is not None and bounds.min <= x <= bounds.max
 
 
-def make_dense(token: Token, literal: Any, ttype: TensorType) -> Dense:
+def _make_dense(token: Token, literal: Any, ttype: TensorType) -> Dense:
     """Build the Dense for `dense<literal>` of type `ttype`, checking elements against dtype and shape."""
     if not ttype.is_static:
         raise _ParseError(token, f"a dense literal needs a static shape, got {ttype}")
@@ -329,7 +325,7 @@ class _Syntax(Transformer):  # type: ignore[type-arg]
     def dense(self, c: list[Any]) -> Dense | _UntypedDense:
         if len(c) == 2:
             return _UntypedDense(c[0], c[1])
-        return make_dense(c[0], c[1], _type(c[2]))
+        return _make_dense(c[0], c[1], _type(c[2]))
 
     def loc(self, c: list[Token]) -> Loc:
         return tuple(_string(t) for t in c)
@@ -363,8 +359,11 @@ class _FuncBuilder:
         body = Block([self._define_arg(a) for a in syn.args], [self._op(o) for o in syn.ops])
         for op, index, token, type_token in self.pending:
             if _value_key(token) not in self.values:
-                raise _ParseError(token, f"value {token} is not defined in func @{_token_text(syn.name, 1)}",
-                                  fix="define it, or fix the name")
+                raise _ParseError(
+                    token,
+                    f"value {token} is not defined in func @{_token_text(syn.name, 1)}",
+                    fix="define it, or fix the name",
+                )
             op.operands[index] = self._use(token, type_token)
         func = Func(_token_text(syn.name, 1), body)
         ret = body.ops[-1] if body.ops and body.ops[-1].name == "ir.return" else None
@@ -372,17 +371,23 @@ class _FuncBuilder:
             declared = [None if t is None else _type(t) for t in syn.result_types]
             returned = [None if v is None else v.type for v in ret.operands]
             if declared != returned:
-                raise _ParseError(syn.arrow, f"func @{func.name} declares results ({_types(declared)}) but "
-                                  f"'ir.return' returns ({_types(returned)})",
-                                  fix="make the signature match the 'ir.return' operand types")
+                raise _ParseError(
+                    syn.arrow,
+                    f"func @{func.name} declares results ({_types(declared)}) but "
+                    f"'ir.return' returns ({_types(returned)})",
+                    fix="make the signature match the 'ir.return' operand types",
+                )
         return func
 
     def _define(self, token: Token, value: Value) -> Value:
         key = _value_key(token)
         if key in self.values:
             first = self.values[key][1]
-            raise _ParseError(token, f"value {token} is defined twice (first at line {first.line}:{first.column})",
-                              fix="give each value its own name")
+            raise _ParseError(
+                token,
+                f"value {token} is defined twice (first at line {first.line}:{first.column})",
+                fix="give each value its own name",
+            )
         self.values[key] = (value, token)
         return value
 
@@ -396,18 +401,27 @@ class _FuncBuilder:
         if type_token is None:
             raise _ParseError(token, f"operand {token} is a value, but its type is given as 'none'")
         if _type(type_token) != value.type:
-            raise _ParseError(type_token, f"type {type_token} of operand {token} does not match its definition ({value.type})",
-                              fix=f"write {value.type}")
+            raise _ParseError(
+                type_token,
+                f"type {type_token} of operand {token} does not match its definition ({value.type})",
+                fix=f"write {value.type}",
+            )
         return value
 
     def _op(self, syn: _OpSyntax) -> Op:
         name = _string(syn.name)
         if len(syn.operands) != len(syn.operand_types):
-            raise _ParseError(syn.arrow, f"'{name}' lists {len(syn.operands)} operand(s) but {len(syn.operand_types)} "
-                              "operand type(s)", fix="give one type per operand ('none' for a none operand)")
+            raise _ParseError(
+                syn.arrow,
+                f"'{name}' lists {len(syn.operands)} operand(s) but {len(syn.operand_types)} operand type(s)",
+                fix="give one type per operand ('none' for a none operand)",
+            )
         if len(syn.results) != len(syn.result_types):
-            raise _ParseError(syn.arrow, f"'{name}' defines {len(syn.results)} result(s) but lists {len(syn.result_types)} "
-                              "result type(s)", fix="give one type per result")
+            raise _ParseError(
+                syn.arrow,
+                f"'{name}' defines {len(syn.results)} result(s) but lists {len(syn.result_types)} result type(s)",
+                fix="give one type per result",
+            )
         result_types = []
         for t in syn.result_types:
             if t is None:
@@ -417,9 +431,12 @@ class _FuncBuilder:
         for key, value in attrs.items():
             if isinstance(value, _UntypedDense):
                 if name != "ir.const" or key != "value" or len(result_types) != 1:
-                    raise _ParseError(value.token, f"attribute '{key}' needs its type: dense<...> : tensor<...>",
-                                      fix="only the 'value' of an 'ir.const' takes its type from the result")
-                attrs[key] = make_dense(value.token, value.literal, result_types[0])
+                    raise _ParseError(
+                        value.token,
+                        f"attribute '{key}' needs its type: dense<...> : tensor<...>",
+                        fix="only the 'value' of an 'ir.const' takes its type from the result",
+                    )
+                attrs[key] = _make_dense(value.token, value.literal, result_types[0])
         regions = [self._region(r) for r in syn.regions]
         op = Op(name, [None] * len(syn.operands), [], attrs, syn.loc, regions)
         for region in regions:
@@ -507,8 +524,8 @@ def _lark_error(text: str, e: UnexpectedInput) -> IRSyntaxError:
         found, line, column = f"'{e.token}'", e.token.line, e.token.column
     elif isinstance(e, UnexpectedCharacters):
         found, line, column = f"character '{e.char}'", e.line, e.column
-    else:
-        lines = text.splitlines() or [""]
+    else:  # end of input: point just after the last non-blank text
+        lines = text.rstrip().split("\n")
         found, line, column = "end of input", len(lines), len(lines[-1]) + 1
     expected = sorted({_describe(t) for t in getattr(e, "expected", None) or getattr(e, "allowed", None) or ()})
     what = f"unexpected {found}"
@@ -519,7 +536,7 @@ def _lark_error(text: str, e: UnexpectedInput) -> IRSyntaxError:
 
 def _where(text: str, line: int, column: int) -> str:
     """`line L:C`, then the source line and a caret under column C."""
-    lines = text.splitlines()
-    source = lines[line - 1] if 0 < line <= len(lines) else ""
+    lines = text.split("\n")  # as lark counts lines
+    source = lines[line - 1].rstrip("\r") if 0 < line <= len(lines) else ""
     pad = "".join("\t" if ch == "\t" else " " for ch in source[: column - 1])
     return f"line {line}:{column}\n    {source}\n    {pad}^"

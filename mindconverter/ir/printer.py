@@ -55,10 +55,11 @@ def float_text(x: float, dtype: DType = DType.F64) -> str:
         return repr(x)
     np_type = dtype.to_numpy().type
     target = np_type(x)
-    for digits in range(16):
-        text = f"{x:.{digits}e}"
-        if np_type(float(text)) == target:
-            return repr(float(text))
+    with np.errstate(over="ignore"):  # a rounded candidate may overflow the dtype; it then just does not match
+        for digits in range(16):
+            text = f"{x:.{digits}e}"
+            if np_type(float(text)) == target:
+                return repr(float(text))
     return repr(x)  # 17 significant digits: exact for every float
 
 
@@ -107,19 +108,25 @@ def format_attr(value: Any) -> str:
     raise TypeError(f"IR text cannot hold an attribute value of type {type(value).__name__}: {value!r}")
 
 
-def format_attrs(attrs: dict[str, Any]) -> str:
-    """`{a = 1, b = [1, 2]}` in insertion order."""
-    return "{" + ", ".join(f"{_name(k, _BARE_ATTR)} = {format_attr(v)}" for k, v in attrs.items()) + "}"
+def format_attrs(attrs: dict[str, Any], untyped: str | None = None) -> str:
+    """`{a = 1, b = [1, 2]}` in insertion order; the Dense under key `untyped` omits its ` : tensor<...>`."""
+    items = (
+        f"{_name(k, _BARE_ATTR)} = " + (f"dense<{dense_literal(v.array)}>" if k == untyped else format_attr(v))
+        for k, v in attrs.items()
+    )
+    return "{" + ", ".join(items) + "}"
 
 
 def _op_attrs(op: Op) -> str:
-    """The attribute dict of `op`; an `ir.const` value whose type is the result type omits ` : tensor<...>`."""
+    """The attribute dict of `op`; an `ir.const` value typed like the result omits ` : tensor<...>`."""
     value = op.attrs.get("value")
-    if op.name == "ir.const" and isinstance(value, Dense) and len(op.results) == 1 and dense_type(value) == op.results[0].type:
-        items = (f"value = dense<{dense_literal(value.array)}>" if k == "value" else f"{_name(k, _BARE_ATTR)} = {format_attr(v)}"
-                 for k, v in op.attrs.items())
-        return "{" + ", ".join(items) + "}"
-    return format_attrs(op.attrs)
+    typed_by_result = (
+        op.name == "ir.const"
+        and isinstance(value, Dense)
+        and len(op.results) == 1
+        and dense_type(value) == op.results[0].type
+    )
+    return format_attrs(op.attrs, "value" if typed_by_result else None)
 
 
 def format_loc(loc: Loc) -> str:

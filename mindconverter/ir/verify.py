@@ -20,13 +20,17 @@ def verify(module: Module) -> None:
     """Raise VerifyError (what, where, fix) for the first malformed thing in `module`."""
     opset = module.attrs.get("opset", DEFAULT_OPSET)
     if isinstance(opset, bool) or not isinstance(opset, int):
-        raise VerifyError(f"module attribute 'opset' must be an integer, got {opset!r}", where=f"module @{module.name}",
-                          fix="set opset to the ONNX opset the ops follow, e.g. opset = 17")
+        raise VerifyError(
+            f"module attribute 'opset' must be an integer, got {opset!r}",
+            where=f"module @{module.name}",
+            fix="set opset to the ONNX opset the ops follow, e.g. opset = 17",
+        )
     seen: set[str] = set()
     for func in module.funcs:
         if func.name in seen:
-            raise VerifyError(f"func @{func.name} is defined twice", where=f"module @{module.name}",
-                              fix="rename one of the funcs")
+            raise VerifyError(
+                f"func @{func.name} is defined twice", where=f"module @{module.name}", fix="rename one of the funcs"
+            )
         seen.add(func.name)
         _FuncVerifier(module, func, opset).run()
 
@@ -50,9 +54,11 @@ class _FuncVerifier:
         body = self.func.body
         if not body.ops or body.ops[-1].name != "ir.return":
             last = f"its last op is '{body.ops[-1].name}'" if body.ops else "it has no ops"
-            raise VerifyError(f"func @{self.func.name} does not end with 'ir.return' ({last})",
-                              where=f"func @{self.func.name}",
-                              fix=f"end the func with \"ir.return\"(...) giving its outputs; {_BUG}")
+            raise VerifyError(
+                f"func @{self.func.name} does not end with 'ir.return' ({last})",
+                where=f"func @{self.func.name}",
+                fix=f'end the func with "ir.return"(...) giving its outputs; {_BUG}',
+            )
         self._block(body)
 
     # -- structure --------------------------------------------------------------------------
@@ -60,8 +66,12 @@ class _FuncVerifier:
     def _block(self, block: Block) -> None:
         for i, arg in enumerate(block.args):
             if arg.owner is not block or arg.index != i:
-                raise self._error(None, f"block argument {self._name(arg)} has owner/index that do not point back "
-                                  f"to its block (argument {i})", "create block arguments through Block(args=...)")
+                raise self._error(
+                    None,
+                    f"block argument {self._name(arg)} has owner/index that do not point back "
+                    f"to its block (argument {i})",
+                    "create block arguments through Block(args=...)",
+                )
             self._define(arg, None)
         for op in block.ops:
             self._op(op, block)
@@ -78,8 +88,11 @@ class _FuncVerifier:
 
     def _op(self, op: Op, block: Block) -> None:
         if op.parent is not block:
-            raise self._error(op, f"'{op.name}' has a wrong parent (op.parent is not the block that holds it)",
-                              f"insert ops with Builder, which sets op.parent; {_BUG}")
+            raise self._error(
+                op,
+                f"'{op.name}' has a wrong parent (op.parent is not the block that holds it)",
+                f"insert ops with Builder, which sets op.parent; {_BUG}",
+            )
         if op.name in TERMINATORS and op is not block.ops[-1]:
             raise self._error(op, f"'{op.name}' is not the last op of its block", f"remove the ops after it; {_BUG}")
         for i, value in enumerate(op.operands):
@@ -87,21 +100,33 @@ class _FuncVerifier:
                 raise self._error(op, self._undefined(value, i), f"define it before this op; {_BUG}")
         for i, region in enumerate(op.regions):
             if region.parent is not op:
-                raise self._error(op, f"region {i} of '{op.name}' has a wrong parent (region.parent is not the op)",
-                                  f"set region.parent to the op (Builder.create does it); {_BUG}")
+                raise self._error(
+                    op,
+                    f"region {i} of '{op.name}' has a wrong parent (region.parent is not the op)",
+                    f"set region.parent to the op (Builder.create does it); {_BUG}",
+                )
             if not region.ops or region.ops[-1].name != "ir.yield":
-                raise self._error(op, f"region {i} of '{op.name}' does not end with 'ir.yield'",
-                                  f"end every region with \"ir.yield\"(...) giving its results; {_BUG}")
+                raise self._error(
+                    op,
+                    f"region {i} of '{op.name}' does not end with 'ir.yield'",
+                    f'end every region with "ir.yield"(...) giving its results; {_BUG}',
+                )
             self._block(region)
         for i, result in enumerate(op.results):
             if result.owner is not op or result.index != i:
-                raise self._error(op, f"result {i} of '{op.name}' has owner/index that do not point back to the op",
-                                  f"create results with Builder.create, which sets owner and index; {_BUG}")
+                raise self._error(
+                    op,
+                    f"result {i} of '{op.name}' has owner/index that do not point back to the op",
+                    f"create results with Builder.create, which sets owner and index; {_BUG}",
+                )
             self._define(result, op)
         for key, value in op.attrs.items():
             if not _storable(value):
-                raise self._error(op, f"attribute '{key}' of '{op.name}' is a {type(value).__name__}, which IR text "
-                                  "cannot hold", "use an int, float, bool, string, Dense, or a list of those")
+                raise self._error(
+                    op,
+                    f"attribute '{key}' of '{op.name}' is a {type(value).__name__}, which IR text cannot hold",
+                    "use an int, float, bool, string, Dense, or a list of those",
+                )
         check = _OP_CHECKS.get(op.name)
         if check is not None:
             check(self, op)
@@ -119,33 +144,47 @@ class _FuncVerifier:
             return f"operand {index} ({self.names[value]}) is used before its definition"
         source = value.op
         origin = f"a result of '{source.name}'{format_loc(source.loc)}" if source is not None else "a block argument"
-        return (f"operand {index} (of type {value.type}) is not defined in func @{self.func.name}; it is {origin} "
-                "that is not in this func (erased, or from another func)")
+        return (
+            f"operand {index} (of type {value.type}) is not defined in func @{self.func.name}; it is {origin} "
+            "that is not in this func (erased, or from another func)"
+        )
 
     # -- ir.* ops ---------------------------------------------------------------------------
 
     def _terminator(self, op: Op) -> None:
         if op.results:
-            raise self._error(op, f"'{op.name}' has {len(op.results)} results; terminators have none",
-                              f"remove its results; {_BUG}")
+            raise self._error(
+                op, f"'{op.name}' has {len(op.results)} results; terminators have none", f"remove its results; {_BUG}"
+            )
         if None in op.operands:
             i = op.operands.index(None)
-            raise self._error(op, f"operand {i} of '{op.name}' is none; every output must be a value",
-                              f"pass a value (an 'ir.const' if it is constant); {_BUG}")
+            raise self._error(
+                op,
+                f"operand {i} of '{op.name}' is none; every output must be a value",
+                f"pass a value (an 'ir.const' if it is constant); {_BUG}",
+            )
 
     def _arity(self, op: Op, operands: int, results: int) -> None:
         if len(op.operands) != operands or len(op.results) != results:
-            raise self._error(op, f"'{op.name}' must have {operands} operands and {results} result, got "
-                              f"{len(op.operands)} and {len(op.results)}", _BUG)
+            raise self._error(
+                op,
+                f"'{op.name}' must have {operands} operands and {results} result, got "
+                f"{len(op.operands)} and {len(op.results)}",
+                _BUG,
+            )
 
     def _key(self, op: Op, what: str) -> None:
         key = op.attrs.get("key")
         if not isinstance(key, str):
-            raise self._error(op, f"'{op.name}' needs a string attribute 'key', got {key!r}",
-                              f"name the {what} with key = \"...\"")
+            raise self._error(
+                op, f"'{op.name}' needs a string attribute 'key', got {key!r}", f'name the {what} with key = "..."'
+            )
         if self.check_keys and key not in self.module.weights:
-            raise self._error(op, f"{what} key '{key}' is not in the weight store",
-                              f"store the array under '{key}', or fix the key; {_BUG}")
+            raise self._error(
+                op,
+                f"{what} key '{key}' is not in the weight store",
+                f"store the array under '{key}', or fix the key; {_BUG}",
+            )
 
     def _param(self, op: Op) -> None:
         self._arity(op, 0, 1)
@@ -156,18 +195,27 @@ class _FuncVerifier:
         has_value, has_key = "value" in op.attrs, "key" in op.attrs
         if has_value == has_key:
             got = "both" if has_value else "neither"
-            raise self._error(op, f"'ir.const' needs exactly one of 'value' and 'key', got {got}",
-                              "give value = dense<...> for small constants or key = \"...\" for stored ones")
+            raise self._error(
+                op,
+                f"'ir.const' needs exactly one of 'value' and 'key', got {got}",
+                'give value = dense<...> for small constants or key = "..." for stored ones',
+            )
         if has_key:
             self._key(op, "constant")
             return
         value, result_type = op.attrs["value"], op.results[0].type
         if not isinstance(value, Dense):
-            raise self._error(op, f"'ir.const' value must be a Dense, got {type(value).__name__}",
-                              "wrap the array: Dense(np.asarray(...))")
+            raise self._error(
+                op,
+                f"'ir.const' value must be a Dense, got {type(value).__name__}",
+                "wrap the array: Dense(np.asarray(...))",
+            )
         if dense_type(value) != result_type:
-            raise self._error(op, f"'ir.const' value is {dense_type(value)} but its result type is {result_type}",
-                              f"make the result type match the value; {_BUG}")
+            raise self._error(
+                op,
+                f"'ir.const' value is {dense_type(value)} but its result type is {result_type}",
+                f"make the result type match the value; {_BUG}",
+            )
 
     # -- onnx.* ops -------------------------------------------------------------------------
 
@@ -178,7 +226,7 @@ class _FuncVerifier:
             what = f"unknown ONNX op '{op.op_type}' (opset {self.opset})"
             fix = "check the spelling; our own ops use the mc.* dialect"
             if since is not None:
-                what = f"ONNX op '{op.op_type}' needs opset {since}, but the module has opset {self.opset}"
+                what = f"'{op.name}' needs opset {since} or more, but the module has opset {self.opset}"
                 fix = f"set the module opset to {since} or more, or decompose '{op.op_type}' into older ops"
             raise self._error(op, what, fix)
         self._count(op, "input", len(op.operands), schema.min_inputs, schema.max_inputs, schema.input_names)
@@ -186,30 +234,44 @@ class _FuncVerifier:
         for i, value in enumerate(op.operands):
             if value is None and not schema.optional[min(i, len(schema.optional) - 1)]:
                 name = schema.input_names[min(i, len(schema.input_names) - 1)]
-                raise self._error(op, f"input {i} ('{name}') of '{op.name}' is none, but it is not optional",
-                                  f"pass a value for '{name}'; {_BUG}")
+                raise self._error(
+                    op,
+                    f"input {i} ('{name}') of '{op.name}' is none, but it is not optional",
+                    f"pass a value for '{name}'; {_BUG}",
+                )
         if len(op.regions) != len(schema.graphs):
             graphs = ", ".join(schema.graphs) or "none"
-            raise self._error(op, f"'{op.name}' has {len(op.regions)} regions, but it takes {len(schema.graphs)} "
-                              f"(one per graph attribute: {graphs})", _BUG)
+            raise self._error(
+                op,
+                f"'{op.name}' has {len(op.regions)} regions, but it takes {len(schema.graphs)} "
+                f"(one per graph attribute: {graphs})",
+                _BUG,
+            )
         for name in schema.required:
             if name not in op.attrs:
-                raise self._error(op, f"'{op.name}' needs attribute '{name}' (opset {self.opset})",
-                                  f"add {name} = ...; {_BUG}")
+                raise self._error(
+                    op, f"'{op.name}' needs attribute '{name}' (opset {self.opset})", f"add {name} = ...; {_BUG}"
+                )
         for name in op.attrs:
             if name not in schema.attributes:
                 known = ", ".join(schema.attributes) or "none"
-                raise self._error(op, f"'{op.name}' has no attribute '{name}' (opset {self.opset}; known: {known})",
-                                  f"remove '{name}', or use an op of our own (mc.*) that takes it")
+                raise self._error(
+                    op,
+                    f"'{op.name}' has no attribute '{name}' (opset {self.opset}; known: {known})",
+                    f"remove '{name}', or use an op of our own (mc.*) that takes it",
+                )
 
     def _count(self, op: Op, what: str, got: int, low: int, high: int, names: tuple[str, ...]) -> None:
         if low <= got <= high:
             return
         expected = str(low) if low == high else f"at least {low}" if high >= _VARIADIC else f"{low} to {high}"
-        plural = "" if expected == "1" else "s"
+        plural = "" if expected in ("1", "at least 1") else "s"
         listed = f" ({', '.join(names)})" if names else ""
-        raise self._error(op, f"'{op.name}' takes {expected} {what}{plural}{listed}, got {got}",
-                          f"check the op against the ONNX spec for opset {self.opset}; {_BUG}")
+        raise self._error(
+            op,
+            f"'{op.name}' takes {expected} {what}{plural}{listed}, got {got}",
+            f"check the op against the ONNX spec for opset {self.opset}; {_BUG}",
+        )
 
     # -- messages ---------------------------------------------------------------------------
 
@@ -262,7 +324,7 @@ class _Schema(NamedTuple):
     graphs: tuple[str, ...]  # graph attributes, held as regions in the IR
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _onnx_schema(op_type: str, opset: int) -> _Schema | None:
     """The schema of ONNX op `op_type` at `opset` (default domain), or None when there is none."""
     from onnx import defs  # only the verifier of onnx.* ops needs onnx

@@ -38,7 +38,9 @@ def build_network(script: Path, checkpoint: Path, class_name: str = "MindSporeMo
     ms = import_mindspore()
     module = load_script(script)
     net = getattr(module, class_name)()
-    params = ms.load_checkpoint(str(checkpoint)) if checkpoint.exists() else {}
+    if not net.parameters_dict():
+        return net.set_train(False), [], []  # nothing to load (MindSpore refuses empty checkpoints)
+    params = ms.load_checkpoint(str(checkpoint))
     result = ms.load_param_into_net(net, params, strict_load=True)
     missing, unused = (list(result[0]), list(result[1])) if isinstance(result, tuple) else (list(result), [])
     net.set_train(False)

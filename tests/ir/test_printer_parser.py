@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import textwrap
 import time
 
@@ -127,7 +128,7 @@ ROUND_TRIPS = {
         """),
     "dense attributes": ir("""
         func @main() -> () {
-          "mc.dense"() {f16 = dense<[[1.0, 0.1], [65504.0, 6e-08]]> : tensor<2x2xf16>, f32 = dense<[0.1, 1.0, 3.4028235e+38, 1e-45, nan, inf, -inf, -0.0]> : tensor<8xf32>, f64 = dense<[0.1, 1e-300]> : tensor<2xf64>, bf16 = dense<[1.0, 0.1, -3.0]> : tensor<3xbf16>, i64 = dense<[-9223372036854775808, 9223372036854775807]> : tensor<2xi64>, u8 = dense<[0, 255]> : tensor<2xu8>, b = dense<[[true], [false]]> : tensor<2x1xbool>, s = dense<["a", "b\\"c"]> : tensor<2xstr>, scalar = dense<2.5> : tensor<f32>, si = dense<7> : tensor<i32>, e1 = dense<[]> : tensor<0xi64>, e2 = dense<[]> : tensor<0x3xf32>, e3 = dense<[[], []]> : tensor<2x0xbool>, list = [dense<1> : tensor<i8>, dense<[2]> : tensor<1xu16>]} : () -> ()
+          "mc.dense"() {f16 = dense<[[1.0, 0.1], [65500.0, 6e-08]]> : tensor<2x2xf16>, f32 = dense<[0.1, 1.0, 3.4028235e+38, 1e-45, nan, inf, -inf, -0.0]> : tensor<8xf32>, f64 = dense<[0.1, 1e-300]> : tensor<2xf64>, bf16 = dense<[1.0, 0.1, -3.0]> : tensor<3xbf16>, i64 = dense<[-9223372036854775808, 9223372036854775807]> : tensor<2xi64>, u8 = dense<[0, 255]> : tensor<2xu8>, b = dense<[[true], [false]]> : tensor<2x1xbool>, s = dense<["a", "b\\"c"]> : tensor<2xstr>, scalar = dense<2.5> : tensor<f32>, si = dense<7> : tensor<i32>, e1 = dense<[]> : tensor<0xi64>, e2 = dense<[]> : tensor<0x3xf32>, e3 = dense<[[], []]> : tensor<2x0xbool>, list = [dense<1> : tensor<i8>, dense<[2]> : tensor<1xu16>]} : () -> ()
           "ir.return"() : () -> ()
         }
         """),
@@ -162,7 +163,9 @@ ROUND_TRIPS = {
         func @a() -> () {
           "ir.return"() : () -> ()
         }
-        """) + ir("""
+        """)
+    + "\n"
+    + ir("""
         func @b() -> () {
           "ir.return"() : () -> ()
         }
@@ -268,8 +271,26 @@ def test_attribute_values_parse_to_python_values() -> None:
     assert list(attrs)[-3:] == ["a b", "0", "k-1"]
 
 
-STRINGS = ["", "plain", 'q"q', "back\\slash", "new\nline", "tab\t", "\r", "\x00\x1f\x7f\x80\x9f\xa0", "\u2028\u2029",
-           "\ufeff", "\ud800", "\U0001f600", "\U000e0001", "中文", "\\x41", "\\u0041", "//", "}{)(,="]
+STRINGS = [
+    "",
+    "plain",
+    'q"q',
+    "back\\slash",
+    "new\nline",
+    "tab\t",
+    "\r",
+    "\x00\x1f\x7f\x80\x9f\xa0",
+    "\u2028\u2029",
+    "\ufeff",
+    "\ud800",
+    "\U0001f600",
+    "\U000e0001",
+    "中文",
+    "\\x41",
+    "\\u0041",
+    "//",
+    "}{)(,=",
+]
 STRINGS.append("".join(chr(c) for c in range(0, 0x250)))
 
 
@@ -296,8 +317,12 @@ def test_any_string_round_trips(s: str) -> None:
 @pytest.mark.parametrize(
     ("dtype", "values", "text"),
     [
-        (np.float32, [1.0, 0.1, 1e-05, 1e16, 123456.79, 3.4028235e38], "[1.0, 0.1, 1e-05, 1e+16, 123456.79, 3.4028235e+38]"),
-        (np.float16, [1.0, 0.1, 65504.0, 6e-08, 0.3333], "[1.0, 0.1, 65504.0, 6e-08, 0.3333]"),
+        (
+            np.float32,
+            [1.0, 0.1, 1e-05, 1e16, 123456.79, 3.4028235e38],
+            "[1.0, 0.1, 1e-05, 1e+16, 123456.79, 3.4028235e+38]",
+        ),
+        (np.float16, [1.0, 0.1, 65504.0, 6e-08, 0.3333], "[1.0, 0.1, 65500.0, 6e-08, 0.3333]"),
         (np.float64, [1.0, 0.1, 1 / 3], "[1.0, 0.1, 0.3333333333333333]"),
         (ml_dtypes.bfloat16, [1.0, 0.1, 3.0e38], "[1.0, 0.1, 3e+38]"),
         (np.float32, [np.nan, np.inf, -np.inf, -0.0], "[nan, inf, -inf, -0.0]"),
@@ -389,13 +414,15 @@ def test_hand_written_text_is_canonicalized() -> None:
 
 
 def test_forward_references_parse_so_the_verifier_can_report_them() -> None:
-    func = parse(ir("""
+    func = parse(
+        ir("""
         func @main() -> tensor<f32> {
           %0 = "onnx.Neg"(%1) : (tensor<f32>) -> tensor<f32>
           %1 = "ir.const"() {value = dense<1.0>} : () -> tensor<f32>
           "ir.return"(%0) : (tensor<f32>) -> ()
         }
-        """)).main
+        """)
+    ).main
     neg, const = func.body.ops[:2]
     assert neg.operands == [const.result]
 
@@ -432,28 +459,85 @@ def test_ops_are_built_with_consistent_links() -> None:
 
 ERRORS = [
     ('func @main() -> () {\n  "ir.return"() : () -> (\n}', "unexpected '}', expected one of ')', 'none', a type", 3, 1),
-    ('func @main() -> () {\n  "ir.return"(%x) : (tensor<f32>) -> ()\n}', "value %x is not defined in func @main", 2, 15),
-    ('func @main() -> () {\n  %0 = "a"() : () -> tensor<2xf32>\n  %0 = "b"() : () -> tensor<2xf32>\n}',
-     "value %0 is defined twice \\(first at line 2:3\\)", 3, 3),
-    ('func @main() -> () {\n  %0 = "a"() : () -> tensor<2xf32>\n  "b"(%0) : (tensor<3xf32>) -> ()\n}',
-     "type tensor<3xf32> of operand %0 does not match its definition \\(tensor<2xf32>\\)", 3, 14),
-    ('func @main() -> tensor<f32> {\n  "ir.return"() : () -> ()\n}',
-     "func @main declares results \\(tensor<f32>\\) but 'ir.return' returns \\(\\)", 1, 14),
-    ('func @main() -> () {\n  %0 = "a"() {x = 1, x = 2} : () -> tensor<2xf32>\n}', "attribute 'x' is given twice", 2, 22),
-    ('func @main() -> () {\n  %0 = "a"() {x = dense<[1, 2]>} : () -> tensor<2xf32>\n}',
-     "attribute 'x' needs its type: dense<...> : tensor<...>", 2, 19),
-    ('func @main() -> () {\n  "a"() {x = dense<[1, 2]> : tensor<3xf32>} : () -> ()\n}',
-     "dense literal has shape \\[2\\], but its type is tensor<3xf32>", 2, 14),
-    ('func @main() -> () {\n  %0 = "ir.const"() {value = dense<[[1], [2, 3]]>} : () -> tensor<3xi64>\n}',
-     "dense literal is ragged", 2, 30),
-    ('func @main() -> () {\n  %0 = "ir.const"() {value = dense<[1, 2.5]>} : () -> tensor<2xi64>\n}',
-     "dense element 2.5 does not fit i64", 2, 30),
-    ('func @main() -> () {\n  %0 = "ir.const"() {value = dense<[300]>} : () -> tensor<1xu8>\n}', "dense element 300 does not fit u8", 2, 30),
-    ('func @main() -> () {\n  %0 = "ir.const"() {value = dense<[1]>} : () -> tensor<?xi64>\n}',
-     "a dense literal needs a static shape, got tensor<\\?xi64>", 2, 30),
-    ('func @main() -> () {\n  "a"() {s = "\\q"} : () -> ()\n}', "unknown escape '\\\\q' in string", 2, 14),
-    ('func @main() -> () {\n  "a"(none) : (tensor<f32>) -> ()\n}', "operand 0 of 'a' is none, so its type must be 'none'", 2, 16),
-    ('func @main() -> () {\n  %0, %1 = "a"() : () -> tensor<f32>\n}', "'a' defines 2 result\\(s\\) but lists 1 result type", 2, 23),
+    (
+        'func @main() -> () {\n  "ir.return"(%x) : (tensor<f32>) -> ()\n}',
+        "value %x is not defined in func @main",
+        2,
+        15,
+    ),
+    (
+        'func @main() -> () {\n  %0 = "a"() : () -> tensor<2xf32>\n  %0 = "b"() : () -> tensor<2xf32>\n}',
+        "value %0 is defined twice (first at line 2:3)",
+        3,
+        3,
+    ),
+    (
+        'func @main() -> () {\n  %0 = "a"() : () -> tensor<2xf32>\n  "b"(%0) : (tensor<3xf32>) -> ()\n}',
+        "type tensor<3xf32> of operand %0 does not match its definition (tensor<2xf32>)",
+        3,
+        14,
+    ),
+    (
+        'func @main() -> tensor<f32> {\n  "ir.return"() : () -> ()\n}',
+        "func @main declares results (tensor<f32>) but 'ir.return' returns ()",
+        1,
+        14,
+    ),
+    (
+        'func @main() -> () {\n  %0 = "a"() {x = 1, x = 2} : () -> tensor<2xf32>\n}',
+        "attribute 'x' is given twice",
+        2,
+        22,
+    ),
+    (
+        'func @main() -> () {\n  %0 = "a"() {x = dense<[1, 2]>} : () -> tensor<2xf32>\n}',
+        "attribute 'x' needs its type: dense<...> : tensor<...>",
+        2,
+        19,
+    ),
+    (
+        'func @main() -> () {\n  "a"() {x = dense<[1, 2]> : tensor<3xf32>} : () -> ()\n}',
+        "dense literal has shape [2], but its type is tensor<3xf32>",
+        2,
+        14,
+    ),
+    (
+        'func @main() -> () {\n  %0 = "ir.const"() {value = dense<[[1], [2, 3]]>} : () -> tensor<3xi64>\n}',
+        "dense literal is ragged",
+        2,
+        30,
+    ),
+    (
+        'func @main() -> () {\n  %0 = "ir.const"() {value = dense<[1, 2.5]>} : () -> tensor<2xi64>\n}',
+        "dense element 2.5 does not fit i64",
+        2,
+        30,
+    ),
+    (
+        'func @main() -> () {\n  %0 = "ir.const"() {value = dense<[300]>} : () -> tensor<1xu8>\n}',
+        "dense element 300 does not fit u8",
+        2,
+        30,
+    ),
+    (
+        'func @main() -> () {\n  %0 = "ir.const"() {value = dense<[1]>} : () -> tensor<?xi64>\n}',
+        "a dense literal needs a static shape, got tensor<?xi64>",
+        2,
+        30,
+    ),
+    ('func @main() -> () {\n  "a"() {s = "\\q"} : () -> ()\n}', "unknown escape '\\q' in string", 2, 14),
+    (
+        'func @main() -> () {\n  "a"(none) : (tensor<f32>) -> ()\n}',
+        "operand 0 of 'a' is none, so its type must be 'none'",
+        2,
+        16,
+    ),
+    (
+        'func @main() -> () {\n  %0, %1 = "a"() : () -> tensor<f32>\n}',
+        "'a' defines 2 result(s) but lists 1 result type",
+        2,
+        23,
+    ),
     ('func @main() -> () {\n  %0 = "a"() : () -> tensor<2xf32> &\n}', "unexpected character '&'", 2, 36),
     ("", "unexpected end of input, expected one of 'func', 'module'", 1, 1),
     ("module @m {", "unexpected end of input, expected one of 'func', '}'", 1, 12),
@@ -462,7 +546,7 @@ ERRORS = [
 
 @pytest.mark.parametrize(("text", "message", "line", "column"), ERRORS, ids=[e[1][:40] for e in ERRORS])
 def test_syntax_errors_point_at_line_and_column(text: str, message: str, line: int, column: int) -> None:
-    with pytest.raises(IRSyntaxError, match=message) as info:
+    with pytest.raises(IRSyntaxError, match=re.escape(message)) as info:
         parse(text)
     error = info.value
     assert error.code == 4000003 and error.fix

@@ -62,17 +62,8 @@ def _bound(cx: EmitContext, i: int) -> str | None:
         return None
     value = cx.const(i)
     if value is not None and value.size == 1:
-        return cx.lit(number(value.reshape(()).item(), value.dtype))
+        return cx.lit(cx.number(value.reshape(()).item(), value.dtype))
     return cx.arg(i)
-
-
-def number(value: object, dtype: np.dtype) -> int | float:
-    """A Python int or float that prints as the shortest literal of `value` in `dtype`."""
-    if np.dtype(dtype).kind == "f":
-        return float(str(np.dtype(dtype).type(value)))
-    if np.dtype(dtype).kind == "b":
-        return bool(value)
-    return int(value)
 
 
 def _clamp(cx: EmitContext, low: str | None, high: str | None) -> str:
@@ -98,8 +89,8 @@ def clip_attrs(op: Op, cx: EmitContext) -> str:
     dtype = cx.in_type(0).dtype.to_numpy()
     low, high = cx.attr("min"), cx.attr("max")
     # The attributes default to the float range, which clamps nothing.
-    low = None if low is None or np.isneginf(low) else cx.lit(number(low, dtype))
-    high = None if high is None or np.isposinf(high) else cx.lit(number(high, dtype))
+    low = None if low is None or np.isneginf(low) else cx.lit(cx.number(low, dtype))
+    high = None if high is None or np.isposinf(high) else cx.lit(cx.number(high, dtype))
     return _clamp(cx, low, high)
 
 

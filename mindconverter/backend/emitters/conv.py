@@ -1,4 +1,9 @@
-"""Convolutions: onnx.Conv -> nn.Conv1d/2d/3d with the ONNX weight as the layer's weight."""
+"""Convolutions: onnx.Conv / onnx.ConvTranspose -> nn.Conv1d/2d/3d and nn.Conv1d/2d/3dTranspose.
+
+The ONNX weight becomes the layer's weight as it is: MindSpore uses the same layouts
+((out, in/g, k...) for Conv, (in, out/g, k...) for ConvTranspose), except that the 1-D layers
+keep a 4-D (.., .., 1, k) weight.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +22,7 @@ def explicit_pads(cx: EmitContext, kernel: tuple[int, ...], strides: list[int], 
         return [0] * (2 * n)
     if auto_pad not in ("SAME_UPPER", "SAME_LOWER"):
         cx.fail(f"auto_pad must be NOTSET, VALID, SAME_UPPER or SAME_LOWER, got {auto_pad!r}")
-    spatial = cx.in_shape(0)[2:]
+    spatial = _spatial_shape(cx)
     begins, ends = [], []
     for size, k, s, d in zip(spatial, kernel, strides, dilations, strict=True):
         out = -(-size // s)
@@ -28,10 +33,23 @@ def explicit_pads(cx: EmitContext, kernel: tuple[int, ...], strides: list[int], 
     return begins + ends
 
 
+def _spatial_shape(cx: EmitContext) -> tuple[int, ...]:
+    """The static spatial dims of input 0 (the batch dim may be dynamic)."""
+    dims = cx.in_type(0).dims
+    if dims is None or not all(isinstance(d, int) for d in dims[2:]):
+        cx.fail(f"auto_pad {cx.attr('auto_pad')!r} needs static spatial dims, got {cx.in_type(0)}")
+    return tuple(dims[2:])
+
+
 def ms_padding(pads: list[int]) -> tuple[int, ...]:
     """ONNX [b1, b2, e1, e2] -> MindSpore (b1, e1, b2, e2) (top, bottom, left, right for 2-D)."""
     n = len(pads) // 2
     return tuple(v for i in range(n) for v in (pads[i], pads[i + n]))
+
+
+def same_or_tuple(values: list[int] | tuple[int, ...]) -> int | tuple[int, ...]:
+    """One int when every entry is the same (how MindSpore layers spell a uniform size), else a tuple."""
+    return values[0] if len(set(values)) == 1 else tuple(values)
 
 
 @emits("onnx.Conv")
@@ -51,26 +69,162 @@ def conv(op: Op, cx: EmitContext) -> str:
         weights["bias"] = cx.weight(2)
     kwargs: dict = {}
     if any(s != 1 for s in strides):
-        kwargs["stride"] = strides[0] if len(set(strides)) == 1 else tuple(strides)
+        kwargs["stride"] = same_or_tuple(strides)
+    x = cx.arg(0)
+    if n == 1 and pads[0] != pads[1]:
+        # nn.Conv1d only pads symmetrically: zero-pad the input first, then convolve without padding.
+        x = f"ops.pad({x}, ({pads[0]}, {pads[1]}))"
+        pads = [0, 0]
     if any(pads):
-        padding = ms_padding(pads)
         kwargs["pad_mode"] = "pad"
-        if n == 1:
-            if padding[0] != padding[1]:
-                cx.fail(f"asymmetric 1-D padding {pads} is not supported by nn.Conv1d")
-            kwargs["padding"] = padding[0]
-        else:
-            kwargs["padding"] = padding[0] if len(set(padding)) == 1 else padding
+        kwargs["padding"] = pads[0] if n == 1 else same_or_tuple(ms_padding(pads))
     else:
-        kwargs["pad_mode"] = "valid"
+        kwargs["pad_mode"] = "valid"  # the layers default to "same"
     if any(d != 1 for d in dilations):
-        kwargs["dilation"] = dilations[0] if len(set(dilations)) == 1 else tuple(dilations)
+        kwargs["dilation"] = same_or_tuple(dilations)
     if group != 1:
         kwargs["group"] = group
     kwargs["has_bias"] = cx.has(2)
     if n == 1:
         weights["weight"] = w.map(lambda a: a[:, :, None, :])  # nn.Conv1d keeps a (out, in, 1, k) weight
-    ksize = kernel[0] if len(set(kernel)) == 1 else tuple(kernel)
-    cls = f"nn.Conv{n}d"
-    layer = cx.layer(cls, in_per_group * group, out_c, ksize, weights=weights, **kwargs)
-    return f"{layer}({cx.arg(0)})"
+    layer = cx.layer(f"nn.Conv{n}d", in_per_group * group, out_c, same_or_tuple(kernel), weights=weights, **kwargs)
+    return f"{layer}({x})"
+
+
+def _transpose_pads(cx: EmitContext, spatial: list, kernel: list[int], strides: list[int], dilations: list[int],
+                    output_padding: list[int]) -> list[int]:
+    """ConvTranspose pads [begins..., ends...] with output_padding folded into the end pads.
+
+    ONNX's output is `full[begin : F + output_padding - end]` where F = s*(in-1) + d*(k-1) + 1 is
+    the uncropped transposed convolution, so output_padding is the same as cropping `end -
+    output_padding` at the end. A negative result means rows past F (bias only).
+    """
+    n = len(kernel)
+    full = [None if not isinstance(size, int) else s * (size - 1) + d * (k - 1) + 1
+            for size, k, s, d in zip(spatial, kernel, strides, dilations, strict=True)]
+    auto_pad = cx.attr("auto_pad", "NOTSET")
+    output_shape = cx.attr("output_shape")
+    if auto_pad not in ("NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER"):
+        cx.fail(f"auto_pad must be NOTSET, VALID, SAME_UPPER or SAME_LOWER, got {auto_pad!r}")
+    if output_shape is None and auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        output_shape = [size * s if isinstance(size, int) else None for size, s in zip(spatial, strides, strict=True)]
+    if output_shape is not None:
+        output_shape = list(output_shape)[-n:]
+        if None in full or None in output_shape:
+            cx.fail(f"ConvTranspose with output_shape or auto_pad {auto_pad!r} needs static spatial dims")
+        begins, ends = [], []
+        for f, op_, out in zip(full, output_padding, output_shape, strict=True):
+            total = f + op_ - out
+            if total < 0:
+                cx.fail(f"output_shape {output_shape} is larger than the full transposed convolution {full}")
+            # onnxruntime (our parity reference) puts the odd row at the start for SAME_UPPER and at
+            # the end otherwise; the ONNX spec text says the opposite, and the two agree for even totals.
+            head = total - total // 2 if auto_pad == "SAME_UPPER" else total // 2
+            begins.append(head)
+            ends.append(total - head)
+        pads = begins + ends
+    elif auto_pad == "VALID":
+        pads = [0] * (2 * n)
+    else:
+        pads = list(cx.attr("pads", [0] * (2 * n)))
+    return pads[:n] + [e - op_ for e, op_ in zip(pads[n:], output_padding, strict=True)]
+
+
+@emits("onnx.ConvTranspose")
+def conv_transpose(op: Op, cx: EmitContext) -> str:
+    """onnx.ConvTranspose -> nn.Conv2dTranspose (1-D and 3-D: nn.Conv1dTranspose / nn.Conv3dTranspose).
+
+    output_padding and output_shape become an asymmetric end padding; only when the output must grow
+    past the full transposed convolution is a different form needed (2-D: the ops.Conv2DTranspose
+    primitive with the output shape, 3-D: the layer's output_padding).
+    """
+    w = cx.weight(1)
+    in_c, out_per_group, *kernel = w.shape
+    n = len(kernel)
+    if n not in (1, 2, 3):
+        cx.fail(f"only 1-D, 2-D and 3-D transposed convolutions are supported, got {n}-D")
+    group = cx.attr("group", 1)
+    strides = list(cx.attr("strides", [1] * n))
+    dilations = list(cx.attr("dilations", [1] * n))
+    output_padding = list(cx.attr("output_padding", [0] * n))
+    dims = cx.in_type(0).dims
+    spatial = list(dims[2:]) if dims is not None else [None] * n
+    pads = _transpose_pads(cx, spatial, kernel, strides, dilations, output_padding)
+    out_c = out_per_group * group
+    x = cx.arg(0)
+    kwargs: dict = {}
+    if any(s != 1 for s in strides):
+        kwargs["stride"] = same_or_tuple(strides)
+    weights = {"weight": w}
+    if cx.has(2):
+        weights["bias"] = cx.weight(2)
+    grow = [max(0, -e) for e in pads[n:]]
+    if any(grow):
+        return _grown_transpose(cx, x, w, in_c, out_c, kernel, strides, dilations, group, pads, grow, spatial)
+    crop = ""
+    if n == 1 and pads[0] != pads[1]:
+        # nn.Conv1dTranspose only pads symmetrically: pad by the smaller side, crop the rest.
+        low = min(pads)
+        crop = f"[:, :, {pads[0] - low}:]" if pads[0] > low else f"[:, :, :-{pads[1] - low}]"
+        pads = [low, low]
+    if any(pads):
+        kwargs["pad_mode"] = "pad"
+        kwargs["padding"] = pads[0] if n == 1 else same_or_tuple(ms_padding(pads))
+    else:
+        kwargs["pad_mode"] = "valid"  # the layers default to "same"
+    if any(d != 1 for d in dilations):
+        kwargs["dilation"] = same_or_tuple(dilations)
+    if group != 1:
+        kwargs["group"] = group
+    kwargs["has_bias"] = cx.has(2)
+    if n == 1:
+        weights["weight"] = w.map(lambda a: a[:, :, None, :])  # nn.Conv1dTranspose keeps (in, out, 1, k)
+    layer = cx.layer(f"nn.Conv{n}dTranspose", in_c, out_c, same_or_tuple(kernel), weights=weights, **kwargs)
+    return f"{layer}({x}){crop}"
+
+
+def _grown_transpose(cx: EmitContext, x: str, w, in_c: int, out_c: int, kernel: list[int], strides: list[int],
+                     dilations: list[int], group: int, pads: list[int], grow: list[int], spatial: list) -> str:
+    """ConvTranspose whose output extends past the full transposed convolution (output_padding > end pad)."""
+    n = len(kernel)
+    output_padding = grow
+    pads = pads[:n] + [e + g for e, g in zip(pads[n:], grow, strict=True)]
+    if n == 3:
+        kwargs: dict = {}
+        if any(s != 1 for s in strides):
+            kwargs["stride"] = same_or_tuple(strides)
+        kwargs["pad_mode"] = "pad" if any(pads) else "valid"
+        if any(pads):
+            kwargs["padding"] = same_or_tuple(ms_padding(pads))
+        if any(d != 1 for d in dilations):
+            kwargs["dilation"] = same_or_tuple(dilations)
+        if group != 1:
+            kwargs["group"] = group
+        kwargs["output_padding"] = same_or_tuple(output_padding)
+        kwargs["has_bias"] = cx.has(2)
+        weights = {"weight": w}
+        if cx.has(2):
+            weights["bias"] = cx.weight(2)
+        layer = cx.layer("nn.Conv3dTranspose", in_c, out_c, same_or_tuple(kernel), weights=weights, **kwargs)
+        return f"{layer}({x})"
+    if n == 1 or None in spatial:
+        cx.fail(f"output_padding {output_padding} larger than the end padding needs static 2-D or 3-D input, got {cx.in_type(0)}")
+    # nn.Conv2dTranspose(output_padding=...) computes the extra rows wrongly on CPU; the primitive
+    # with an explicit output shape is exact (mindspore-cpu-ops.md, trap 7).
+    out_hw = [s * (size - 1) + d * (k - 1) + 1 - b - e
+              for size, k, s, d, b, e in zip(spatial, kernel, strides, dilations, pads[:n], pads[n:], strict=True)]
+    out_hw = [h + g for h, g in zip(out_hw, grow, strict=True)]
+    kwargs = {"pad_mode": "pad", "pad": ms_padding(pads)}
+    if any(s != 1 for s in strides):
+        kwargs["stride"] = same_or_tuple(strides)
+    if any(d != 1 for d in dilations):
+        kwargs["dilation"] = same_or_tuple(dilations)
+    if group != 1:
+        kwargs["group"] = group
+    deconv = cx.layer("ops.Conv2DTranspose", out_c, same_or_tuple(kernel), **kwargs)
+    weight = cx.parameter(w, hint=f"{deconv.removeprefix('self.')}_weight")
+    expr = f"{deconv}({x}, {weight}, ({x}.shape[0], {out_c}, {out_hw[0]}, {out_hw[1]}))"
+    if cx.has(2):
+        bias = cx.parameter(cx.weight(2), hint=f"{deconv.removeprefix('self.')}_bias")
+        expr = f"ops.bias_add({expr}, {bias})"
+    return expr

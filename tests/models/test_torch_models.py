@@ -1,0 +1,32 @@
+"""Models built in torch with random weights, exported to ONNX, converted and checked against onnxruntime."""
+
+from __future__ import annotations
+
+import pytest
+from helpers import convert_and_check
+
+torch = pytest.importorskip("torch")
+
+import torch_models  # noqa: E402
+
+
+@pytest.mark.parametrize("opset", [13, 17])
+@pytest.mark.parametrize("fold", [False, True], ids=["bn-kept", "bn-folded"])
+def test_resnet_style(tmp_path, opset, fold):
+    model, shape = torch_models.resnet_style()
+    path = torch_models.export(model, shape, tmp_path / "resnet.onnx", opset, fold)
+    result = convert_and_check(path, tmp_path / "out", check_mode="both")
+    code = result.script.read_text()
+    if not fold:
+        # BatchNorm stays a layer with its statistics; members are named from the module paths.
+        assert "self.layer1_0_bn1 = nn.BatchNorm2d(8" in code
+        assert "self.conv1 = nn.Conv2d(3, 8, 7, stride=2, pad_mode=\"pad\", padding=3, has_bias=False)" in code
+    assert "self.fc = nn.Dense(16, 10)" in code
+
+
+@pytest.mark.parametrize("opset", [13, 17])
+def test_mlp(tmp_path, opset):
+    model, shape = torch_models.mlp()
+    path = torch_models.export(model, shape, tmp_path / "mlp.onnx", opset)
+    result = convert_and_check(path, tmp_path / "out", check_mode="both")
+    assert result.script.read_text().count("nn.Dense(") == 3
