@@ -248,7 +248,7 @@ def _existing_parent(path: Path) -> Path:
 
 def _publish(staged: dict[str, Path], final: dict[str, Path], overwrite: bool) -> None:
     """Move staged files into place; refuses to replace files that appeared meanwhile (unless overwrite)."""
-    for key, dest in final.items():
+    for dest in final.values():
         dest.parent.mkdir(parents=True, exist_ok=True)
         if dest.exists() and not overwrite:
             raise FileWriteError(f"output file '{dest}' appeared during the conversion", fix="rerun with --overwrite")

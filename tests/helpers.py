@@ -11,6 +11,18 @@ from onnx import TensorProto, helper, numpy_helper
 
 MODES = ("pynative", "graph")
 
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "tiny_convnet.onnx"
+LIGHT_MODELS = (
+    "bvlc_alexnet", "densenet121", "inception_v1", "inception_v2", "resnet50",
+    "shufflenet", "squeezenet", "vgg19", "zfnet512",
+)
+
+
+def light_model_path(name: str) -> Path:
+    """One of the nine models shipped in the ONNX package (onnx/backend/test/data/light)."""
+    return Path(onnx.__file__).parent / "backend" / "test" / "data" / "light" / f"light_{name}.onnx"
+
 
 def make_model(
     nodes: list[onnx.NodeProto],

@@ -10,8 +10,7 @@ import sys
 import numpy as np
 import onnx
 import pytest
-from conftest import EXAMPLE
-from helpers import make_model
+from helpers import EXAMPLE, make_model
 from onnx import helper
 
 from mindconverter.cli import main

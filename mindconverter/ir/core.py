@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from attrs import define, field
 import numpy as np
+from attrs import define, field
 
 from mindconverter.ir.types import DType, TensorType
 
@@ -56,7 +56,11 @@ class Dense:
             isinstance(other, Dense)
             and self.array.dtype == other.array.dtype
             and self.array.shape == other.array.shape
-            and bool(np.array_equal(self.array, other.array, equal_nan=self.array.dtype.kind == "f"))
+            and (
+                self.array.tolist() == other.array.tolist()
+                if self.array.dtype == object  # strings: compare values, not object pointers
+                else self.array.tobytes() == other.array.tobytes()  # bitwise: NaNs of any float type match
+            )
         )
 
     def __hash__(self) -> int:

@@ -173,6 +173,7 @@ class _Namer:
             self.names[value] = self.number()
 
     def number(self) -> str:
+        """The next `%N`."""
         self.counter += 1
         return f"%{self.counter - 1}"
 
@@ -194,12 +195,15 @@ def value_names(func: Func) -> dict[Value, str]:
 
 
 class _FuncPrinter:
+    """Prints one func, op by op, at a given indentation."""
+
     def __init__(self, func: Func) -> None:
         self.func = func
         self.names = _Namer(func)
         self.lines: list[str] = []
 
     def print(self, indent: int) -> list[str]:
+        """The lines of the func, its header at `indent` levels of two spaces."""
         pad = "  " * indent
         args = ", ".join(self._arg(a) for a in self.func.args)
         term = self.func.body.terminator
@@ -214,6 +218,7 @@ class _FuncPrinter:
         return f"{self.names[value]}: {value.type}"
 
     def _op(self, op: Op, indent: int) -> None:
+        """Append the line(s) of `op`; an op with regions spans several lines."""
         pad = "  " * indent
         head = ", ".join(self.names[r] for r in op.results) + " = " if op.results else ""
         operands = ", ".join("none" if v is None else self.names[v] for v in op.operands)

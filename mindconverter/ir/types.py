@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import enum
 import re
-from typing import Union
 
 import attrs
 import numpy as np
@@ -99,7 +98,7 @@ class Unknown:
 
 
 UNKNOWN = Unknown()
-Dim = Union[int, Sym, Unknown]
+Dim = int | Sym | Unknown
 
 
 def _quote(s: str) -> str:

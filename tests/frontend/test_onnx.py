@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import pytest
-from conftest import EXAMPLE, LIGHT_MODELS, light_model_path
-from helpers import make_model
+from helpers import EXAMPLE, LIGHT_MODELS, light_model_path, make_model
 from onnx import helper
 
 from mindconverter.errors import ArgumentError, ModelLoadError

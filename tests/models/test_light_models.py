@@ -7,8 +7,7 @@ convolution is slow here, so only the three cheapest run by default; `pytest -m 
 from __future__ import annotations
 
 import pytest
-from conftest import light_model_path
-from helpers import convert_and_check
+from helpers import convert_and_check, light_model_path
 
 FAST = ("squeezenet", "shufflenet", "bvlc_alexnet")
 SLOW = ("densenet121", "inception_v1", "inception_v2", "resnet50", "vgg19", "zfnet512")

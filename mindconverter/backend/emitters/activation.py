@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from mindconverter.backend.context import EmitContext
+from mindconverter.backend.emitters.shape import flatten_expr
 from mindconverter.backend.registry import emits
 from mindconverter.ir.core import Op
 
@@ -116,13 +117,3 @@ def softmax_2d(op: Op, cx: EmitContext) -> str:
         return f"ops.softmax({x})"
     return f"ops.reshape(ops.softmax({flatten_expr(cx, x, axis)}), {x}.shape)"
 
-
-def flatten_expr(cx: EmitContext, x: str, axis: int) -> str:
-    """`x` reshaped to 2-D [prod(dims[:axis]), prod(dims[axis:])], with static sizes where they are known."""
-    dims = cx.in_type(0).dims
-    head, tail = dims[:axis], dims[axis:]
-    if all(isinstance(d, int) for d in head):
-        return f"ops.reshape({x}, ({int(np.prod(head, dtype=np.int64))}, -1))"
-    if all(isinstance(d, int) for d in tail):
-        return f"ops.reshape({x}, (-1, {int(np.prod(tail, dtype=np.int64))}))"
-    return cx.fail(f"cannot flatten a {cx.in_type(0)} input at axis {axis}: both sides have dynamic sizes")
