@@ -168,12 +168,23 @@ def check_generated_script(script: Path) -> None:
     assert not own, [str(w.message) for w in own]
 
 
-def convert_and_check(model_path: Path, out_dir: Path, check_mode: str = "pynative", **kwargs):
-    """Convert through the public API; assert parity passed, script quality and a clean checkpoint load."""
-    from mindconverter.api import convert
+def convert_and_check(model_path: Path, out_dir: Path, *extra_args: str) -> tuple[dict, Path]:
+    """Convert through the `mindconverter` command; assert exit 0, parity passed, script quality.
 
-    result = convert(model_path, output=out_dir, check="end", check_mode=check_mode, **kwargs)
-    assert result.unsupported == [], result.unsupported
-    assert result.parity and result.parity_passed, result.parity
-    check_generated_script(result.script)
-    return result
+    Returns the parsed report_of_NAME.json and the script path. The check itself loads the
+    checkpoint with strict load_param_into_net, so missing or unused keys fail it.
+    """
+    import json
+
+    from mindconverter.cli import main
+
+    code = main(["--model_file", str(model_path), "--output", str(out_dir), "-q", *extra_args])
+    name = model_path.stem
+    report_path = out_dir / f"report_of_{name}.json"
+    report = json.loads(report_path.read_text()) if report_path.exists() else {}
+    assert code == 0, f"mindconverter exited {code}: {report.get('unsupported') or report.get('parity')}"
+    assert report["unsupported"] == [] and report["parity"], report
+    assert all(p["passed"] for p in report["parity"]), report["parity"]
+    script = out_dir / f"{name}.py"
+    check_generated_script(script)
+    return report, script

@@ -115,3 +115,16 @@ def test_light_models_load_fold_and_round_trip(name):
     convs = [op for op in module.ops() if op.name == "onnx.Conv"]
     assert convs and all(op.operands[1].op.name == "ir.param" for op in convs)
     assert all(op.results[0].type.is_static for op in module.ops() if op.results)
+
+
+@pytest.mark.parametrize("opset", [13, 17])
+def test_torch_exports_round_trip(tmp_path, opset):
+    pytest.importorskip("torch")
+    import torch_models
+    for build in (torch_models.resnet_style, torch_models.mlp):
+        model, shape = build()
+        path = torch_models.export(model, shape, tmp_path / f"{build.__name__}.onnx", opset)
+        module = load_onnx(path).module
+        run_default_pipeline(module)
+        text = print_module(module)
+        assert print_module(parse(text)) == text

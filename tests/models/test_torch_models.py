@@ -7,7 +7,7 @@ from helpers import convert_and_check
 
 torch = pytest.importorskip("torch")
 
-import torch_models  # noqa: E402
+import torch_models  # noqa: E402 - after the torch skip
 
 
 @pytest.mark.parametrize("opset", [13, 17])
@@ -15,8 +15,8 @@ import torch_models  # noqa: E402
 def test_resnet_style(tmp_path, opset, fold):
     model, shape = torch_models.resnet_style()
     path = torch_models.export(model, shape, tmp_path / "resnet.onnx", opset, fold)
-    result = convert_and_check(path, tmp_path / "out", check_mode="both")
-    code = result.script.read_text()
+    _, script = convert_and_check(path, tmp_path / "out", "--check-mode", "both")
+    code = script.read_text()
     if not fold:
         # BatchNorm stays a layer with its statistics; members are named from the module paths.
         assert "self.layer1_0_bn1 = nn.BatchNorm2d(8" in code
@@ -28,5 +28,5 @@ def test_resnet_style(tmp_path, opset, fold):
 def test_mlp(tmp_path, opset):
     model, shape = torch_models.mlp()
     path = torch_models.export(model, shape, tmp_path / "mlp.onnx", opset)
-    result = convert_and_check(path, tmp_path / "out", check_mode="both")
-    assert result.script.read_text().count("nn.Dense(") == 3
+    _, script = convert_and_check(path, tmp_path / "out", "--check-mode", "both")
+    assert script.read_text().count("nn.Dense(") == 3
