@@ -25,11 +25,12 @@ def light_path(name: str) -> Path:
     return Path(onnx.__file__).parent / "backend" / "test" / "data" / "light" / f"light_{name}.onnx"
 
 
-def timed(fn, repeat: int = 1) -> float:
-    fn()  # warm-up (graph compilation, session creation)
+def timed(fn, *args, repeat: int = 1) -> float:
+    """Mean seconds of fn(*args) after one warm-up call (graph compilation, session creation)."""
+    fn(*args)
     start = time.perf_counter()
     for _ in range(repeat):
-        fn()
+        fn(*args)
     return (time.perf_counter() - start) / repeat
 
 
@@ -54,11 +55,11 @@ def main() -> None:
         x = np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32)
         session = ort.InferenceSession(str(light_path(name)), providers=["CPUExecutionProvider"])
         feed = {session.get_inputs()[0].name: x}
-        t_ort = timed(lambda: session.run(None, feed), repeat=3)
+        t_ort = timed(session.run, None, feed, repeat=3)
         ms.set_context(mode=ms.PYNATIVE_MODE)
         net, _, _ = build_network(result.script, result.checkpoint)
         tensor = ms.Tensor(x)
-        t_ms = timed(lambda: net(tensor).asnumpy())
+        t_ms = timed(lambda n, t: n(t).asnumpy(), net, tensor)
         print(f"{name:14} {t['frontend']:8.2f} {t['passes']:7.2f} {t['backend']:7.2f} {t.get('check', 0):7.2f} "
               f"{err:11.2e} {t_ms / t_ort:7.1f}", flush=True)
 

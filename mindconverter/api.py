@@ -213,6 +213,12 @@ def convert(
         staged["report_json"].write_text(json.dumps(report_data, indent=2) + "\n")
         staged["report_txt"].write_text(_report_txt(gen, parity, check_note))
         _publish(staged, paths, overwrite)
+    except OSError as exc:
+        raise FileWriteError(
+            f"cannot write the outputs: {exc.strerror or exc}",
+            where=str(out_dir),
+            fix="check free space and permissions of the --output/--report folders",
+        ) from exc
     finally:
         shutil.rmtree(stage_dir, ignore_errors=True)
 

@@ -157,3 +157,25 @@ def test_hostile_names_cannot_inject_code(tmp_path):
     tree = ast.parse(script)
     calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "attr", "") == "system"]
     assert not calls and not any(isinstance(n, ast.Import) and n.names[0].name == "os" for n in ast.walk(tree))
+
+
+def test_a_failed_run_leaves_no_partial_outputs(tmp_path, capsys, monkeypatch):
+    import mindconverter.backend.checkpoint as checkpoint
+
+    def disk_full(entries, path):
+        path.write_bytes(b"partial")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(checkpoint, "write_checkpoint", disk_full)
+    out = tmp_path / "out"
+    assert main(["--model_file", str(EXAMPLE), "--output", str(out), "--check", "off"]) == 1
+    assert "No space left on device" in capsys.readouterr().err
+    assert list(out.iterdir()) == []  # no script, no report, no staging folder
+
+
+def test_dump_ir_and_custom_pipeline(tmp_path):
+    dumps = tmp_path / "dumps"
+    assert main(["--model_file", str(EXAMPLE), "--output", str(tmp_path / "o"), "--check", "off", "-q",
+                 "--dump-ir", str(dumps), "--passes", "infer-shapes,fold-constants"]) == 0
+    assert sorted(p.name for p in dumps.iterdir()) == ["00-frontend.ir", "01-infer-shapes.ir", "02-fold-constants.ir"]
+    assert "onnx.Conv" in (dumps / "00-frontend.ir").read_text()

@@ -98,7 +98,7 @@ class CellWriter:
         self.vars: dict[Value, str] = {}
         self.const_members: dict[Value, str] = {}
         self.imports: set[str] = set()
-        self._current: Value | None = None
+        self.support_classes: dict[str, str] = {}
 
     # -- members ---------------------------------------------------------------------------------
 
@@ -202,7 +202,9 @@ class CellWriter:
 
     def _var_for(self, op: Op, v: Value) -> str:
         path = module_path(op.loc_name) if op.loc else ""
-        base = path.rsplit(".", 1)[-1] if path else op.op_type.lower()
+        if _GENERIC_NAME.fullmatch(path):
+            path = ""  # `n61` says nothing; `concat` does
+        base = (path.rsplit(".", 1)[-1] if path else op.op_type).lower()
         name = self.local_names(base if v.index == 0 else f"{base}_{v.index}", "x")
         self.vars[v] = name
         return name
@@ -226,15 +228,18 @@ class CellWriter:
         init = [f"        self.{name} = {code}" for name, code, _ in self.members]
         construct = [f"        {', '.join(st.targets)} = {st.expr}  # {_comment(st.comment)}" for st in self.statements]
         construct.append(f"        return {', '.join(outputs)}")
-        text = "\n".join(init + construct)
+        text = "\n".join(init + construct + list(self.support_classes.values()))
         imports = ["import mindspore as ms"] if "ms." in text else []
         names = {m for m in ("nn", "ops") if f"{m}." in text} | {"nn"}
         if "Parameter(" in text:
             names.add("Parameter")
-        imports.append("from mindspore import " + ", ".join(sorted(names, key=str.lower)))
+        # isort order (ruff's I001): classes (capitalised) before modules and functions.
+        imports.append("from mindspore import " + ", ".join(sorted(names, key=lambda n: (not n[0].isupper(), n))))
         parts = [*imports, "", ""]
         if "placeholder" in self.imports:
             parts += [_PLACEHOLDER, "", ""]
+        for source in self.support_classes.values():
+            parts += [source.strip("\n"), "", ""]
         parts += [f"class {class_name}(nn.Cell):", "    def __init__(self):", "        super().__init__()", *init]
         parts += ["", f"    def construct(self, {', '.join(inputs)}):", *construct]
         return "\n".join(parts) + "\n"

@@ -67,8 +67,8 @@ def literal(value: Any) -> str:
             return 'float("nan")'
         if np.isinf(v):
             return 'float("inf")' if v > 0 else '-float("inf")'
-        if isinstance(value, np.float32):
-            return np.format_float_positional(value, unique=True, trim="0") if abs(v) < 1e16 and (v == 0 or abs(v) >= 1e-4) else repr(float(value))
+        if isinstance(value, np.floating) and not isinstance(value, np.float64):
+            return repr(float(str(value)))  # the shortest text that rounds to this float32/float16
         return repr(v)
     if isinstance(value, str):
         return json.dumps(value)  # a double-quoted literal with every special character escaped
@@ -195,6 +195,15 @@ class EmitContext:
     def tensor(self, array: np.ndarray, hint: str = "const") -> str:
         """An expression for a constant tensor (a member: inline when small, else from the checkpoint)."""
         return self.writer.add_tensor(self.op, np.asarray(array), hint)
+
+    def support_class(self, name: str, source: str) -> str:
+        """Add a helper `nn.Cell` class (its full source) to the script once; returns its name.
+
+        For ops MindSpore has no correct CPU layer for: the class is written out in the script,
+        readable and editable, instead of hiding the formulation in construct.
+        """
+        self.writer.support_classes.setdefault(name, source)
+        return name
 
     def dtype(self, dtype: DType) -> str:
         try:

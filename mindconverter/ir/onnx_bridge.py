@@ -247,6 +247,15 @@ def output_names_of(model: onnx.ModelProto) -> list[str]:
     return [o.name for o in model.graph.output]
 
 
+def optional_outputs(op_type: str, opset: int) -> list[bool]:
+    """For each declared output of an ONNX op: whether it is optional (can be left out)."""
+    schema = _schema(op_type, opset)
+    if schema is None:
+        return []
+    Option = onnx.defs.OpSchema.FormalParameterOption
+    return [o.option == Option.Optional for o in schema.outputs]
+
+
 # ----------------------------------------------------------------------------------------------
 # evaluation
 

@@ -51,7 +51,8 @@ def run_network(script: Path, checkpoint: Path, inputs: list[np.ndarray], mode: 
                 class_name: str = "MindSporeModel") -> list[np.ndarray]:
     """Run the generated network on numpy inputs in the given mode; returns numpy outputs."""
     ms = import_mindspore()
-    ms.set_context(mode=ms.GRAPH_MODE if mode == "graph" else ms.PYNATIVE_MODE, device_target="CPU")
+    ms.set_device("CPU")
+    ms.set_context(mode=ms.GRAPH_MODE if mode == "graph" else ms.PYNATIVE_MODE)
     net, missing, unused = build_network(script, checkpoint, class_name)
     if missing or unused:
         raise RuntimeError(f"checkpoint does not match the network: missing {missing[:5]}, unused {unused[:5]}")

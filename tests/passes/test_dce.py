@@ -45,3 +45,23 @@ def test_unused_param_and_its_weight_are_dropped():
     assert dce(module, PassContext())
     assert module.weights.keys() == ["w"]
     assert '"ir.param"() {key = "v"}' not in print_func(module.main)
+
+
+def test_unused_optional_outputs_are_dropped():
+    check_pass("dce", changed=True, before="""
+      func @main(%x: tensor<4xf32>) -> tensor<4xf32> {
+        %0, %1 = "onnx.Dropout"(%x) : (tensor<4xf32>) -> (tensor<4xf32>, tensor<4xbool>)
+        "ir.return"(%0) : (tensor<4xf32>) -> ()
+      }""", after="""
+      func @main(%x: tensor<4xf32>) -> tensor<4xf32> {
+        %0 = "onnx.Dropout"(%x) : (tensor<4xf32>) -> tensor<4xf32>
+        "ir.return"(%0) : (tensor<4xf32>) -> ()
+      }""")
+
+
+def test_used_optional_outputs_are_kept():
+    check_pass("dce", changed=False, before="""
+      func @main(%x: tensor<4xf32>) -> tensor<4xbool> {
+        %0, %1 = "onnx.Dropout"(%x) : (tensor<4xf32>) -> (tensor<4xf32>, tensor<4xbool>)
+        "ir.return"(%1) : (tensor<4xbool>) -> ()
+      }""")

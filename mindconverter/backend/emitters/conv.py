@@ -7,7 +7,7 @@ keep a 4-D (.., .., 1, k) weight.
 
 from __future__ import annotations
 
-from mindconverter.backend.context import EmitContext
+from mindconverter.backend.context import EmitContext, WeightRef
 from mindconverter.backend.registry import emits
 from mindconverter.ir.core import Op
 
@@ -115,11 +115,9 @@ def _transpose_pads(cx: EmitContext, spatial: list, kernel: list[int], strides: 
         begins, ends = [], []
         for f, op_, out in zip(full, output_padding, output_shape, strict=True):
             total = f + op_ - out
-            if total < 0:
-                cx.fail(f"output_shape {output_shape} is larger than the full transposed convolution {full}")
-            # onnxruntime (our parity reference) puts the odd row at the start for SAME_UPPER and at
-            # the end otherwise; the ONNX spec text says the opposite, and the two agree for even totals.
-            head = total - total // 2 if auto_pad == "SAME_UPPER" else total // 2
+            # An odd total crops the extra row at the end for SAME_UPPER and at the start otherwise;
+            # a negative one grows the output at the end.
+            head = max(0, total // 2 if auto_pad == "SAME_UPPER" else total - total // 2)
             begins.append(head)
             ends.append(total - head)
         pads = begins + ends
@@ -183,7 +181,7 @@ def conv_transpose(op: Op, cx: EmitContext) -> str:
     return f"{layer}({x}){crop}"
 
 
-def _grown_transpose(cx: EmitContext, x: str, w, in_c: int, out_c: int, kernel: list[int], strides: list[int],
+def _grown_transpose(cx: EmitContext, x: str, w: WeightRef, in_c: int, out_c: int, kernel: list[int], strides: list[int],
                      dilations: list[int], group: int, pads: list[int], grow: list[int], spatial: list) -> str:
     """ConvTranspose whose output extends past the full transposed convolution (output_padding > end pad)."""
     n = len(kernel)
@@ -193,7 +191,7 @@ def _grown_transpose(cx: EmitContext, x: str, w, in_c: int, out_c: int, kernel: 
         kwargs: dict = {}
         if any(s != 1 for s in strides):
             kwargs["stride"] = same_or_tuple(strides)
-        kwargs["pad_mode"] = "pad" if any(pads) else "valid"
+        kwargs["pad_mode"] = "pad"  # output_padding needs it
         if any(pads):
             kwargs["padding"] = same_or_tuple(ms_padding(pads))
         if any(d != 1 for d in dilations):
@@ -209,6 +207,8 @@ def _grown_transpose(cx: EmitContext, x: str, w, in_c: int, out_c: int, kernel: 
         return f"{layer}({x})"
     if n == 1 or None in spatial:
         cx.fail(f"output_padding {output_padding} larger than the end padding needs static 2-D or 3-D input, got {cx.in_type(0)}")
+    if any(g >= s for g, s in zip(grow, strides, strict=True)):
+        cx.fail(f"the output grows by {grow} past the full transposed convolution, which must stay below the strides {strides}")
     # nn.Conv2dTranspose(output_padding=...) computes the extra rows wrongly on CPU; the primitive
     # with an explicit output shape is exact (mindspore-cpu-ops.md, trap 7).
     out_hw = [s * (size - 1) + d * (k - 1) + 1 - b - e

@@ -1,4 +1,4 @@
-"""Normalization: onnx.BatchNormalization -> nn.BatchNorm1d/2d/3d, onnx.LRN -> nn.LRN."""
+"""Normalization: onnx.BatchNormalization -> nn.BatchNorm1d/2d/3d, onnx.LRN -> LocalResponseNorm (a Cell in the script)."""
 
 from __future__ import annotations
 
@@ -39,27 +39,50 @@ def batch_norm(op: Op, cx: EmitContext) -> str:
     # unchanged (PyTorch's is 1 - this). It is always written: MindSpore plans to change its default.
     kwargs["momentum"] = momentum
     cls = {2: "nn.BatchNorm1d", 3: "nn.BatchNorm1d", 4: "nn.BatchNorm2d", 5: "nn.BatchNorm3d"}[rank]
+    if rank == 5:  # nn.BatchNorm3d keeps its parameters in an inner BatchNorm2d named bn2d
+        weights = {f"bn2d.{k}": v for k, v in weights.items()}
     layer = cx.layer(cls, channels, weights=weights, **kwargs)
     return f"{layer}({x})"
 
 
+_LOCAL_RESPONSE_NORM = '''
+class LocalResponseNorm(nn.Cell):
+    """ONNX LRN: x / (bias + alpha / size * sum of x**2 over a window of `size` channels) ** beta.
+
+    Written out because MindSpore 2.10's CPU nn.LRN fails when the channel count is a multiple of 8
+    (16 and up), and because its window is always symmetric.
+    """
+
+    def __init__(self, size, alpha=0.0001, beta=0.75, bias=1.0):
+        super().__init__()
+        self.size, self.alpha, self.beta, self.bias = size, alpha, beta, bias
+        self.before = (size - 1) // 2
+        self.after = size - 1 - self.before
+
+    def construct(self, x):
+        channels = x.shape[1]
+        squares = ops.pad(x * x, (0, 0) * (x.ndim - 2) + (self.before, self.after))
+        window = squares[:, 0:channels]
+        for i in range(1, self.size):
+            window = window + squares[:, i:i + channels]
+        return x / ops.pow(self.bias + self.alpha / self.size * window, self.beta)
+'''
+
+
 @emits("onnx.LRN")
 def lrn(op: Op, cx: EmitContext) -> str:
-    """onnx.LRN -> nn.LRN(depth_radius=(size-1)//2, bias, alpha=alpha/size, beta)."""
+    """onnx.LRN -> LocalResponseNorm(size, alpha, beta, bias), a small Cell written into the script."""
     size = cx.attr("size")
-    if size % 2 == 0:
-        # ONNX's window is [c - (size-1)//2, c + ceil((size-1)/2)]: nn.LRN's is symmetric.
-        cx.fail(f"LRN with an even size ({size}) has an asymmetric window, which nn.LRN cannot express")
-    if cx.in_type(0).rank != 4:
-        cx.fail(f"nn.LRN needs a 4-D input, got {cx.in_type(0)}")
+    if cx.in_type(0).rank is None or cx.in_type(0).rank < 3:
+        cx.fail(f"LRN needs an input of rank 3 or more, got {cx.in_type(0)}")
     alpha, beta, bias = cx.attr("alpha", 0.0001), cx.attr("beta", 0.75), cx.attr("bias", 1.0)
-    # nn.LRN follows TF: a radius instead of a size, and alpha applies to the plain sum of squares
-    # while ONNX divides it by size.
-    kwargs: dict = {"depth_radius": (size - 1) // 2}
+    kwargs: dict = {}
+    if alpha != 0.0001:
+        kwargs["alpha"] = alpha
+    if beta != 0.75:
+        kwargs["beta"] = beta
     if bias != 1.0:
         kwargs["bias"] = bias
-    kwargs["alpha"] = cx.number(alpha / size, "float32")
-    kwargs["beta"] = beta
-    layer = cx.layer("nn.LRN", **kwargs)
+    cls = cx.support_class("LocalResponseNorm", _LOCAL_RESPONSE_NORM)
+    layer = cx.layer(cls, size, **kwargs)
     return f"{layer}({cx.arg(0)})"
-

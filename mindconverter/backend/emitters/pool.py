@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from mindconverter.backend.context import EmitContext
 from mindconverter.backend.emitters.conv import explicit_pads, same_or_tuple
 from mindconverter.backend.registry import emits
@@ -48,8 +50,8 @@ def max_pool(op: Op, cx: EmitContext) -> str:
     kwargs: dict = {}
     if any(s != 1 for s in strides):
         kwargs["stride"] = same_or_tuple(strides)
-    if any(pads) or ceil_mode:
-        kwargs["pad_mode"] = "pad"
+    if any(pads) or ceil_mode or any(d != 1 for d in dilations):
+        kwargs["pad_mode"] = "pad"  # padding, ceil_mode and dilation need it
     if any(pads):
         kwargs["padding"] = same_or_tuple(pads[:n])
     if any(d != 1 for d in dilations):
@@ -71,9 +73,12 @@ def average_pool(op: Op, cx: EmitContext) -> str:
     count_include_pad = bool(cx.attr("count_include_pad", 0))
     x = cx.arg(0)
     if pads[:n] != pads[n:]:
-        # nn.AvgPoolNd pads symmetrically. Zero-padding first is exact only when the pads count.
-        if ceil_mode or not count_include_pad:
-            cx.fail(f"AveragePool with asymmetric pads {pads} is only supported with count_include_pad=1 and ceil_mode=0")
+        # nn.AvgPoolNd pads symmetrically. Zero-padding first is exact when the pads count;
+        # otherwise each window's mean is rescaled by (window size / real elements in it).
+        if not count_include_pad:
+            return _avg_pool_excluding_pads(cx, x, kernel, strides, pads)
+        if ceil_mode:
+            cx.fail(f"AveragePool with asymmetric pads {pads}, ceil_mode=1 and count_include_pad=1 is not supported")
         x = _pad_first(cx, x, pads, None)
         pads = [0] * (2 * n)
     kwargs: dict = {}
@@ -90,6 +95,30 @@ def average_pool(op: Op, cx: EmitContext) -> str:
         kwargs["count_include_pad"] = False
     layer = cx.layer(f"nn.AvgPool{n}d", same_or_tuple(kernel), **kwargs)
     return f"{layer}({x})"
+
+
+def _avg_pool_excluding_pads(cx: EmitContext, x: str, kernel: list[int], strides: list[int], pads: list[int]) -> str:
+    """Average over real elements only: zero-pad, valid sum-pool, times (window size / real count).
+
+    The per-window counts depend only on static shapes, so the scale is a constant computed here.
+    Extra end padding covers the windows ceil_mode adds; it is never counted either.
+    """
+    n = len(kernel)
+    in_sp, out_sp = cx.in_shape(0)[2:], cx.out_shape()[2:]
+    begins, ends = list(pads[:n]), list(pads[n:])
+    for i in range(n):
+        ends[i] += max(0, (out_sp[i] - 1) * strides[i] + kernel[i] - (in_sp[i] + begins[i] + ends[i]))
+    mask = np.pad(np.ones(in_sp), list(zip(begins, ends, strict=True)))
+    windows = np.lib.stride_tricks.sliding_window_view(mask, tuple(kernel))
+    windows = windows[tuple(slice(0, o * s, s) for o, s in zip(out_sp, strides, strict=True))]
+    counts = windows.sum(axis=tuple(range(n, 2 * n)))
+    scale = (np.prod(kernel) / counts).reshape((1, 1, *out_sp)).astype(cx.in_type(0).dtype.to_numpy())
+    kwargs = {"stride": same_or_tuple(strides)} if any(s != 1 for s in strides) else {}
+    layer = cx.layer(f"nn.AvgPool{n}d", same_or_tuple(kernel), **kwargs)
+    pooled = f"{layer}({_pad_first(cx, x, begins + ends, None)})"
+    if np.all(scale == 1):
+        return pooled
+    return f"{pooled} * {cx.tensor(scale, hint='pool_scale')}"
 
 
 def _spatial_axes(cx: EmitContext) -> int | tuple[int, ...]:
