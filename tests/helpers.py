@@ -80,6 +80,15 @@ def onnxruntime_outputs(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) ->
     return session.run(None, feeds)
 
 
+def assert_round_trips(module) -> None:
+    """The module's IR text parses back to the same text (every model the tests convert is checked)."""
+    from mindconverter.ir import parse, print_module
+
+    text = print_module(module)
+    again = print_module(parse(text, weights=module.weights))
+    assert again == text, "IR text does not round-trip"
+
+
 def convert_model(model: onnx.ModelProto, workdir: Path | None = None, passes: bool = True):
     """Run the conversion pipeline on an in-memory model; returns (Generated, script path, ckpt path).
 
@@ -99,6 +108,7 @@ def convert_model(model: onnx.ModelProto, workdir: Path | None = None, passes: b
         run_default_pipeline = None
     if passes and run_default_pipeline is not None:
         run_default_pipeline(source.module)
+    assert_round_trips(source.module)
     gen = generate(source.module)
     script, ckpt = workdir / "model.py", workdir / "model.ckpt"
     script.write_text(gen.code)

@@ -128,3 +128,27 @@ def test_torch_exports_round_trip(tmp_path, opset):
         run_default_pipeline(module)
         text = print_module(module)
         assert print_module(parse(text)) == text
+
+
+def test_control_flow_subgraphs_become_regions(tmp_path):
+    """If's branches are op regions; they see outer values, print, parse back and verify."""
+    then_graph = helper.make_graph(
+        [helper.make_node("Add", ["x", "x"], ["t"])], "then", [], [helper.make_tensor_value_info("t", onnx.TensorProto.FLOAT, [2])]
+    )
+    else_graph = helper.make_graph(
+        [helper.make_node("Neg", ["x"], ["e"])], "else", [], [helper.make_tensor_value_info("e", onnx.TensorProto.FLOAT, [2])]
+    )
+    model = make_model(
+        [helper.make_node("If", ["c"], ["y"], then_branch=then_graph, else_branch=else_graph)],
+        {"c": (np.bool_, ()), "x": (np.float32, (2,))},
+        ["y"],
+    )
+    onnx.save(model, tmp_path / "if.onnx")
+    module = load_onnx(tmp_path / "if.onnx").module
+    verify(module)
+    if_op = next(op for op in module.ops() if op.name == "onnx.If")
+    assert [[o.name for o in r.ops] for r in if_op.regions] == [["onnx.Add", "ir.yield"], ["onnx.Neg", "ir.yield"]]
+    text = print_module(module)
+    assert print_module(parse(text)) == text
+    run_default_pipeline(module)  # passes leave regions valid
+    verify(module)
