@@ -9,7 +9,7 @@ import platform
 import shutil
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from mindconverter.errors import ArgumentError, FileWriteError, MindConverterErr
 
 log = logging.getLogger("mindconverter")
 
-CHECK_CHOICES = ("off", "end")
+CHECK_CHOICES = ("off", "end", "each")
 MODE_CHOICES = ("pynative", "graph", "both")
 
 
@@ -41,6 +41,16 @@ class ConversionResult:
     @property
     def parity(self) -> list[dict[str, Any]]:
         return self.report.get("parity", [])
+
+    @property
+    def stages(self) -> list[dict[str, Any]]:
+        """One row per checked stage (frontend, each pass, backend) with its status and max errors."""
+        return self.report.get("stages", [])
+
+    @property
+    def first_divergence(self) -> dict[str, Any] | None:
+        """Where a failing check first diverged: stage, op, value, loc, error, index (None if it passed)."""
+        return self.report.get("first_divergence")
 
     @property
     def parity_passed(self) -> bool | None:
@@ -119,11 +129,26 @@ def convert(
     seed: int = 0,
     dump_ir: str | os.PathLike[str] | None = None,
     print_ir_after_all: bool = False,
-    passes: Sequence[str] | None = None,
+    passes: Sequence[str | Callable[..., bool]] | None = None,
     overwrite: bool = False,
     allow_unsupported: bool = False,
+    pass_plugins: Sequence[str | os.PathLike[str]] = (),
+    skip_passes: Sequence[str] = (),
+    print_ir_after: Sequence[str] = (),
+    print_ir_after_change: bool = False,
+    print_ir_after_failure: bool = False,
+    resume_ir: str | os.PathLike[str] | None = None,
+    explain_patterns: Sequence[str] = (),
 ) -> ConversionResult:
     """Convert an ONNX model to a MindSpore script + checkpoint + reports, and check parity.
+
+    `check="each"` also runs the IR after the frontend and after every pass that changed it, and on
+    a mismatch names the first diverging op. `passes` is a pipeline of pass names or registered pass
+    functions; `pass_plugins` are .py files imported first (their decorators register passes).
+    `resume_ir` starts from an (edited) IR dump instead of the frontend's IR: weights come from the
+    model's initializers and the dump folder's weights.npz; only `passes` run (none by default).
+    `explain_patterns` prints, for each named pattern, every root candidate and why it did not
+    match, just before the pattern's pass runs (or after all passes if it is not in the pipeline).
 
     Raises UnsupportedOpsError (after writing everything) when ops could not be converted and
     `allow_unsupported` is False, and ParityError (after writing) when the check fails.
@@ -158,26 +183,74 @@ def convert(
 
     from mindconverter.backend.cell_writer import generate
     from mindconverter.frontend.onnx import load_onnx
-    from mindconverter.passes.manager import DEFAULT_PIPELINE, PassManager
+    from mindconverter.passes.manager import DEFAULT_PIPELINE, PassManager, load_plugin
+
+    for plugin in pass_plugins:
+        load_plugin(plugin)
+    pipeline = _pipeline(passes, DEFAULT_PIPELINE if resume_ir is None else (), skip_passes)
 
     start = time.perf_counter()
     log.info("[1/4] loading %s", model_path.name)
     shapes = _pair_shapes(shape, input_nodes, _model_inputs(model_path))
     source = load_onnx(model_path, shapes=shapes, outputs=list(output_nodes) if output_nodes else None)
     module = source.module
+    first_stage = "frontend"
+    resumed_weights: dict[str, np.ndarray] = {}
+    if resume_ir is not None:
+        module, resumed_weights = _resume(Path(resume_ir), module)
+        first_stage = "resumed"
     timings["frontend"] = time.perf_counter() - start
 
+    checker = None
+    check_inputs = None
+    if check != "off":
+        # Made from the frontend's IR, where the ops that give inputs a meaning (Gather...) are still ONNX ops.
+        try:
+            check_inputs = _check_inputs(module, input_data, seed)
+        except ArgumentError:
+            if check == "each":
+                raise  # --check end reports it only if the check runs (not when ops are unsupported)
+    if check == "each":
+        from mindconverter.errors import RuntimeCheckError
+        from mindconverter.runtime_check.stages import StageChecker
+
+        start = time.perf_counter()
+        try:
+            checker = StageChecker(
+                source, check_inputs, rtol, atol,
+                dump_dir=Path(dump_ir) if dump_ir else rep_dir / f"dumps_of_{name}",
+                source_name=model_path.name,
+            )
+        except RuntimeCheckError as exc:
+            log.warning("--check each: no stage checks, the reference does not run: %s", exc.what)
+        else:
+            checker.check(first_stage, 0, module)
+        timings["check"] = time.perf_counter() - start
+
+    explainer = _Explainer(explain_patterns, checker.before_pass if checker else None)
     start = time.perf_counter()
-    pipeline = tuple(passes) if passes else DEFAULT_PIPELINE
-    log.info("[2/4] running passes: %s", ", ".join(pipeline))
+    log.info("[2/4] running passes: %s", ", ".join(pipeline) or "(none)")
     manager = PassManager(
         pipeline,
         dump_dir=Path(dump_ir) if dump_ir else None,
         print_after_all=print_ir_after_all,
         source_name=model_path.name,
+        print_after=tuple(print_ir_after),
+        print_after_change=print_ir_after_change,
+        print_after_failure=print_ir_after_failure,
+        before_pass=explainer.before_pass,
+        after_pass=checker.after_pass if checker else None,
+        dump_frontend=resume_ir is None,
+        dump_weights=resumed_weights,
     )
+    checked_before = checker.seconds if checker else 0.0
     manager.run(module)
+    explainer.finish(module)
     timings["passes"] = time.perf_counter() - start
+    if checker is not None:  # the stage checks ran inside the pass manager: count them as checking
+        during = checker.seconds - checked_before
+        timings["passes"] -= during
+        timings["check"] += during
 
     start = time.perf_counter()
     log.info("[3/4] generating MindSpore code")
@@ -195,7 +268,8 @@ def convert(
         write_checkpoint(gen.checkpoint, staged["checkpoint"])
         write_weight_map(name, gen.checkpoint, staged["weight_map"])
 
-        parity: list[dict[str, Any]] = []
+        parity: list[dict[str, Any]] = list(checker.parity) if checker else []
+        divergence = checker.divergence if checker else None
         check_note = ""
         if check == "off":
             check_note = "parity check skipped (--check off)"
@@ -204,12 +278,24 @@ def convert(
         else:
             start = time.perf_counter()
             log.info("[4/4] checking parity with onnxruntime (%s)", check_mode)
-            parity = _check_parity(source, module, staged, gen, check_mode, rtol, atol, input_data, seed)
-            timings["check"] = time.perf_counter() - start
-            gen.docstring = _docstring(module, source, parity)
+            if check_inputs is None:
+                check_inputs = _check_inputs(module, input_data, seed)
+            backend, expected = _check_parity(
+                source, module, staged, gen, check_mode, rtol, atol, check_inputs, checker.expected if checker else None
+            )
+            if divergence is None and not all(p["passed"] for p in backend):
+                divergence = _backend_divergence(module, check_inputs, expected, rtol, atol, checked_ir=checker is not None)
+            parity += backend
+            timings["check"] = timings.get("check", 0.0) + time.perf_counter() - start
+            gen.docstring = _docstring(module, source, backend)
             staged["script"].write_text(gen.code)
+        stages = list(checker.stages) if checker else []
+        if check != "off" and not gen.unsupported:
+            stages.append(_backend_stage(parity))
 
         report_data = _report_json(name, module, source, gen, parity, check_note, timings, node_count)
+        report_data["stages"] = stages
+        report_data["first_divergence"] = divergence.to_json() if divergence else None
         staged["report_json"].write_text(json.dumps(report_data, indent=2) + "\n")
         staged["report_txt"].write_text(_report_txt(gen, parity, check_note))
         _publish(staged, paths, overwrite)
@@ -238,6 +324,8 @@ def convert(
         )
     if parity and not all(p["passed"] for p in parity):
         bad = next(p for p in parity if not p["passed"])
+        if divergence is not None or bad["stage"] != "backend":
+            raise _stage_parity_error(bad, divergence, out_dir)
         raise ParityError(
             f"parity failed: output '{bad['name']}' max abs diff {bad['max_abs_err']:.3g} > atol {bad['atol']:g} "
             f"(rtol {bad['rtol']:g}) in {bad['mode']} mode" + (f": {bad['problem']}" if bad.get("problem") else ""),
@@ -265,16 +353,178 @@ def _publish(staged: dict[str, Path], final: dict[str, Path], overwrite: bool) -
             shutil.move(str(staged[key]), str(dest))  # across file systems
 
 
-def _check_parity(source, module, staged, gen, check_mode, rtol, atol, input_data, seed) -> list[dict[str, Any]]:
-    from mindconverter.runtime_check.compare import compare_output
+class _Explainer:
+    """`--explain-pattern`: explain each pattern just before its pass first runs, or after all passes."""
+
+    def __init__(self, names: Sequence[str], then: Callable[[str, Any], None] | None) -> None:
+        from mindconverter.passes.pattern import PATTERNS
+
+        unknown = [n for n in names if n not in PATTERNS]
+        if unknown:
+            raise ArgumentError(f"--explain-pattern names unknown pattern '{unknown[0]}'",
+                                fix=f"known patterns: {', '.join(sorted(PATTERNS)) or '(none)'}")
+        self.pending = list(dict.fromkeys(names))
+        self.then = then
+
+    def before_pass(self, name: str, module) -> None:
+        if name in self.pending:
+            self._explain(name, module)
+        if self.then is not None:
+            self.then(name, module)
+
+    def finish(self, module) -> None:
+        for name in list(self.pending):
+            self._explain(name, module)
+
+    def _explain(self, name: str, module) -> None:
+        from mindconverter.opt import explain_text
+
+        self.pending.remove(name)
+        print(explain_text(module, name))
+
+
+def _pipeline(passes, default: tuple[str, ...], skip: Sequence[str]) -> tuple[str, ...]:
+    """Pass names from `passes` (names, or functions registered with @register_pass), minus `skip`."""
+    from mindconverter.passes.manager import PASSES, load_builtin_passes, register_pass
+
+    load_builtin_passes()
+    names: list[str] = []
+    for p in passes if passes else default:
+        if isinstance(p, str):
+            names.append(p)
+            continue
+        if not callable(p):
+            raise ArgumentError(f"passes= entries must be pass names or pass functions, got {type(p).__name__}")
+        found = [n for n, spec in PASSES.items() if spec.fn is p]
+        if not found:
+            found = [p.__name__.replace("_", "-")]
+            register_pass(found[0])(p)
+        names.append(found[0])
+    unknown = [s for s in skip if s not in PASSES]
+    if unknown:
+        raise ArgumentError(f"--skip-pass names unknown pass '{unknown[0]}'", fix=f"known passes: {', '.join(sorted(PASSES))}")
+    return tuple(n for n in names if n not in set(skip))
+
+
+def _resume(path: Path, frontend_module):
+    """The module of an IR dump, with the model's weights plus the dump folder's weights.npz on top.
+
+    Returns the module and the arrays read from weights.npz (dumps of the resumed run keep them).
+    """
+    from mindconverter.errors import IRSyntaxError, VerifyError
+    from mindconverter.ir.parser import parse
+    from mindconverter.ir.verify import verify
+    from mindconverter.weights_io import load_weights
+
+    if not path.is_file():
+        raise ArgumentError(f"--resume-ir file '{path}' does not exist", fix="give an IR dump written by --dump-ir")
+    weights = frontend_module.weights
+    npz = path.parent / "weights.npz"
+    arrays: dict[str, np.ndarray] = {}
+    if npz.is_file():
+        arrays, origins = load_weights(npz)
+        for key, array in arrays.items():
+            weights.set(key, array, origins.get(key))
+    try:
+        module = parse(path.read_text(), weights)
+        verify(module)
+    except (IRSyntaxError, VerifyError) as exc:
+        exc.where = f"{path}: {exc.where}" if exc.where else str(path)
+        if isinstance(exc, VerifyError) and "key" in exc.what:
+            exc.fix = (exc.fix + "; " if exc.fix else "") + f"weights come from the model and {npz}"
+        raise
+    return module, arrays
+
+
+def _check_inputs(module, input_data, seed) -> list[np.ndarray]:
     from mindconverter.runtime_check.inputs import load_input_data, random_inputs
+
+    args = module.main.args
+    return load_input_data(Path(input_data), args) if input_data else random_inputs(args, seed, module=module)
+
+
+def _backend_divergence(module, inputs, expected, rtol, atol, checked_ir: bool):
+    """Localise a backend mismatch: the first op whose MindSpore value differs from the IR's."""
+    from mindconverter.errors import RuntimeCheckError
+    from mindconverter.runtime_check.divergence import Divergence, backend_divergence
+    from mindconverter.runtime_check.evaluate import NotExecutable, run_ir
+    from mindconverter.runtime_check.stages import compare_outputs
+
+    try:
+        if not checked_ir:  # --check end: is the IR itself still right?
+            rows = compare_outputs("passes", run_ir(module, inputs).outputs, expected, module, rtol, atol)
+            bad = [r for r in rows if not r["passed"]]
+            if bad:
+                return Divergence(
+                    "passes", "", "", "", bad[0]["max_abs_err"], bad[0]["max_rel_err"], bad[0]["rtol"], bad[0]["atol"],
+                    bad[0]["worst_index"], bad[0]["shape"],
+                    note="the IR after the passes already differs from onnxruntime, so the backend is not at fault; "
+                    "rerun with --check each to find the pass",
+                )
+        return backend_divergence(module, inputs, rtol, atol)
+    except (NotExecutable, RuntimeCheckError) as exc:
+        log.warning("cannot localise the mismatch: %s", exc)
+        return None
+    except Exception as exc:  # noqa: BLE001 - localisation is a help; the parity failure is reported anyway
+        log.warning("cannot localise the mismatch: %s: %s", type(exc).__name__, exc)
+        log.debug("traceback:", exc_info=True)
+        return None
+
+
+def _backend_stage(parity: list[dict[str, Any]]) -> dict[str, Any]:
+    rows = [p for p in parity if p["stage"] == "backend"]
+    return {
+        "stage": "backend",
+        "status": "passed" if all(p["passed"] for p in rows) else "failed",
+        "max_abs_err": max((p["max_abs_err"] for p in rows), default=0.0),
+        "max_rel_err": max((p["max_rel_err"] for p in rows), default=0.0),
+    }
+
+
+def _stage_words(stage: str, divergence) -> str:
+    if stage != "backend":
+        return f" after {stage!r}"
+    return "" if divergence is not None and divergence.stage != "backend" else " in the backend"
+
+
+def _stage_parity_error(bad: dict[str, Any], divergence, out_dir: Path) -> ParityError:
+    stage = bad["stage"]
+    what = (
+        f"parity failed{_stage_words(stage, divergence)}: output '{bad['name']}' "
+        f"max abs diff {bad['max_abs_err']:.3g} > atol {bad['atol']:g} (rtol {bad['rtol']:g})"
+        + (f": {bad['problem']}" if bad.get("problem") else "")
+    )
+    if divergence is not None and divergence.op:
+        where = f"first differing value {divergence.describe()} (stage '{divergence.stage}')"
+    elif divergence is not None:
+        where = divergence.note
+    else:
+        where = f"worst element of '{bad['name']}' at index {bad['worst_index']}"
+    dumps = f"; IR before/after: {', '.join(divergence.dumps)}" if divergence is not None and divergence.dumps else ""
+    if divergence is not None and divergence.stage == "backend" and divergence.op:
+        fix = (
+            f"this is a bug in the emitter of '{divergence.op}' (backend/emitters/); outputs were written to {out_dir}"
+        )
+    elif stage == "frontend" and divergence is not None and divergence.op:
+        fix = "the frontend's IR already differs from the model: this is a bug in frontend/onnx.py; report the model"
+    elif stage not in ("backend", "frontend", "resumed") and divergence is not None and divergence.stage == stage:
+        fix = f"this is a bug in pass '{stage}'{dumps}; skip it with --skip-pass {stage}"
+    else:
+        fix = f"rerun with --check each --dump-ir DIR{dumps}; outputs were written to {out_dir}"
+    return ParityError(what, where=where, fix=fix)
+
+
+def _check_parity(
+    source, module, staged, gen, check_mode, rtol, atol, inputs, expected=None
+) -> tuple[list[dict[str, Any]], list[np.ndarray]]:
+    """Run the reference (unless given) and the generated network; returns per-output rows and the reference outputs."""
+    from mindconverter.runtime_check.compare import compare_output
     from mindconverter.runtime_check.mindspore_run import run_network
     from mindconverter.runtime_check.reference import run_onnxruntime
 
-    args = module.main.args
-    inputs = load_input_data(Path(input_data), args) if input_data else random_inputs(args, seed)
-    feeds = {name: x for name, x in zip(source.input_names, inputs, strict=True)}
-    expected = run_onnxruntime(source.reference, feeds)
+    if expected is None:
+        feeds = {name: x for name, x in zip(source.input_names, inputs, strict=True)}
+        expected = run_onnxruntime(source.reference, feeds)
     modes = ("pynative", "graph") if check_mode == "both" else (check_mode,)
     results = []
     for mode in modes:
@@ -294,7 +544,7 @@ def _check_parity(source, module, staged, gen, check_mode, rtol, atol, input_dat
             p["stage"] = "backend"
             p["mode"] = mode
             results.append(p)
-    return results
+    return results, expected
 
 
 def _docstring(module, source, parity: list[dict[str, Any]] | None) -> str:
@@ -362,8 +612,9 @@ def _report_txt(gen, parity, check_note) -> str:
         lines.append(f"[Warning] {check_note}")
     for p in parity:
         status = "pass" if p["passed"] else "FAIL"
+        where = p["mode"] if p.get("stage", "backend") == "backend" else f"after {p['stage']}"
         lines.append(
-            f"[Parity] {p['mode']} output '{p['name']}': max abs err {p['max_abs_err']:.3g}, max rel err "
+            f"[Parity] {where} output '{p['name']}': max abs err {p['max_abs_err']:.3g}, max rel err "
             f"{p['max_rel_err']:.3g} (rtol {p['rtol']:g}, atol {p['atol']:g}): {status}"
         )
     lines.append("[Convert Over]")
@@ -376,9 +627,10 @@ def _log_summary(result: ConversionResult, gen, parity, check_note) -> None:
     log.info("reports: %s, %s, %s", result.report_txt, result.report_json, result.weight_map)
     log.info("converted rate: %.2f%% (%d ops)", gen.converted_rate, gen.op_count)
     for p in parity:
+        where = p["mode"] if p["stage"] == "backend" else f"after {p['stage']}"
         log.info(
             "parity %s '%s': max abs err %.3g, max rel err %.3g -> %s",
-            p["mode"], p["name"], p["max_abs_err"], p["max_rel_err"], "pass" if p["passed"] else "FAIL",
+            where, p["name"], p["max_abs_err"], p["max_rel_err"], "pass" if p["passed"] else "FAIL",
         )
     if check_note:
         log.warning("%s", check_note)

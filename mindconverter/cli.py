@@ -19,7 +19,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="mindconverter",
         description="Convert an ONNX model into a readable MindSpore script (.py), a checkpoint (.ckpt), "
         "a migration report and a weight map, and check that the result computes the same numbers.",
-        epilog="example: mindconverter --model_file resnet50.onnx --shape 1,3,224,224 --input_nodes input --output out/",
+        epilog="example: mindconverter --model_file resnet50.onnx --shape 1,3,224,224 --input_nodes input --output out/\n"
+        "shrink a failing model: mindconverter reduce --model_file m.onnx --output small.onnx (see mindconverter reduce -h)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--version", action="version", version=f"mindconverter {__version__}")
     g = p.add_argument_group("model (MindConverter-compatible)")
@@ -30,7 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--output", default="output", metavar="DIR", help="folder for NAME.py and NAME.ckpt (default: ./output)")
     g.add_argument("--report", metavar="DIR", help="folder for the reports and weight map (default: the --output folder)")
     c = p.add_argument_group("parity check")
-    c.add_argument("--check", choices=("off", "end"), default="end", help="compare the converted network with onnxruntime (default: end)")
+    c.add_argument("--check", choices=("off", "end", "each"), default="end",
+                   help="compare with onnxruntime: at the end, or also after the frontend and every pass (each); "
+                   "a mismatch names the first diverging op (default: end)")
     c.add_argument("--check-mode", choices=("pynative", "graph", "both"), default="pynative", help="MindSpore execution mode(s) for the check")
     c.add_argument("--input_data", metavar="FILE.npz", help="inputs for the check, keyed by input name (default: seeded random data)")
     c.add_argument("--rtol", type=float, help="relative tolerance (default per dtype: 1e-3 for float32)")
@@ -39,7 +43,19 @@ def build_parser() -> argparse.ArgumentParser:
     d = p.add_argument_group("IR and passes")
     d.add_argument("--dump-ir", metavar="DIR", help="write the IR after the frontend and after each pass (NN-pass-name.ir)")
     d.add_argument("--print-ir-after-all", action="store_true", help="print the IR after every pass")
+    d.add_argument("--print-ir-after", action="append", default=[], metavar="PASS",
+                   help="print the IR after this pass (repeatable, or a comma-separated list)")
+    d.add_argument("--print-ir-after-change", action="store_true", help="print the IR after each pass that changed it")
+    d.add_argument("--print-ir-after-failure", action="store_true", help="print the IR a failing pass left behind")
     d.add_argument("--passes", metavar="LIST", help="comma-separated pass pipeline instead of the default")
+    d.add_argument("--skip-pass", action="append", default=[], metavar="PASS", help="leave this pass out of the pipeline (repeatable)")
+    d.add_argument("--pass-plugin", action="append", default=[], metavar="FILE",
+                   help="a .py file registering your own passes/patterns (repeatable); name them in --passes")
+    d.add_argument("--explain-pattern", action="append", default=[], metavar="NAME",
+                   help="list each root candidate of this pattern and why it did not match (before its pass runs)")
+    d.add_argument("--resume-ir", metavar="FILE.ir",
+                   help="start from this (edited) IR dump instead of the frontend; weights from the model and the "
+                   "dump folder's weights.npz; only --passes run")
     o = p.add_argument_group("output")
     o.add_argument("--overwrite", action="store_true", help="replace existing output files")
     o.add_argument("--allow-unsupported", action="store_true", help="exit 0 even if some ops became placeholders")
@@ -58,7 +74,16 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
     logger.propagate = False
 
 
+def _split(values: list[str]) -> list[str]:
+    return [x.strip() for v in values for x in v.split(",") if x.strip()]
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "reduce":
+        from mindconverter.reduce import main as reduce_main
+
+        return reduce_main(argv[1:])
     args = build_parser().parse_args(argv)
     _setup_logging(args.verbose, args.quiet)
     from mindconverter.errors import MindConverterError
@@ -84,6 +109,13 @@ def main(argv: list[str] | None = None) -> int:
             passes=[p.strip() for p in args.passes.split(",") if p.strip()] if args.passes else None,
             overwrite=args.overwrite,
             allow_unsupported=args.allow_unsupported,
+            pass_plugins=args.pass_plugin,
+            skip_passes=_split(args.skip_pass),
+            print_ir_after=_split(args.print_ir_after),
+            print_ir_after_change=args.print_ir_after_change,
+            print_ir_after_failure=args.print_ir_after_failure,
+            resume_ir=args.resume_ir,
+            explain_patterns=_split(args.explain_pattern),
         )
     except MindConverterError as exc:
         if args.verbose:

@@ -137,7 +137,7 @@ def test_a_wrong_emitter_fails_parity_with_nonzero_exit(tmp_path, capsys, monkey
     monkeypatch.setitem(registry.EMITTERS, "onnx.Relu", [wrong])
     assert main(["--model_file", str(EXAMPLE), "--output", str(tmp_path)]) == 1
     err = capsys.readouterr().err
-    assert "error[5000001]: parity failed: output 'probs'" in err
+    assert "error[5000001]: parity failed in the backend: output 'probs'" in err and "'onnx.Relu'" in err
     report = json.loads((tmp_path / "report_of_tiny_convnet.json").read_text())
     assert report["parity"][0]["passed"] is False
 

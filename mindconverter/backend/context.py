@@ -205,6 +205,23 @@ class EmitContext:
         self.writer.support_classes.setdefault(name, source)
         return name
 
+    def emit_region(self, block: Any, args: list[str]) -> list[str]:
+        """Emit the ops of a region (an If branch, a Scan/Loop body) into construct; returns the yielded expressions.
+
+        `args` are the expressions bound to the block's arguments (for one unrolled iteration). The
+        body's statements are placed before this op's own; each call emits a fresh copy, so an
+        unrolled loop calls it once per iteration. Check everything that can fail before calling it:
+        statements already emitted are not undone when the emitter gives up later.
+        """
+        for arg, expr in zip(block.args, args, strict=True):
+            self.writer.vars[arg] = expr
+        for inner in block.ops:
+            if inner.name == "ir.yield":
+                return [self.writer.value_expr(v) for v in inner.operands]
+            if inner.name not in ("ir.param", "ir.const"):
+                self.writer.emit_op(inner)
+        return []
+
     def dtype(self, dtype: DType) -> str:
         try:
             return MS_DTYPES[dtype]

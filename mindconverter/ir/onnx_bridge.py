@@ -122,6 +122,16 @@ class _Names:
     def __init__(self) -> None:
         self.of: dict[Value, str] = {}
         self.used: set[str] = set()
+        self.nodes: set[str] = set()
+
+    def node(self, op: Op) -> str:
+        """A unique node name from the op's location (onnxruntime rejects duplicate node names)."""
+        base = name = op.loc_name
+        n = 1
+        while name in self.nodes:
+            name, n = f"{base}#{n}", n + 1
+        self.nodes.add(name)
+        return name
 
     def __call__(self, v: Value | None) -> str:
         if v is None:
@@ -172,7 +182,7 @@ def _export_block(
         attributes = [attr_to_onnx(k, v, schema) for k, v in op.attrs.items()]
         for attr_name, region in zip(REGION_ATTRS.get(op.op_type, ()), op.regions, strict=False):
             attributes.append(helper.make_attribute(attr_name, _export_region(region, module, names)))
-        node = helper.make_node(op.op_type, [names(v) for v in op.operands], [names(r) for r in op.results], name=op.loc_name)
+        node = helper.make_node(op.op_type, [names(v) for v in op.operands], [names(r) for r in op.results], name=names.node(op))
         node.attribute.extend(attributes)
         nodes.append(node)
         for r in op.results:

@@ -7,11 +7,57 @@ from pathlib import Path
 import numpy as np
 
 from mindconverter.errors import ArgumentError
-from mindconverter.ir.core import Value
+from mindconverter.ir.core import Module, Value, users
+
+#: Ops that pass an index tensor through unchanged in value (followed to find how an input is used).
+_PASS_THROUGH = ("onnx.Cast", "onnx.Reshape", "onnx.Unsqueeze", "onnx.Squeeze", "onnx.Flatten", "onnx.Identity")
+_MASK_WORDS = ("mask",)
 
 
-def random_inputs(args: list[Value], seed: int = 0) -> list[np.ndarray]:
-    """One array per function argument: normal floats, small non-negative ints, random bools."""
+def value_range(arg: Value, module: Module | None) -> tuple[int, int] | None:
+    """The [low, high) range an integer input must stay in, from the ops that consume it.
+
+    Gather's indices stay below the gathered axis' size (token ids within the embedding size),
+    OneHot's below its depth; inputs named like masks are 0/1. None: no constraint found.
+    """
+    if arg.name and any(w in arg.name.lower() for w in _MASK_WORDS):
+        return 0, 2
+    if module is None:
+        return None
+    use = users(module.main)
+    high: int | None = None
+    todo, seen = [arg], set()
+    while todo:
+        v = todo.pop()
+        if id(v) in seen:
+            continue
+        seen.add(id(v))
+        for op in use.get(v, []):
+            limit = None
+            if op.name in ("onnx.Gather", "onnx.GatherElements") and len(op.operands) > 1 and op.operands[1] is v:
+                data = op.operands[0]
+                axis = int(op.attr("axis", 0))
+                dims = data.type.dims if data is not None else None
+                if dims is not None and -len(dims) <= axis < len(dims) and isinstance(dims[axis], int):
+                    limit = dims[axis]
+            elif op.name == "onnx.OneHot" and op.operands and op.operands[0] is v:
+                from mindconverter.ir.core import const_array
+
+                depth = const_array(op.operands[1], module.weights) if op.operands[1] is not None else None
+                limit = int(np.asarray(depth).reshape(-1)[0]) if depth is not None else None
+            elif op.name in _PASS_THROUGH and op.operands and op.operands[0] is v:
+                todo.extend(op.results)
+            if limit is not None:
+                high = limit if high is None else min(high, limit)
+    return (0, high) if high is not None else None
+
+
+def random_inputs(args: list[Value], seed: int = 0, module: Module | None = None) -> list[np.ndarray]:
+    """One array per function argument, seeded, respecting what the input means.
+
+    Floats ~ N(0, 1) (0/1 for masks); integers in [0, 4) unless a consumer bounds them (token ids
+    below the embedding size, see value_range); bools at random.
+    """
     rng = np.random.default_rng(seed)
     arrays = []
     for a in args:
@@ -21,12 +67,17 @@ def random_inputs(args: list[Value], seed: int = 0) -> list[np.ndarray]:
                 fix="fix the shape with --shape/--input_nodes, give --input_data FILE.npz, or use --check off",
             )
         shape, dtype = a.type.shape, a.type.dtype.to_numpy()
+        bounds = value_range(a, module)
         if dtype.kind == "f":
-            arrays.append(rng.standard_normal(shape).astype(dtype))
+            if bounds == (0, 2):
+                arrays.append(rng.integers(0, 2, shape).astype(dtype))
+            else:
+                arrays.append(rng.standard_normal(shape).astype(dtype))
         elif dtype.kind == "b":
             arrays.append(rng.integers(0, 2, shape).astype(bool))
         else:
-            arrays.append(rng.integers(0, 4, shape).astype(dtype))
+            low, high = bounds or (0, 4)
+            arrays.append(rng.integers(low, max(high, low + 1), shape).astype(dtype))
     return arrays
 
 

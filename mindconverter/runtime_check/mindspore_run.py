@@ -17,10 +17,21 @@ MODES = ("pynative", "graph")
 def import_mindspore():
     """Import mindspore quietly (its C++ log level defaults to noisy warnings)."""
     os.environ.setdefault("GLOG_v", "3")
+    global _DEVICE_SET
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import mindspore as ms
+    if not _DEVICE_SET:
+        # The device is fixed once anything runs; choose the CPU before that happens.
+        try:
+            ms.set_device("CPU")
+        except RuntimeError:  # already fixed by the caller (to the CPU: this machine has nothing else)
+            pass
+        _DEVICE_SET = True
     return ms
+
+
+_DEVICE_SET = False
 
 
 def load_script(script: Path):
@@ -51,7 +62,6 @@ def run_network(script: Path, checkpoint: Path, inputs: list[np.ndarray], mode: 
                 class_name: str = "MindSporeModel") -> list[np.ndarray]:
     """Run the generated network on numpy inputs in the given mode; returns numpy outputs."""
     ms = import_mindspore()
-    ms.set_device("CPU")
     ms.set_context(mode=ms.GRAPH_MODE if mode == "graph" else ms.PYNATIVE_MODE)
     net, missing, unused = build_network(script, checkpoint, class_name)
     if missing or unused:

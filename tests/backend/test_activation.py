@@ -11,6 +11,9 @@ from tests.backend.builders import assert_same_dtypes, single_op
 COVERS = {
     "onnx.Relu", "onnx.LeakyRelu", "onnx.Sigmoid", "onnx.Tanh", "onnx.Clip", "onnx.HardSigmoid",
     "onnx.HardSwish", "onnx.Softmax", "onnx.Clip@6..10", "onnx.Softmax@1..12",
+    "onnx.LogSoftmax", "onnx.LogSoftmax@1..12", "onnx.Hardmax", "onnx.Hardmax@1..12", "onnx.Gelu", "onnx.Mish",
+    "onnx.Softplus", "onnx.Softsign", "onnx.Elu", "onnx.Selu", "onnx.Celu", "onnx.PRelu", "onnx.ThresholdedRelu",
+    "onnx.Shrink", "onnx.Swish", "onnx.SwiGLU",
 }
 
 X = {"x": (np.float32, (2, 3, 4))}
@@ -82,3 +85,44 @@ def test_softmax(axis):
 def test_softmax_opset_11_coerces_to_2d(keep_opset, axis):
     code = assert_parity(single_op("Softmax", ["x"], X, opset=11, axis=axis))
     assert ("ops.reshape" in code) == (axis == 1)
+
+
+def _chain(ops: list[tuple[str, dict]], opset: int = 20):
+    """One model applying each (op_type, attrs) to x, one output each."""
+    from helpers import make_model
+    from onnx import helper
+
+    nodes = [helper.make_node(op, ["x"], [f"y{i}"], name=f"/{op.lower()}{i}/{op}", **attrs) for i, (op, attrs) in enumerate(ops)]
+    return make_model(nodes, X, [f"y{i}" for i in range(len(ops))], opset=opset)
+
+
+def test_more_activations():
+    ops = [("Gelu", {}), ("Gelu", {"approximate": "tanh"}), ("Mish", {}), ("Softplus", {}), ("Softsign", {}),
+           ("Elu", {}), ("Elu", {"alpha": 0.5}), ("Selu", {}), ("Selu", {"alpha": 2.0, "gamma": 3.0}),
+           ("Celu", {"alpha": 2.0}), ("ThresholdedRelu", {"alpha": 0.5}), ("Shrink", {"lambd": 0.5, "bias": 0.2}),
+           ("LogSoftmax", {"axis": 1}), ("Hardmax", {"axis": -1})]
+    code = assert_parity(_chain(ops))
+    assert "ops.where(x > 0, x, 0.5 * (ops.exp(x) - 1))" in code and "ops.one_hot(ops.argmax(x, 2)" in code
+
+
+def test_prelu_slope_broadcasts():
+    model = single_op("PRelu", ["x", "s"], X, {"s": np.array([[0.1], [0.2], [0.3]], np.float32)})
+    assert_parity(model, expect_layers=("ops.where(x < 0, x * self.s, x)",))
+
+
+@pytest.mark.parametrize("axis", [1, 2])
+def test_log_softmax_and_hardmax_opset_11_coerce_to_2d(keep_opset, axis):
+    code = assert_parity(_chain([("LogSoftmax", {"axis": axis}), ("Hardmax", {"axis": axis})], opset=11))
+    assert ("ops.reshape(ops.log_softmax" in code) == (axis == 1)
+
+
+def test_swish_and_swiglu():
+    from helpers import make_model
+    from onnx import helper
+    from onnx.reference import ReferenceEvaluator
+
+    nodes = [helper.make_node("Swish", ["a"], ["y0"], name="/swish/Swish", alpha=1.5),
+             helper.make_node("SwiGLU", ["a", "b"], ["y1"], name="/swiglu/SwiGLU")]
+    model = make_model(nodes, {"a": (np.float32, (2, 3)), "b": (np.float32, (2, 3))}, ["y0", "y1"], opset=28)
+    # onnxruntime has no Swish (opset 24) or SwiGLU (opset 28) yet.
+    assert_parity(model, reference=lambda feeds: ReferenceEvaluator(model).run(None, feeds))

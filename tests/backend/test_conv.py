@@ -88,11 +88,23 @@ def test_conv_transpose_without_bias(pads, expected):
     assert "bias" not in code.replace("has_bias=False", "")
 
 
-def test_conv_with_a_runtime_weight_gives_up():
-    inputs = {"x": (np.float32, (1, 3, 8, 8)), "w": (np.float32, (4, 3, 3, 3))}
-    gen, _, _ = convert_model(single_op("Conv", ["x", "w"], inputs))
-    assert [u.op_name for u in gen.unsupported] == ["onnx.Conv"]
-    assert "weight known at conversion time" in gen.unsupported[0].reason
+@pytest.mark.parametrize("w_shape, attrs, expected", [
+    ((4, 3, 3, 3), {"pads": [0, 1, 1, 2], "strides": [2, 1]}, "ops.conv2d(ops.pad(x, (1, 2, 0, 1)), w, b, stride=(2, 1))"),
+    ((6, 1, 3), {"group": 3, "dilations": [2]}, "ops.conv1d(x, w, b, dilation=2, groups=3)"),
+])
+def test_conv_with_a_runtime_weight(w_shape, attrs, expected):
+    x_shape = (1, 3, 8, 8) if len(w_shape) == 4 else (1, 3, 9)
+    inputs = {"x": (np.float32, x_shape), "w": (np.float32, w_shape), "b": (np.float32, (w_shape[0],))}
+    assert_parity(single_op("Conv", ["x", "w", "b"], inputs, **attrs), expect_layers=(expected,))
+
+
+@pytest.mark.parametrize("x_shape, w_shape, attrs", [
+    ((1, 3, 5, 5), (3, 2, 3, 3), {"strides": [2, 2], "pads": [1, 0, 1, 1], "output_padding": [1, 1]}),
+    ((1, 4, 6), (4, 1, 3), {"strides": [2], "group": 2, "output_padding": [1]}),
+])
+def test_conv_transpose_with_a_runtime_weight(x_shape, w_shape, attrs):
+    inputs = {"x": (np.float32, x_shape), "w": (np.float32, w_shape), "b": (np.float32, (w_shape[1] * attrs.get("group", 1),))}
+    assert_parity(single_op("ConvTranspose", ["x", "w", "b"], inputs, **attrs), expect_layers=("ops.Conv2DTranspose(",))
 
 
 def test_conv_transpose_1d_growing_past_the_output_gives_up():

@@ -8,7 +8,10 @@ from helpers import assert_parity, convert_model
 
 from tests.backend.builders import rand, single_op
 
-COVERS = {"onnx.BatchNormalization", "onnx.LRN"}
+COVERS = {
+    "onnx.BatchNormalization", "onnx.LRN", "onnx.LayerNormalization", "onnx.InstanceNormalization",
+    "onnx.GroupNormalization", "onnx.LpNormalization", "onnx.MeanVarianceNormalization",
+}
 
 
 def bn_params(c: int) -> dict[str, np.ndarray]:
@@ -127,3 +130,46 @@ def test_lrn_spec_reference_agrees_with_onnxruntime():
     x = rand(1, 6, 4, 4, seed=3) * 10
     model = single_op("LRN", ["x"], {"x": (np.float32, (1, 6, 4, 4))}, size=5)
     np.testing.assert_allclose(lrn_spec(x, 5), onnxruntime_outputs(model, {"x": x})[0], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("axis, outputs", [(-1, 1), (1, 3)])
+def test_layer_norm(axis, outputs):
+    shape = (2, 3, 4)
+    norm = shape[axis:]
+    model = single_op("LayerNormalization", ["x", "scale", "bias"], {"x": (np.float32, shape), "scale": (np.float32, norm),
+                      "bias": (np.float32, norm)}, outputs=outputs, axis=axis, epsilon=1e-3)
+    feeds = {"x": rand(*shape) * 0.01, "scale": rand(*norm, seed=2), "bias": rand(*norm, seed=3)}
+    assert_parity(model, feeds=feeds, expect_layers=(f"ops.LayerNorm(begin_norm_axis={axis % 3}, begin_params_axis={axis % 3}, epsilon=0.001)",))
+
+
+def declared(op_type: str, names: list[str], shape: tuple, inits: dict, opset: int = 17, **attrs):
+    """A one-node model whose output shape is declared (ONNX cannot infer it for some function ops)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    node = helper.make_node(op_type, names, ["y"], **attrs)
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(shape))],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, list(shape))],
+                              [numpy_helper.from_array(v, k) for k, v in inits.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8 if opset <= 17 else 10
+    return model
+
+
+def test_instance_and_group_norm():
+    shape = (2, 4, 3, 3)
+    model = single_op("InstanceNormalization", ["x", "s", "b"], {"x": (np.float32, shape)}, {"s": rand(4, seed=2), "b": rand(4, seed=3)},
+                      epsilon=1e-3)
+    assert_parity(model, expect_layers=("ops.group_norm(x, 4,",))
+    model = declared("GroupNormalization", ["x", "s", "b"], shape, {"s": rand(4, seed=2), "b": rand(4, seed=3)}, opset=21, num_groups=2)
+    assert_parity(model, expect_layers=("ops.group_norm(x, 2,",))
+
+
+@pytest.mark.parametrize("p", [1, 2])
+def test_lp_norm(p):
+    model = single_op("LpNormalization", ["x"], {"x": (np.float32, (2, 3, 4))}, axis=1, p=p)
+    feeds = {"x": np.concatenate([rand(1, 3, 4), np.zeros((1, 3, 4), np.float32)])}  # a zero norm stays 0
+    assert_parity(model, feeds=feeds)
+
+
+def test_mean_variance_norm():
+    assert_parity(declared("MeanVarianceNormalization", ["x"], (2, 3, 4, 2), {}))

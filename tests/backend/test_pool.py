@@ -8,7 +8,7 @@ from helpers import assert_parity, convert_model
 
 from tests.backend.builders import single_op
 
-COVERS = {"onnx.MaxPool", "onnx.AveragePool", "onnx.GlobalAveragePool", "onnx.GlobalMaxPool"}
+COVERS = {"onnx.MaxPool", "onnx.AveragePool", "onnx.GlobalAveragePool", "onnx.GlobalMaxPool", "onnx.LpPool"}
 
 
 def pool(op_type: str, shape: tuple, **attrs):
@@ -80,10 +80,26 @@ def test_average_pool_asymmetric_counted_pads_with_ceil_mode_gives_up():
     assert "ceil_mode=1 and count_include_pad=1" in gen.unsupported[0].reason
 
 
-def test_max_pool_indices_output_gives_up():
-    model = pool("MaxPool", (1, 2, 8, 8), kernel_shape=[2, 2], outputs=2)
-    gen, _, _ = convert_model(model)
-    assert "Indices" in gen.unsupported[0].reason
+@pytest.mark.parametrize("storage_order", [0, 1])
+def test_max_pool_indices_are_flat_nchw(storage_order):
+    model = pool("MaxPool", (2, 2, 6, 5), kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], outputs=2,
+                 storage_order=storage_order)
+    assert_parity(model, expect_layers=("+ self.plane_offset",))
+
+
+@pytest.mark.parametrize("op_type, attrs", [
+    ("AveragePool", {"kernel_shape": [2, 2], "dilations": [2, 2], "pads": [1, 0, 1, 1], "opset": 19}),
+    ("AveragePool", {"kernel_shape": [3, 3], "pads": [2, 2, 2, 2], "count_include_pad": 1}),
+    ("MaxPool", {"kernel_shape": [3, 3], "pads": [2, 2, 2, 2], "ceil_mode": 1, "strides": [2, 2]}),
+])
+def test_pool_beyond_the_layers_is_a_window_pool(op_type, attrs):
+    assert_parity(pool(op_type, (1, 2, 7, 7), **attrs), expect_layers=("class WindowPool(nn.Cell)",))
+
+
+@pytest.mark.parametrize("shape, attrs", [((1, 2, 8), {"kernel_shape": [3], "p": 1}),
+                                          ((1, 2, 6, 6), {"kernel_shape": [2, 2], "strides": [2, 2], "pads": [1, 0, 0, 1]})])
+def test_lp_pool(shape, attrs):
+    assert_parity(pool("LpPool", shape, **attrs), expect_layers=('"lp"',))
 
 
 @pytest.mark.parametrize("shape, axes", [((1, 3, 8), "2"), ((2, 3, 8, 8), "(2, 3)"), ((1, 2, 3, 4, 5), "(2, 3, 4)")])

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import assert_parity, convert_model
+from helpers import assert_parity
 
-from tests.backend.builders import single_op
+from tests.backend.builders import rand, single_op
 
-COVERS = {"onnx.Resize", "onnx.Resize@10..10", "onnx.Upsample@7..9"}
+COVERS = {"onnx.Resize", "onnx.Resize@10..10", "onnx.Upsample@7..9", "onnx.GridSample", "onnx.RoiAlign"}
 
 
 def resize(shape: tuple, scales=None, sizes=None, opset: int = 17, **attrs):
@@ -69,10 +69,10 @@ def test_resize_linear_to_size_1_half_pixel():
     assert_parity(model, expect_layers=('ops.interpolate(x, size=(1, 3), mode="bilinear")',))
 
 
-def test_resize_linear_to_size_1_pytorch_half_pixel_gives_up():
-    # ONNX reads pixel 0 for a size-1 output; ops.interpolate reads the centre (half_pixel)
-    gen, _, _ = convert_model(resize((1, 2, 4, 4), sizes=[1, 2, 1, 3], mode="linear", coordinate_transformation_mode="pytorch_half_pixel"))
-    assert "pytorch_half_pixel" in gen.unsupported[0].reason
+def test_resize_linear_to_size_1_pytorch_half_pixel_is_a_matmul():
+    # ONNX reads pixel 0 for a size-1 output, ops.interpolate the centre: an interpolation matrix is exact
+    model = resize((1, 2, 4, 4), sizes=[1, 2, 1, 3], mode="linear", coordinate_transformation_mode="pytorch_half_pixel")
+    assert_parity(model, expect_layers=("ops.matmul(",))
 
 
 def test_resize_sizes_with_axes_opset_18():
@@ -81,15 +81,38 @@ def test_resize_sizes_with_axes_opset_18():
     assert_parity(model, expect_layers=('size=(6, 8), mode="bilinear"',))
 
 
-def test_resize_cubic_gives_up():
-    gen, _, _ = convert_model(resize((1, 2, 4, 4), [1, 1, 2, 2], mode="cubic"))
-    assert [u.op_name for u in gen.unsupported] == ["onnx.Resize"]
-    assert "cubic" in gen.unsupported[0].reason
+@pytest.mark.parametrize("attrs", [{}, {"coordinate_transformation_mode": "align_corners"},
+                                   {"cubic_coeff_a": -0.5, "exclude_outside": 1}])
+def test_resize_cubic_is_a_pair_of_matmuls(attrs):
+    code = assert_parity(resize((1, 2, 4, 4), [1, 1, 2, 1.5], mode="cubic", **attrs))
+    assert "ops.matmul(self.resize_rows" in code and "self.resize_cols)" in code
 
 
-def test_resize_linear_with_a_fractional_scale_gives_up():
-    gen, _, _ = convert_model(resize((1, 2, 4, 4), [1, 1, 1.7, 1.7], mode="linear"))
-    assert "MindSpore resizes with 6/4" in gen.unsupported[0].reason
+def test_resize_linear_with_a_fractional_scale_is_a_matmul():
+    # ONNX maps back with the given scale 1.7, MindSpore's resizers with 6/4: the matrix uses 1.7
+    assert_parity(resize((1, 2, 4, 4), [1, 1, 1.7, 1.7], mode="linear"), expect_layers=("ops.matmul(",))
+
+
+def test_resize_with_runtime_sizes_uses_the_static_output_shape():
+    from onnx import TensorProto, helper
+
+    node = helper.make_node("Resize", ["x", "", "", "sizes"], ["y"], mode="cubic")
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 4, 4]),
+                                            helper.make_tensor_value_info("sizes", TensorProto.INT64, [4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1, 6, 3])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    feeds = {"x": rand(1, 1, 4, 4), "sizes": np.array([1, 1, 6, 3], np.int64)}
+    assert_parity(model, feeds=feeds, expect_layers=("ops.matmul(",))
+
+
+@pytest.mark.parametrize("attrs", [{"mode": "bilinear", "padding_mode": "border"},
+                                   {"mode": "nearest", "align_corners": 1}])
+def test_grid_sample(attrs):
+    model = single_op("GridSample", ["x", "grid"], {"x": (np.float32, (1, 2, 4, 5)), "grid": (np.float32, (1, 3, 3, 2))},
+                      opset=16, **attrs)
+    feeds = {"x": rand(1, 2, 4, 5), "grid": rand(1, 3, 3, 2, seed=2) * 0.8}
+    assert_parity(model, feeds=feeds, expect_layers=("ops.grid_sample(",))
 
 
 def test_resize_opset_10(keep_opset):
@@ -115,3 +138,35 @@ def test_resize_opset_11_empty_scales_with_sizes(keep_opset):
     model = single_op("Resize", ["x", "roi", "scales", "sizes"], {"x": (np.float32, (1, 2, 4, 4))}, inits, opset=11,
                       mode="linear", coordinate_transformation_mode="align_corners")
     assert_parity(model, expect_layers=('ops.interpolate(x, size=(8, 6), mode="bilinear", align_corners=True)',))
+
+
+def test_roi_align_output_half_pixel():
+    inputs = {"x": (np.float32, (1, 2, 6, 6)), "rois": (np.float32, (2, 4)), "b": (np.int64, (2,))}
+    model = single_op("RoiAlign", ["x", "rois", "b"], inputs, opset=16, coordinate_transformation_mode="output_half_pixel",
+                      output_height=2, output_width=2, sampling_ratio=2, spatial_scale=0.5)
+    feeds = {"x": rand(1, 2, 6, 6), "rois": np.array([[0, 0, 8, 8], [2, 2, 10, 6]], np.float32), "b": np.zeros(2, np.int64)}
+    assert_parity(model, feeds=feeds, expect_layers=("ops.ROIAlign(2, 2, 0.5, 2, roi_end_mode=0)",))
+
+
+@pytest.mark.parametrize("attrs", [{"mode": "linear", "coordinate_transformation_mode": "align_corners"},
+                                   {"mode": "nearest", "nearest_mode": "floor"}, {"mode": "cubic"}])
+def test_resize_with_runtime_scales_builds_the_matrices_at_run_time(attrs):
+    from onnx import TensorProto, helper
+
+    node = helper.make_node("Resize", ["x", "", "scales"], ["y"], **attrs)
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 4, 4]),
+                                            helper.make_tensor_value_info("scales", TensorProto.FLOAT, [4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 6, 2])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    # in * scale is whole: onnxruntime and the ONNX reference differ for fractional ones (align_corners)
+    feeds = {"x": rand(1, 2, 4, 4), "scales": np.array([1, 1, 1.5, 0.5], np.float32)}
+    assert_parity(model, feeds=feeds, expect_layers=("class ScaledResize(nn.Cell)",))
+
+
+@pytest.mark.parametrize("policy, out", [("not_larger", [1, 1, 6, 3]), ("not_smaller", [1, 1, 8, 4])])
+def test_resize_keep_aspect_ratio(policy, out):
+    model = single_op("Resize", ["x", "", "", "sizes"], {"x": (np.float32, (1, 1, 4, 2))}, {"sizes": np.array([6, 4], np.int64)},
+                      opset=18, mode="nearest", axes=[2, 3], keep_aspect_ratio_policy=policy)
+    assert [d.dim_value for d in model.graph.output[0].type.tensor_type.shape.dim] == out
+    assert_parity(model, expect_layers=("ops.amin(" if policy == "not_larger" else "ops.amax(",))

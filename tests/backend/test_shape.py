@@ -161,3 +161,20 @@ def test_reshape_allowzero_with_a_zero_gives_up():
     model = single_op("Reshape", ["x", "shape"], {"x": (np.float32, (0, 4))}, {"shape": i64(0, 2, 2)}, allowzero=1)
     gen, _, _ = convert_model(model, passes=False)
     assert "allowzero" in gen.unsupported[0].reason
+
+
+@pytest.mark.parametrize("op_type, param, out_shape", [
+    ("Unsqueeze", np.array([0, 3], np.int64), [1, 2, 3, 1, 4]),
+    ("Squeeze", np.array([1], np.int64), [2, 4]),
+    ("Reshape", np.array([4, -1], np.int64), [4, 3]),
+])
+def test_runtime_parameter_with_a_declared_output_shape_is_a_reshape(op_type, param, out_shape):
+    shape = (2, 1, 4) if op_type == "Squeeze" else (2, 3, 4) if op_type != "Reshape" else (2, 6)
+    node = helper.make_node(op_type, ["x", "p"], ["y"])
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(shape)),
+                                            helper.make_tensor_value_info("p", TensorProto.INT64, [len(param)])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, out_shape)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    feeds = {"x": rand(*shape), "p": param}
+    assert_parity(model, feeds=feeds, expect_layers=(f"ops.reshape(x, {tuple(out_shape)})",))

@@ -9,7 +9,10 @@ from onnx import TensorProto
 
 from tests.backend.builders import assert_same_dtypes, rand, single_op
 
-COVERS = {"onnx.Identity", "onnx.Cast", "onnx.Concat", "onnx.Gather", "onnx.Slice", "onnx.Pad"}
+COVERS = {
+    "onnx.Identity", "onnx.Cast", "onnx.Concat", "onnx.Gather", "onnx.Slice", "onnx.Pad", "onnx.CastLike", "onnx.Split",
+    "onnx.Expand", "onnx.Tile", "onnx.Range", "onnx.Trilu", "onnx.Size", "onnx.EyeLike", "onnx.DepthToSpace", "onnx.SpaceToDepth",
+}
 
 X = {"x": (np.float32, (2, 3, 4))}
 
@@ -164,3 +167,92 @@ def test_pad_reflect_batch_dim_gives_up():
     model = single_op("Pad", ["x", "pads"], X, {"pads": i64(1, 0, 0, 1, 0, 0)}, mode="reflect")
     gen, _, _ = convert_model(model)
     assert "never dim 0" in gen.unsupported[0].reason
+
+
+def test_cast_like():
+    model = single_op("CastLike", ["x", "like"], {"x": (np.float32, (3, 4)), "like": (np.int32, (1,))})
+    feeds = {"x": rand(3, 4) * 3, "like": np.zeros(1, np.int32)}
+    assert_parity(model, feeds=feeds, expect_layers=("ops.cast(x, ms.int32)",))
+
+
+@pytest.mark.parametrize("inputs, inits, attrs, outputs, opset", [
+    (["x", "split"], {"split": i64(1, 3)}, {"axis": 2}, 2, 13),
+    (["x"], {}, {"axis": 1, "num_outputs": 2}, 2, 18),  # uneven: sizes 2 and 1
+])
+def test_split(inputs, inits, attrs, outputs, opset):
+    code = assert_parity(single_op("Split", inputs, X, inits, opset=opset, outputs=outputs, **attrs))
+    assert "x[:, " in code
+
+
+@pytest.mark.parametrize("shape, dtype", [((2, 1, 4), np.float32), ((3, 1), np.bool_)])
+def test_expand_with_a_runtime_shape(shape, dtype):
+    model = single_op("Expand", ["x", "shape"], {"x": (dtype, (3, 1)), "shape": (np.int64, (len(shape),))})
+    feeds = {"x": (rand(3, 1) > 0).astype(dtype), "shape": np.array(shape, np.int64)}
+    assert_parity(model, feeds=feeds, expect_layers=("ops.zeros(shape",))
+
+
+def test_expand_bidirectional_to_a_constant_shape():
+    model = single_op("Expand", ["x", "shape"], {"x": (np.float32, (3, 4))}, {"shape": i64(2, 1, 1)})
+    assert_parity(model, expect_layers=("ops.broadcast_to(x, (2, 3, 4))",))
+
+
+def test_tile_with_a_runtime_repeats_reads_the_output_shape():
+    model = single_op("Tile", ["x", "repeats"], {"x": (np.int64, (2, 3)), "repeats": (np.int64, (2,))},
+                      initializers=None)
+    model.graph.output[0].type.tensor_type.shape.dim[0].dim_value = 4  # as the model would declare it
+    model.graph.output[0].type.tensor_type.shape.dim[1].dim_value = 3
+    feeds = {"x": np.arange(6, dtype=np.int64).reshape(2, 3), "repeats": i64(2, 1)}
+    assert_parity(model, feeds=feeds, expect_layers=("ops.tile(x, (2, 1))",))
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.float32])
+def test_range(dtype):
+    model = single_op("Range", ["start", "limit", "delta"], {n: (dtype, ()) for n in ("start", "limit", "delta")})
+    feeds = {"start": np.array(10, dtype), "limit": np.array(2, dtype), "delta": np.array(-3, dtype)}
+    assert_parity(model, feeds=feeds, expect_layers=("ops.range(start, limit, delta)",))
+
+
+@pytest.mark.parametrize("upper, k, expected", [(1, i64(1), "ops.triu(x, 1)"), (0, None, "ops.where(self.diagonal_offset <= k")])
+def test_trilu(upper, k, expected):
+    inits = {"k": k} if k is not None else {}
+    inputs = dict(X, **({} if k is not None else {"k": (np.int64, ())}))
+    feeds = {"x": rand(2, 3, 4)} | ({} if k is not None else {"k": np.array(-1, np.int64)})
+    assert_parity(single_op("Trilu", ["x", "k"], inputs, inits, upper=upper), feeds=feeds, expect_layers=(expected,))
+
+
+def test_size_and_eye_like():
+    assert_parity(single_op("Size", ["x"], X), expect_layers=("self.size",))
+    model = single_op("EyeLike", ["x"], {"x": (np.int32, (3, 4))}, k=1, dtype=TensorProto.FLOAT)
+    assert_parity(model, passes=False)
+
+
+@pytest.mark.parametrize("op_type, mode, expected", [
+    ("DepthToSpace", "DCR", "self.depthtospace = ops.DepthToSpace(2)"),
+    ("DepthToSpace", "CRD", "ops.pixel_shuffle(x, 2)"),
+    ("SpaceToDepth", None, "self.spacetodepth = ops.SpaceToDepth(2)"),
+])
+def test_depth_space(op_type, mode, expected):
+    shape = (1, 8, 2, 3) if op_type == "DepthToSpace" else (1, 2, 4, 6)
+    attrs = {"blocksize": 2} | ({"mode": mode} if mode else {})
+    assert_parity(single_op(op_type, ["x"], {"x": (np.float32, shape)}, **attrs), expect_layers=(expected,))
+
+
+@pytest.mark.parametrize("mode", ["constant", "reflect", "edge", "wrap"])
+def test_pad_with_runtime_pads_gathers_to_the_declared_shape(mode):
+    from onnx import helper
+
+    node = helper.make_node("Pad", ["x", "pads", "v"] if mode == "constant" else ["x", "pads"], ["y"], mode=mode)
+    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 4]),
+              helper.make_tensor_value_info("pads", TensorProto.INT64, [6])]
+    if mode == "constant":
+        inputs.append(helper.make_tensor_value_info("v", TensorProto.FLOAT, []))
+    graph = helper.make_graph([node], "g", inputs, [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 5, 3])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    feeds = {"x": rand(2, 3, 4), "pads": i64(0, 2, 1, 0, 0, -2)} | ({"v": np.array(1.5, np.float32)} if mode == "constant" else {})
+    assert_parity(model, feeds=feeds, expect_layers=("class RuntimePad(nn.Cell)",))
+
+
+def test_size_of_a_dynamic_shape():
+    model = single_op("Size", ["x"], {"x": (np.float32, ("N", 3))})
+    assert_parity(model, feeds={"x": rand(5, 3)}, expect_layers=("ops.size(x)",))

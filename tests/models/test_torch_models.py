@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from helpers import convert_and_check
 
@@ -18,9 +20,11 @@ def test_resnet_style(tmp_path, opset, fold):
     _, script = convert_and_check(path, tmp_path / "out", "--check-mode", "both")
     code = script.read_text()
     if not fold:
-        # BatchNorm stays a layer with its statistics; members are named from the module paths.
-        assert "self.layer1_0_bn1 = nn.BatchNorm2d(8" in code
+        # BatchNorm stays a layer with its statistics; members and checkpoint keys follow the module paths.
+        assert "nn.BatchNorm2d(" in code
         assert "self.conv1 = nn.Conv2d(3, 8, 7, stride=2, pad_mode=\"pad\", padding=3, has_bias=False)" in code
+        keys = {row["converted_weight"]["name"] for row in json.loads((tmp_path / "out" / "weight_map_of_resnet.json").read_text())["resnet"]}
+        assert {"layer1.0.bn1.moving_mean", "layer2.0.downsample.0.weight", "fc.weight"} <= keys
     assert "self.fc = nn.Dense(16, 10)" in code
 
 

@@ -12,6 +12,7 @@ from mindconverter.backend.context import EmitContext
 from mindconverter.backend.emitters.shape import flatten_expr
 from mindconverter.backend.registry import emits
 from mindconverter.ir.core import Op
+from mindconverter.ir.types import DType
 
 
 @emits("onnx.Relu")
@@ -117,3 +118,159 @@ def softmax_2d(op: Op, cx: EmitContext) -> str:
         return f"ops.softmax({x})"
     return f"ops.reshape(ops.softmax({flatten_expr(cx, x, axis)}), {x}.shape)"
 
+
+
+@emits("onnx.LogSoftmax", since=13)
+def log_softmax(op: Op, cx: EmitContext) -> str:
+    """onnx.LogSoftmax (opset >= 13: one axis) -> ops.log_softmax(x, axis)."""
+    return f"ops.log_softmax({cx.arg(0)}, {cx.attr('axis', -1)})"
+
+
+@emits("onnx.LogSoftmax", since=1, until=12)
+def log_softmax_2d(op: Op, cx: EmitContext) -> str:
+    """onnx.LogSoftmax (opset < 13) -> ops.log_softmax over the input flattened to 2-D at `axis`, reshaped back."""
+    rank = cx.in_type(0).rank
+    if rank is None:
+        cx.fail("LogSoftmax before opset 13 needs the input rank to flatten it at 'axis'")
+    axis = cx.attr("axis", 1)
+    axis = axis + rank if axis < 0 else axis
+    x = cx.arg(0)
+    if axis == rank - 1:
+        return f"ops.log_softmax({x}, -1)"
+    return f"ops.reshape(ops.log_softmax({flatten_expr(cx, x, axis)}, -1), {x}.shape)"
+
+
+def _hardmax(cx: EmitContext, x: str, axis: int, depth: int) -> str:
+    dtype = cx.dtype(cx.in_type(0).dtype)
+    on, off = f"ms.Tensor(1, {dtype})", f"ms.Tensor(0, {dtype})"
+    # ops.argmax returns the first maximum, as ONNX requires.
+    return f"ops.one_hot(ops.argmax({x}, {axis}), {depth}, {on}, {off}, {axis})"
+
+
+@emits("onnx.Hardmax", since=13)
+def hardmax(op: Op, cx: EmitContext) -> str:
+    """onnx.Hardmax (opset >= 13: one axis) -> ops.one_hot(ops.argmax(x, axis), size, 1, 0, axis)."""
+    dims = cx.in_type(0).dims
+    axis = cx.attr("axis", -1)
+    axis = axis + len(dims) if axis < 0 else axis
+    if not isinstance(dims[axis], int):
+        cx.fail("Hardmax needs a static size along its axis")
+    return _hardmax(cx, cx.arg(0), axis, dims[axis])
+
+
+@emits("onnx.Hardmax", since=1, until=12)
+def hardmax_2d(op: Op, cx: EmitContext) -> str:
+    """onnx.Hardmax (opset < 13) -> one_hot(argmax) over the input flattened to 2-D at `axis`, reshaped back."""
+    shape = cx.in_shape(0)
+    axis = cx.attr("axis", 1)
+    axis = axis + len(shape) if axis < 0 else axis
+    depth = int(np.prod(shape[axis:], dtype=np.int64))
+    x = cx.arg(0)
+    return f"ops.reshape({_hardmax(cx, flatten_expr(cx, x, axis), 1, depth)}, {x}.shape)"
+
+
+@emits("onnx.Gelu", since=20)
+def gelu(op: Op, cx: EmitContext) -> str:
+    """onnx.Gelu -> ops.gelu(x, approximate="none" | "tanh")."""
+    approximate = cx.attr("approximate", "none")
+    if approximate not in ("none", "tanh"):
+        cx.fail(f"Gelu approximate must be 'none' or 'tanh', got {approximate!r}")
+    return f"ops.gelu({cx.arg(0)}, approximate={cx.lit(approximate)})"
+
+
+@emits("onnx.Mish", since=18)
+def mish(op: Op, cx: EmitContext) -> str:
+    """onnx.Mish -> ops.mish(x)."""
+    return f"ops.mish({cx.arg(0)})"
+
+
+@emits("onnx.Softplus", since=1)
+def softplus(op: Op, cx: EmitContext) -> str:
+    """onnx.Softplus -> ops.softplus(x)."""
+    return f"ops.softplus({cx.arg(0)})"
+
+
+@emits("onnx.Softsign", since=1)
+def softsign(op: Op, cx: EmitContext) -> str:
+    """onnx.Softsign -> ops.softsign(x)."""
+    return f"ops.softsign({cx.arg(0)})"
+
+
+def _elu_expr(x: str, alpha: float, cx: EmitContext) -> str:
+    return f"ops.where({x} > 0, {x}, {cx.lit(alpha)} * (ops.exp({x}) - 1))"
+
+
+@emits("onnx.Elu", since=6)
+def elu(op: Op, cx: EmitContext) -> str:
+    """onnx.Elu -> ops.elu(x) for alpha=1, else ops.where(x > 0, x, alpha * (ops.exp(x) - 1))."""
+    alpha = cx.number(cx.attr("alpha", 1.0), np.float32)
+    # ops.elu rejects alpha != 1 on CPU ("In Elu, alpha must be 1.0f").
+    if alpha == 1.0:
+        return f"ops.elu({cx.arg(0)})"
+    return _elu_expr(cx.arg(0), alpha, cx)
+
+
+_SELU_ALPHA, _SELU_GAMMA = np.float32(1.67326319217681884765625), np.float32(1.05070102214813232421875)
+
+
+@emits("onnx.Selu", since=6)
+def selu(op: Op, cx: EmitContext) -> str:
+    """onnx.Selu -> ops.selu(x) for the standard constants, else gamma * where(x > 0, x, alpha * (exp(x) - 1))."""
+    alpha, gamma = np.float32(cx.attr("alpha", _SELU_ALPHA)), np.float32(cx.attr("gamma", _SELU_GAMMA))
+    if alpha == _SELU_ALPHA and gamma == _SELU_GAMMA:
+        return f"ops.selu({cx.arg(0)})"
+    return f"{cx.lit(cx.number(gamma, np.float32))} * {_elu_expr(cx.arg(0), cx.number(alpha, np.float32), cx)}"
+
+
+@emits("onnx.Celu", since=12)
+def celu(op: Op, cx: EmitContext) -> str:
+    """onnx.Celu -> ops.celu(x, alpha)."""
+    x, dtype = cx.arg(0), cx.in_type(0).dtype
+    alpha = cx.lit(cx.number(cx.attr("alpha", 1.0), np.float32))
+    if dtype == DType.BF16:  # CeLU has float16/32/64 kernels only
+        return f"ops.cast(ops.celu(ops.cast({x}, ms.float32), {alpha}), ms.bfloat16)"
+    return f"ops.celu({x}, {alpha})"
+
+
+@emits("onnx.PRelu", since=7)
+def prelu(op: Op, cx: EmitContext) -> str:
+    """onnx.PRelu -> ops.where(x < 0, x * slope, x) (slope broadcasts to x, as in ONNX)."""
+    x = cx.arg(0)
+    return f"ops.where({x} < 0, {x} * {cx.arg(1)}, {x})"
+
+
+@emits("onnx.ThresholdedRelu", since=10)
+def thresholded_relu(op: Op, cx: EmitContext) -> str:
+    """onnx.ThresholdedRelu -> ops.where(x > alpha, x, 0)."""
+    x = cx.arg(0)
+    alpha = cx.lit(cx.number(cx.attr("alpha", 1.0), np.float32))
+    return f"ops.where({x} > {alpha}, {x}, ops.zeros_like({x}))"
+
+
+@emits("onnx.Shrink", since=9)
+def shrink(op: Op, cx: EmitContext) -> str:
+    """onnx.Shrink -> ops.where(x < -lambd, x + bias, ops.where(x > lambd, x - bias, 0))."""
+    x = cx.arg(0)
+    dtype = cx.in_type(0).dtype.to_numpy()
+    lambd, bias = cx.attr("lambd", 0.5), cx.attr("bias", 0.0)
+    lo, hi = cx.lit(cx.number(-lambd, np.float64)), cx.lit(cx.number(lambd, np.float64))
+    # Integer inputs compare with the float thresholds but keep their dtype.
+    b = cx.lit(cx.number(bias, dtype))
+    return f"ops.where({x} < {lo}, {x} + {b}, ops.where({x} > {hi}, {x} - {b}, ops.zeros_like({x})))"
+
+
+@emits("onnx.Swish", since=24)
+def swish(op: Op, cx: EmitContext) -> str:
+    """onnx.Swish -> x * ops.sigmoid(alpha * x)."""
+    x = cx.arg(0)
+    alpha = cx.number(cx.attr("alpha", 1.0), np.float32)
+    return f"{x} * ops.sigmoid({x})" if alpha == 1.0 else f"{x} * ops.sigmoid({cx.lit(alpha)} * {x})"
+
+
+@emits("onnx.SwiGLU", since=28)
+def swi_glu(op: Op, cx: EmitContext) -> str:
+    """onnx.SwiGLU -> a * ops.sigmoid(alpha * a) * b (Swish of the gate times the value)."""
+    a, b = cx.arg(0), cx.arg(1)
+    alpha = cx.number(cx.attr("alpha", 1.0), np.float32)
+    gate = f"ops.sigmoid({a})" if alpha == 1.0 else f"ops.sigmoid({cx.lit(alpha)} * {a})"
+    return f"{a} * {gate} * {b}"

@@ -55,6 +55,8 @@ def same_or_tuple(values: list[int] | tuple[int, ...]) -> int | tuple[int, ...]:
 @emits("onnx.Conv")
 def conv(op: Op, cx: EmitContext) -> str:
     """onnx.Conv -> nn.Conv2d (1-D and 3-D: nn.Conv1d / nn.Conv3d), padding and groups kept exactly."""
+    if cx.const(1) is None:
+        return _functional_conv(cx)
     w = cx.weight(1)
     out_c, in_per_group, *kernel = w.shape
     n = len(kernel)
@@ -89,6 +91,39 @@ def conv(op: Op, cx: EmitContext) -> str:
         weights["weight"] = w.map(lambda a: a[:, :, None, :])  # nn.Conv1d keeps a (out, in, 1, k) weight
     layer = cx.layer(f"nn.Conv{n}d", in_per_group * group, out_c, same_or_tuple(kernel), weights=weights, **kwargs)
     return f"{layer}({x})"
+
+
+def _functional_conv(cx: EmitContext, x: str | None = None, w: str | None = None, bias: str | None = None,
+                     weight_input: int = 1) -> str:
+    """Conv whose weight is computed at run time -> ops.pad (ONNX pads) + ops.conv1d/2d/3d(x, w, b, pad_mode="valid").
+
+    `x`, `w`, `bias` override the inputs' expressions (the quantized convolutions pass dequantized ones).
+    """
+    wshape = cx.in_type(weight_input).dims
+    if wshape is None or not all(isinstance(d, int) for d in wshape):
+        cx.fail(f"Conv with a run-time weight needs its static shape, got {cx.in_type(1)}")
+    kernel = list(wshape[2:])
+    n = len(kernel)
+    if n not in (1, 2, 3):
+        cx.fail(f"only 1-D, 2-D and 3-D convolutions are supported, got {n}-D")
+    strides = list(cx.attr("strides", [1] * n))
+    dilations = list(cx.attr("dilations", [1] * n))
+    pads = explicit_pads(cx, tuple(kernel), strides, dilations)
+    x = x or cx.arg(0)
+    if any(pads):
+        # ops.convNd pads symmetrically only (trap 8): pad the input with ONNX's pads first.
+        x = f"ops.pad({x}, {cx.lit(tuple(v for i in reversed(range(n)) for v in (pads[i], pads[i + n])))})"
+    if bias is None and weight_input == 1 and cx.has(2):
+        bias = cx.arg(2)
+    args = [x, w or cx.arg(weight_input), bias or "None"]
+    kwargs = []
+    if any(s != 1 for s in strides):
+        kwargs.append(f"stride={cx.lit(same_or_tuple(strides))}")
+    if any(d != 1 for d in dilations):
+        kwargs.append(f"dilation={cx.lit(same_or_tuple(dilations))}")
+    if cx.attr("group", 1) != 1:
+        kwargs.append(f"groups={cx.attr('group')}")
+    return f"ops.conv{n}d({', '.join(args + kwargs)})"
 
 
 def _transpose_pads(cx: EmitContext, spatial: list, kernel: list[int], strides: list[int], dilations: list[int],
@@ -136,6 +171,8 @@ def conv_transpose(op: Op, cx: EmitContext) -> str:
     past the full transposed convolution is a different form needed (2-D: the ops.Conv2DTranspose
     primitive with the output shape, 3-D: the layer's output_padding).
     """
+    if cx.const(1) is None:
+        return _functional_transpose(cx)
     w = cx.weight(1)
     in_c, out_per_group, *kernel = w.shape
     n = len(kernel)
@@ -227,4 +264,63 @@ def _grown_transpose(cx: EmitContext, x: str, w: WeightRef, in_c: int, out_c: in
     if cx.has(2):
         bias = cx.parameter(cx.weight(2), hint=f"{deconv.removeprefix('self.')}_bias")
         expr = f"ops.bias_add({expr}, {bias})"
+    return expr
+
+
+def _functional_transpose(cx: EmitContext) -> str:
+    """ConvTranspose whose weight is computed at run time -> the ops.Conv2DTranspose / ops.Conv3DTranspose primitives.
+
+    1-D runs as 2-D with a height of 1. Pads (output_padding and output_shape folded in, see
+    _transpose_pads) are explicit; an output growing past the full transposed convolution is an
+    explicit output shape (2-D) or output_padding (3-D).
+    """
+    wshape, dims = cx.in_type(1).dims, cx.in_type(0).dims
+    if wshape is None or dims is None or not all(isinstance(d, int) for d in [*wshape, *dims[1:]]):
+        cx.fail(f"ConvTranspose with a run-time weight needs static shapes, got {cx.in_type(0)} and {cx.in_type(1)}")
+    in_c, out_per_group, *kernel = wshape
+    n = len(kernel)
+    if n not in (1, 2, 3):
+        cx.fail(f"only 1-D, 2-D and 3-D transposed convolutions are supported, got {n}-D")
+    group = cx.attr("group", 1)
+    out_c = out_per_group * group
+    strides = list(cx.attr("strides", [1] * n))
+    dilations = list(cx.attr("dilations", [1] * n))
+    output_padding = list(cx.attr("output_padding", [0] * n))
+    spatial = list(dims[2:])
+    pads = _transpose_pads(cx, spatial, kernel, strides, dilations, output_padding)
+    grow = [max(0, -e) for e in pads[n:]]
+    pads = pads[:n] + [e + g for e, g in zip(pads[n:], grow, strict=True)]
+    x, w = cx.arg(0), cx.arg(1)
+    kwargs: dict = {"pad_mode": "pad"}
+    if n == 3:
+        kwargs["pad"] = ms_padding(pads)
+        if any(s != 1 for s in strides):
+            kwargs["stride"] = same_or_tuple(strides)
+        if any(d != 1 for d in dilations):
+            kwargs["dilation"] = same_or_tuple(dilations)
+        if group != 1:
+            kwargs["group"] = group
+        if any(grow):
+            kwargs["output_padding"] = same_or_tuple(grow)
+        expr = f"{cx.layer('ops.Conv3DTranspose', in_c, out_c, same_or_tuple(kernel), **kwargs)}({x}, {w})"
+    else:
+        if n == 1:  # as 2-D with a height of 1
+            kernel, strides, dilations = [1, *kernel], [1, *strides], [1, *dilations]
+            pads, grow, spatial = [0, pads[0], 0, pads[1]], [0, *grow], [1, *spatial]
+            x, w = f"ops.expand_dims({x}, 2)", f"ops.expand_dims({w}, 2)"
+        out_hw = [s * (size - 1) + d * (k - 1) + 1 - b - e + g
+                  for size, k, s, d, b, e, g in zip(spatial, kernel, strides, dilations, pads[:2], pads[2:], grow, strict=True)]
+        kwargs["pad"] = ms_padding(pads)
+        if any(s != 1 for s in strides):
+            kwargs["stride"] = same_or_tuple(strides)
+        if any(d != 1 for d in dilations):
+            kwargs["dilation"] = same_or_tuple(dilations)
+        if group != 1:
+            kwargs["group"] = group
+        deconv = cx.layer("ops.Conv2DTranspose", out_c, same_or_tuple(kernel), **kwargs)
+        expr = f"{deconv}({x}, {w}, ({cx.arg(0)}.shape[0], {out_c}, {out_hw[0]}, {out_hw[1]}))"
+        if n == 1:
+            expr = f"ops.squeeze({expr}, 2)"
+    if cx.has(2):
+        expr = f"ops.bias_add({expr}, {cx.arg(2)})"
     return expr

@@ -7,6 +7,7 @@ import numpy as np
 from mindconverter.backend.context import EmitContext
 from mindconverter.backend.registry import emits
 from mindconverter.ir.core import Op
+from mindconverter.ir.types import DType
 
 
 def operand(cx: EmitContext, i: int, other: int) -> str:
@@ -64,6 +65,9 @@ def sum_(op: Op, cx: EmitContext) -> str:
 @emits("onnx.MatMul")
 def matmul(op: Op, cx: EmitContext) -> str:
     """onnx.MatMul -> ops.matmul(a, b) (numpy matmul semantics: batch broadcasting, 1-D operands)."""
+    if cx.in_type(0).dtype == DType.BF16:  # the CPU matmul kernels have no bfloat16: multiply in float32
+        a, b = (f"ops.cast({cx.arg(i)}, ms.float32)" for i in (0, 1))
+        return f"ops.cast(ops.matmul({a}, {b}), ms.bfloat16)"
     return f"ops.matmul({cx.arg(0)}, {cx.arg(1)})"
 
 

@@ -1,4 +1,5 @@
-"""Normalization: onnx.BatchNormalization -> nn.BatchNorm1d/2d/3d, onnx.LRN -> LocalResponseNorm (a Cell in the script)."""
+"""Normalization: onnx.BatchNormalization -> nn.BatchNorm1d/2d/3d, onnx.LRN -> LocalResponseNorm (a Cell in the script),
+LayerNormalization -> ops.LayerNorm, Group/InstanceNormalization -> ops.group_norm, Lp/MeanVariance -> reductions."""
 
 from __future__ import annotations
 
@@ -86,3 +87,94 @@ def lrn(op: Op, cx: EmitContext) -> str:
     cls = cx.support_class("LocalResponseNorm", _LOCAL_RESPONSE_NORM)
     layer = cx.layer(cls, size, **kwargs)
     return f"{layer}({cx.arg(0)})"
+
+
+def _norm_axes(cx: EmitContext, axis: int) -> tuple[int, int]:
+    rank = cx.in_type(0).rank
+    if rank is None:
+        cx.fail("the input needs a known rank")
+    return (axis + rank if axis < 0 else axis), rank
+
+
+@emits("onnx.LayerNormalization", since=17)
+def layer_norm(op: Op, cx: EmitContext) -> tuple[str, ...]:
+    """onnx.LayerNormalization -> ops.LayerNorm(axis, axis, epsilon)(x, scale, bias)[0]; Mean/InvStdDev by reductions."""
+    axis, rank = _norm_axes(cx, cx.attr("axis", -1))
+    eps = cx.attr("epsilon", 1e-5)
+    x = cx.arg(0)
+    norm_shape = cx.in_type(0).dims[axis:]
+    if cx.in_type(1).dims != norm_shape:
+        cx.fail(f"LayerNormalization scale {cx.in_type(1)} must have the normalized shape {norm_shape}")
+    if cx.has(2) and cx.in_type(2).dims != norm_shape:
+        cx.fail(f"LayerNormalization bias {cx.in_type(2)} must have the normalized shape {norm_shape}")
+    # ops.layer_norm has no CPU kernel and nn.LayerNorm's default epsilon differs (trap 5).
+    layer = cx.layer("ops.LayerNorm", begin_norm_axis=axis, begin_params_axis=axis, epsilon=eps)
+    scale = cx.arg(1)
+    bias = cx.arg(2) if cx.has(2) else f"ops.zeros_like({scale})"
+    outs = [f"{layer}({x}, {scale}, {bias})[0]"]
+    axes = cx.lit(tuple(range(axis, rank)))
+    if len(op.results) > 1:
+        stash = cx.dtype(cx.out_type(1).dtype)
+        xs = f"ops.cast({x}, {stash})" if cx.out_type(1).dtype != cx.in_type(0).dtype else x
+        mean = f"ops.mean({xs}, {axes}, keep_dims=True)"
+        outs.append(mean)
+        if len(op.results) > 2:
+            outs.append(f"ops.rsqrt(ops.mean(ops.square({xs} - {mean}), {axes}, keep_dims=True) + {cx.lit(eps)})")
+    return tuple(outs)
+
+
+def _group_norm(cx: EmitContext, groups: int, scale: str, bias: str) -> str:
+    eps = cx.attr("epsilon", 1e-5)
+    extra = "" if eps == 1e-5 else f", {cx.lit(eps)}"
+    return f"ops.group_norm({cx.arg(0)}, {groups}, {scale}, {bias}{extra})"
+
+
+@emits("onnx.InstanceNormalization", since=6)
+def instance_norm(op: Op, cx: EmitContext) -> str:
+    """onnx.InstanceNormalization -> ops.group_norm(x, C, scale, bias, eps) (one group per channel; trap 6)."""
+    channels = cx.in_type(0).dims[1] if cx.in_type(0).rank else None
+    if not isinstance(channels, int):
+        cx.fail(f"InstanceNormalization needs a static channel dim, got {cx.in_type(0)}")
+    return _group_norm(cx, channels, cx.arg(1), cx.arg(2))
+
+
+@emits("onnx.GroupNormalization", since=18)
+def group_norm(op: Op, cx: EmitContext) -> str:
+    """onnx.GroupNormalization -> ops.group_norm(x, num_groups, scale, bias, eps) (opset 18 per-group scale repeated per channel)."""
+    groups = int(cx.attr("num_groups"))
+    channels = cx.in_type(0).dims[1] if cx.in_type(0).rank else None
+    if not isinstance(channels, int):
+        cx.fail(f"GroupNormalization needs a static channel dim, got {cx.in_type(0)}")
+    scale, bias = cx.arg(1), cx.arg(2)
+    if cx.in_type(1).dims == (groups,) and groups != channels:
+        # Opset 18 gives one scale/bias per group; opset 21 one per channel.
+        scale = f"ops.repeat_interleave({scale}, {channels // groups}, 0)"
+        bias = f"ops.repeat_interleave({bias}, {channels // groups}, 0)"
+    return _group_norm(cx, groups, scale, bias)
+
+
+@emits("onnx.LpNormalization", since=1)
+def lp_norm(op: Op, cx: EmitContext) -> str:
+    """onnx.LpNormalization -> x / norm(x, axis) with norm = sqrt(sum(x*x)) (p=2) or sum(|x|) (p=1); 0 stays 0."""
+    axis, _ = _norm_axes(cx, cx.attr("axis", -1))
+    p = int(cx.attr("p", 2))
+    x = cx.arg(0)
+    if p == 2:
+        norm = f"ops.sqrt(ops.sum({x} * {x}, {axis}, keepdim=True))"
+    elif p == 1:
+        norm = f"ops.sum(ops.abs({x}), {axis}, keepdim=True)"
+    else:
+        return cx.fail(f"LpNormalization p must be 1 or 2, got {p}")
+    return f"{x} / ops.clamp({norm}, min=1e-30)" if cx.in_type(0).dtype.is_float else cx.fail("LpNormalization needs a float input")
+
+
+@emits("onnx.MeanVarianceNormalization", since=9)
+def mean_variance_norm(op: Op, cx: EmitContext) -> str:
+    """onnx.MeanVarianceNormalization -> (x - mean) / (sqrt(mean(x*x) - mean**2) + 1e-9) over axes."""
+    rank = cx.in_type(0).rank
+    if rank is None:
+        cx.fail("MeanVarianceNormalization needs the rank of its input")
+    axes = cx.lit(tuple(a + rank if a < 0 else a for a in cx.attr("axes", [0, 2, 3])))
+    x = cx.arg(0)
+    mean = f"ops.mean({x}, {axes}, keep_dims=True)"
+    return f"({x} - {mean}) / (ops.sqrt(ops.mean({x} * {x}, {axes}, keep_dims=True) - ops.square({mean})) + 1e-9)"

@@ -32,13 +32,15 @@ def _pad_first(cx: EmitContext, x: str, pads: list[int], value: str | None) -> s
 @emits("onnx.MaxPool")
 def max_pool(op: Op, cx: EmitContext) -> str:
     """onnx.MaxPool -> nn.MaxPool2d (1-D and 3-D: nn.MaxPool1d / nn.MaxPool3d) with padding, ceil_mode and dilation."""
-    if len(op.results) > 1:
-        # MindSpore's indices count within each (n, c) plane, ONNX's across the whole NCHW tensor.
-        cx.fail("the Indices output of MaxPool is not supported (MindSpore returns per-plane indices)")
     kernel, strides, dilations, pads = _pool_setup(cx, "MaxPool")
+    if len(op.results) > 1:
+        return _max_pool_with_indices(cx, kernel, strides, dilations, pads)
     n = len(kernel)
     ceil_mode = bool(cx.attr("ceil_mode", 0))
     x = cx.arg(0)
+    if any(2 * max(b, e) > k for b, e, k in zip(pads[:n], pads[n:], kernel, strict=True)):
+        # MindSpore's pooling kernels reject pads larger than half the kernel.
+        return _window_pool(cx, "max", kernel, strides, dilations, pads)
     if pads[:n] != pads[n:]:
         # nn.MaxPoolNd pads symmetrically; asymmetric pads (e.g. TF SAME) pad with -inf first.
         if ceil_mode:
@@ -62,15 +64,34 @@ def max_pool(op: Op, cx: EmitContext) -> str:
     return f"{layer}({x})"
 
 
+def _max_pool_with_indices(cx: EmitContext, kernel: list[int], strides: list[int], dilations: list[int],
+                           pads: list[int]) -> tuple[str, str]:
+    """MaxPool with Indices -> ops.max_pool2d(return_indices=True), indices moved from per-plane to flat NCHW."""
+    n = len(kernel)
+    if n != 2 or pads[:n] != pads[n:]:
+        cx.fail(f"the Indices output of MaxPool needs a 2-D pool with symmetric pads, got kernel {kernel}, pads {pads}")
+    batch, channels, height, width = cx.in_shape(0)
+    call = (f"ops.max_pool2d({cx.arg(0)}, {cx.lit(same_or_tuple(kernel))}, {cx.lit(same_or_tuple(strides))}, "
+            f"{cx.lit(same_or_tuple(pads[:n]))}, {cx.lit(same_or_tuple(dilations))}, "
+            f"ceil_mode={cx.lit(bool(cx.attr('ceil_mode', 0)))}, return_indices=True)")
+    # MindSpore's indices count within each (n, c) plane, ONNX's across the whole NCHW tensor (trap 9).
+    plane = (np.arange(batch * channels, dtype=np.int64) * height * width).reshape(batch, channels, 1, 1)
+    index = f"{call}[1]"
+    if cx.attr("storage_order", 0):  # column-major: h + w * H instead of h * W + w
+        index = f"ops.floor_div({index}, {width}) + ops.floor_mod({index}, {width}) * {height}"
+    return f"{call}[0]", f"{index} + {cx.tensor(plane, hint='plane_offset')}"
+
+
 @emits("onnx.AveragePool")
 def average_pool(op: Op, cx: EmitContext) -> str:
     """onnx.AveragePool -> nn.AvgPool2d (1-D and 3-D: nn.AvgPool1d / nn.AvgPool3d) with count_include_pad kept."""
     kernel, strides, dilations, pads = _pool_setup(cx, "AveragePool")
     n = len(kernel)
-    if any(d != 1 for d in dilations):
-        cx.fail(f"AveragePool with dilations {dilations} has no MindSpore layer (nn.AvgPoolNd has no dilation)")
     ceil_mode = bool(cx.attr("ceil_mode", 0))
     count_include_pad = bool(cx.attr("count_include_pad", 0))
+    if any(d != 1 for d in dilations) or any(2 * max(b, e) > k for b, e, k in zip(pads[:n], pads[n:], kernel, strict=True)):
+        # nn.AvgPoolNd has no dilation and rejects pads larger than half the kernel.
+        return _window_pool(cx, "avg", kernel, strides, dilations, pads, count_include_pad=count_include_pad)
     x = cx.arg(0)
     if pads[:n] != pads[n:]:
         # nn.AvgPoolNd pads symmetrically. Zero-padding first is exact when the pads count;
@@ -139,3 +160,80 @@ def global_average_pool(op: Op, cx: EmitContext) -> str:
 def global_max_pool(op: Op, cx: EmitContext) -> str:
     """onnx.GlobalMaxPool -> ops.amax(x, spatial axes, keepdims=True)."""
     return f"ops.amax({cx.arg(0)}, {cx.lit(_spatial_axes(cx))}, keepdims=True)"
+
+
+_WINDOW_POOL = '''
+class WindowPool(nn.Cell):
+    """ONNX pooling written out: pad, then combine one strided slice of x per kernel offset.
+
+    kind "max" keeps the maximum and "sum" adds the windows up ("lp" adds |x|**p and takes the p-th
+    root). Used where nn.MaxPoolNd / nn.AvgPoolNd cannot express the ONNX attributes (dilations,
+    pads larger than half the kernel); the begins/ends/strides are computed at conversion time.
+    """
+
+    def __init__(self, kind, padding, pad_value, begins, ends, strides, p=2):
+        super().__init__()
+        self.kind, self.padding, self.pad_value, self.p = kind, padding, pad_value, p
+        self.begins, self.ends, self.strides = begins, ends, strides
+
+    def construct(self, x):
+        if self.kind == "lp":
+            x = ops.pow(ops.abs(x), self.p)
+        x = ops.pad(x, self.padding, value=self.pad_value)
+        out = ops.strided_slice(x, self.begins[0], self.ends[0], self.strides)
+        for i in range(1, len(self.begins)):
+            window = ops.strided_slice(x, self.begins[i], self.ends[i], self.strides)
+            out = ops.maximum(out, window) if self.kind == "max" else out + window
+        if self.kind == "lp":
+            out = ops.pow(out, 1.0 / self.p)
+        return out
+'''
+
+
+def _window_pool(cx: EmitContext, kind: str, kernel: list[int], strides: list[int], dilations: list[int],
+                 pads: list[int], count_include_pad: bool = False, p: int = 2) -> str:
+    """WindowPool for static shapes: max, average (times a constant 1/count per window) or Lp pooling."""
+    n = len(kernel)
+    dims = cx.in_type(0).dims
+    out = cx.out_type().dims
+    if dims is None or out is None or not all(isinstance(d, int) for d in [*dims, *out]):
+        cx.fail(f"this pooling ({kind}, dilations {dilations}, pads {pads}) needs static shapes")
+    lead, in_sp, out_sp = list(dims[:2]), list(dims[2:]), list(out[2:])
+    begins, ends = list(pads[:n]), list(pads[n:])
+    # Windows that ceil_mode adds may reach past the end padding: pad further (never counted).
+    extra = [max(0, (o - 1) * s + (k - 1) * d + 1 - (i + b + e))
+             for o, s, k, d, i, b, e in zip(out_sp, strides, kernel, dilations, in_sp, begins, ends, strict=True)]
+    full_ends = [e + x for e, x in zip(ends, extra, strict=True)]
+    padding = tuple(v for i in reversed(range(n)) for v in (begins[i], full_ends[i]))
+    offsets = list(np.ndindex(*kernel))
+    starts = [tuple([0, 0] + [o * d for o, d in zip(off, dilations, strict=True)]) for off in offsets]
+    stops = [tuple(lead + [st + (o - 1) * s + 1 for st, o, s in zip(start[2:], out_sp, strides, strict=True)]) for start in starts]
+    step = tuple([1, 1] + list(strides))
+    dtype = cx.in_type(0).dtype
+    if kind == "max":
+        pad_value = -float("inf") if dtype.is_float else int(np.iinfo(dtype.to_numpy()).min)
+    else:
+        pad_value = 0.0 if dtype.is_float else 0
+    cls = cx.support_class("WindowPool", _WINDOW_POOL)
+    kwargs = {"p": p} if kind == "lp" and p != 2 else {}
+    layer = cx.layer(cls, "sum" if kind == "avg" else kind, padding, pad_value, tuple(starts), tuple(stops), step, **kwargs)
+    pooled = f"{layer}({cx.arg(0)})"
+    if kind != "avg":
+        return pooled
+    # Each window's divisor: the input positions it covers (plus the explicit pads when they count).
+    counted = [(b, i + b) for b, i in zip(begins, in_sp, strict=True)] if not count_include_pad else \
+        [(0, i + b + e) for b, i, e in zip(begins, in_sp, ends, strict=True)]
+    mask = np.zeros([i + b + e for i, b, e in zip(in_sp, begins, full_ends, strict=True)])
+    mask[tuple(slice(lo, hi) for lo, hi in counted)] = 1
+    counts = np.zeros(out_sp)
+    for start in starts:
+        counts += mask[tuple(slice(st, st + (o - 1) * s + 1, s) for st, o, s in zip(start[2:], out_sp, strides, strict=True))]
+    scale = (1.0 / np.maximum(counts, 1)).reshape((1, 1, *out_sp)).astype(dtype.to_numpy())
+    return f"{pooled} * {cx.tensor(scale, hint='pool_scale')}"
+
+
+@emits("onnx.LpPool", since=11)
+def lp_pool(op: Op, cx: EmitContext) -> str:
+    """onnx.LpPool -> WindowPool("lp"): (sum of |x|**p over each zero-padded window) ** (1/p)."""
+    kernel, strides, dilations, pads = _pool_setup(cx, "LpPool")
+    return _window_pool(cx, "lp", kernel, strides, dilations, pads, p=int(cx.attr("p", 2)))

@@ -24,6 +24,8 @@ def rank_of(cx: EmitContext, i: int = 0) -> int:
 @emits("onnx.Reshape", since=5)
 def reshape(op: Op, cx: EmitContext) -> str:
     """onnx.Reshape (constant shape) -> ops.reshape(x, shape), ONNX's 0 (copy this dim) resolved from x."""
+    if cx.const(1) is None:
+        return _reshape_to_output(cx, "the target shape")
     shape = [int(s) for s in cx.const_list(1, "the target shape")]
     x = cx.arg(0)
     dims = cx.in_type(0).dims
@@ -41,6 +43,17 @@ def reshape(op: Op, cx: EmitContext) -> str:
         else:
             cx.fail(f"shape {shape} copies dim {i} of an input of rank {len(dims) if dims else 'unknown'}")
     return f"ops.reshape({x}, {shape_literal(items)})"
+
+
+def _reshape_to_output(cx: EmitContext, what: str) -> str:
+    """ops.reshape(x, output shape) for a shape-only op whose parameter is computed at run time.
+
+    The model declares (or shape inference derives) a static output shape, which is all a reshape needs.
+    """
+    out = cx.out_type()
+    if not out.is_static:
+        cx.fail(f"{what} (input 1) must be a constant, but it is computed at run time")
+    return f"ops.reshape({cx.arg(0)}, {cx.lit(tuple(out.shape))})"
 
 
 def flatten_expr(cx: EmitContext, x: str, axis: int) -> str:
@@ -95,6 +108,8 @@ def _squeeze(cx: EmitContext, axes: list[int] | None) -> str:
 @emits("onnx.Squeeze", since=13)
 def squeeze(op: Op, cx: EmitContext) -> str:
     """onnx.Squeeze (opset >= 13, axes as an optional input) -> ops.squeeze(x, axes)."""
+    if cx.has(1) and cx.const(1) is None:
+        return _reshape_to_output(cx, "axes")
     return _squeeze(cx, [int(a) for a in cx.const_list(1, "axes")] if cx.has(1) else None)
 
 
@@ -118,6 +133,8 @@ def _unsqueeze(cx: EmitContext, axes: list[int]) -> str:
 @emits("onnx.Unsqueeze", since=13)
 def unsqueeze(op: Op, cx: EmitContext) -> str:
     """onnx.Unsqueeze (opset >= 13, axes as an input) -> ops.expand_dims(x, axis), once per axis."""
+    if cx.const(1) is None:
+        return _reshape_to_output(cx, "axes")
     return _unsqueeze(cx, [int(a) for a in cx.const_list(1, "axes")])
 
 

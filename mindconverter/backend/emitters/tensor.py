@@ -140,6 +140,8 @@ def pad(op: Op, cx: EmitContext) -> str:
     rank = cx.in_type(0).rank
     if rank is None:
         cx.fail("Pad needs the rank of its input")
+    if cx.const(1) is None:
+        return _runtime_pad(cx, mode, rank)
     pads = [int(p) for p in cx.const_list(1, "pads")]
     axes = [int(a) for a in cx.const_list(3, "axes")] if cx.has(3) else list(range(rank))
     axes = [_normalise(a, rank) for a in axes]
@@ -171,3 +173,228 @@ def pad(op: Op, cx: EmitContext) -> str:
         if value.size and value.reshape(-1)[0] != 0:
             args.append(f"value={cx.lit(cx.number(value.reshape(-1)[0], value.dtype))}")
     return f"ops.pad({', '.join(args)})"
+
+
+_RUNTIME_PAD = '''
+class RuntimePad(nn.Cell):
+    """ONNX Pad whose pads are known only at run time, to a static output shape: one ops.gather per axis.
+
+    Output position j of an axis reads input j - begin in the input cropped by the negative pads:
+    clamped (edge), reflected (reflect) or wrapped (wrap); in constant mode positions outside the
+    input take the constant value.
+    """
+
+    def __init__(self, mode, axes, sizes, lengths, mask_shapes):
+        super().__init__()
+        self.mode, self.axes, self.sizes, self.lengths, self.mask_shapes = mode, axes, sizes, lengths, mask_shapes
+
+    def construct(self, x, pads, value=None):
+        n = len(self.axes)
+        keep = None
+        for k in range(n):
+            size, begin, end = self.sizes[k], pads[k], pads[k + n]
+            j = ops.arange(0, self.lengths[k], 1, dtype=ms.int64)
+            if self.mode == "constant":
+                src = j - begin
+                inside = ops.reshape((src >= 0) & (src < size), self.mask_shapes[k])
+                keep = inside if keep is None else keep & inside
+                idx = ops.clamp(src, 0, size - 1)
+            else:
+                low = ops.maximum(-begin, 0)
+                count = size - low - ops.maximum(-end, 0)
+                pos = j - ops.maximum(begin, 0)
+                if self.mode == "edge":
+                    idx = low + ops.minimum(ops.maximum(pos, 0), count - 1)
+                elif self.mode == "wrap":
+                    idx = low + ops.floor_mod(pos, count)
+                else:
+                    idx = low + (count - 1 - ops.abs(count - 1 - ops.abs(pos)))
+            x = ops.gather(x, idx, self.axes[k])
+        if keep is not None:
+            fill = ops.zeros_like(x) if value is None else ops.cast(value, x.dtype)
+            x = ops.where(keep, x, fill)
+        return x
+'''
+
+
+def _runtime_pad(cx: EmitContext, mode: str, rank: int) -> str:
+    """Pad by run-time pads to the static output shape -> RuntimePad (a gather per axis, written into the script)."""
+    dims, out = cx.in_type(0).dims, cx.out_type()
+    if dims is None or not out.is_static or not all(isinstance(d, int) for d in dims):
+        cx.fail("pads (input 1) must be a constant, or the input and output shapes static")
+    if cx.has(3) and cx.const(3) is None:
+        cx.fail("Pad axes (input 3) must be a constant")
+    axes = [int(a) for a in cx.const(3).reshape(-1)] if cx.has(3) else list(range(rank))
+    axes = [_normalise(a, rank) for a in axes]
+    masks = tuple(tuple(out.shape[a] if d == a else 1 for d in range(rank)) for a in axes)
+    cls = cx.support_class("RuntimePad", _RUNTIME_PAD)
+    layer = cx.layer(cls, mode, tuple(axes), tuple(dims[a] for a in axes), tuple(out.shape[a] for a in axes), masks)
+    value = f", {cx.arg(2)}" if cx.has(2) and mode == "constant" else ""
+    return f"{layer}({cx.arg(0)}, {cx.arg(1)}{value})"
+
+
+@emits("onnx.CastLike", since=15)
+def cast_like(op: Op, cx: EmitContext) -> str:
+    """onnx.CastLike -> ops.cast(x, dtype of the second input)."""
+    target = cx.in_type(1).dtype
+    if cx.in_type(0).dtype == target:
+        return cx.arg(0)
+    return f"ops.cast({cx.arg(0)}, {cx.dtype(target)})"
+
+
+def _static_dims(cx: EmitContext, i: int, what: str) -> tuple[int, ...]:
+    dims = cx.in_type(i).dims
+    if dims is None or not all(isinstance(d, int) for d in dims):
+        cx.fail(f"{what} needs a static input shape, got {cx.in_type(i)}")
+    return tuple(dims)
+
+
+@emits("onnx.Split", since=1)
+def split(op: Op, cx: EmitContext) -> str | tuple[str, ...]:
+    """onnx.Split (split as attribute, input or num_outputs) -> one slice x[:, a:b] per output."""
+    rank = cx.in_type(0).rank
+    if rank is None:
+        cx.fail("Split needs the rank of its input")
+    axis = _normalise(cx.attr("axis", 0), rank)
+    n = len(op.results)
+    sizes = [r.type.dims[axis] if r.type.dims is not None else None for r in op.results]
+    if not all(isinstance(s, int) for s in sizes):
+        given = cx.attr("split")
+        if given is None and cx.has(1):
+            given = cx.const_list(1, "split")
+        dim = cx.in_type(0).dims[axis]
+        if given is not None:
+            sizes = [int(s) for s in given]
+        elif isinstance(dim, int):
+            # Equal parts; with num_outputs (opset 18) the last part may be smaller.
+            part = -(-dim // n)
+            sizes = [min(part, dim - i * part) for i in range(n)]
+        else:
+            cx.fail(f"Split of a dynamic dim {axis} needs constant split sizes")
+    if any(s <= 0 for s in sizes):
+        cx.fail(f"Split into parts {sizes}: MindSpore cannot make empty tensors")
+    if n == 1:
+        return cx.arg(0)
+    # One slice per output: the writer takes one expression per result.
+    x, lead = cx.arg(0), ":, " * axis
+    starts = np.cumsum([0, *sizes])
+    return tuple(f"{x}[{lead}{lo or ''}:{hi}]" for lo, hi in zip(starts[:-1].tolist(), starts[1:].tolist(), strict=True))
+
+
+@emits("onnx.Expand", since=8)
+def expand(op: Op, cx: EmitContext) -> str:
+    """onnx.Expand -> ops.broadcast_to(x, output shape); a run-time shape adds ops.zeros(shape) (bidirectional)."""
+    out = cx.out_type()
+    x = cx.arg(0)
+    dtype = cx.in_type(0).dtype
+    if out.is_static:
+        if tuple(out.shape) == tuple(cx.in_type(0).dims or ()):
+            return x
+        # Broadcasting to the final output shape is always valid, while ONNX's shape may be
+        # smaller than x's (bidirectional, mindspore-cpu-ops.md trap 14).
+        return f"ops.broadcast_to({x}, {cx.lit(tuple(out.shape))})"
+    shape = cx.arg(1)
+    if dtype == DType.BOOL:
+        return f"ops.logical_or({x}, ops.zeros({shape}, ms.bool_))"
+    return f"{x} + ops.zeros({shape}, {cx.dtype(dtype)})"
+
+
+@emits("onnx.Tile", since=6)
+def tile(op: Op, cx: EmitContext) -> str:
+    """onnx.Tile -> ops.tile(x, repeats); run-time repeats are read off the static input and output shapes."""
+    repeats = cx.const(1)
+    if repeats is not None:
+        reps = [int(r) for r in repeats.reshape(-1)]
+    else:
+        dims = _static_dims(cx, 0, "Tile with run-time repeats")
+        out = cx.out_type()
+        if not out.is_static:
+            cx.fail("Tile with run-time repeats needs a static output shape")
+        reps = [o // d for o, d in zip(out.shape, dims, strict=True)]
+    if all(r == 1 for r in reps):
+        return cx.arg(0)
+    if any(r <= 0 for r in reps):
+        cx.fail(f"Tile repeats {reps}: MindSpore cannot make empty tensors")
+    return f"ops.tile({cx.arg(0)}, {cx.lit(tuple(reps))})"
+
+
+@emits("onnx.Range", since=11)
+def range_(op: Op, cx: EmitContext) -> str:
+    """onnx.Range -> ops.range(start, limit, delta), cast to the inputs' dtype."""
+    dtype = cx.out_type().dtype
+    known = [cx.scalar(i) for i in range(3)]
+    if all(v is not None for v in known):
+        start, limit, delta = known
+        if delta == 0:
+            cx.fail("Range delta must not be 0")
+        values = np.arange(start, limit, delta).astype(dtype.to_numpy())
+        if values.size == 0:
+            cx.fail(f"Range({start}, {limit}, {delta}) is empty; MindSpore cannot make empty tensors")
+        return cx.tensor(values, hint="range")
+    expr = f"ops.range({cx.arg(0)}, {cx.arg(1)}, {cx.arg(2)})"
+    # ops.range returns int64 for every integer input type.
+    return expr if dtype in (DType.I64, DType.F32) else f"ops.cast({expr}, {cx.dtype(dtype)})"
+
+
+@emits("onnx.Trilu", since=14)
+def trilu(op: Op, cx: EmitContext) -> str:
+    """onnx.Trilu -> ops.triu / ops.tril(x, k); a run-time k keeps x where (col - row) compares with k."""
+    upper = bool(cx.attr("upper", 1))
+    x = cx.arg(0)
+    known = cx.const(1) if cx.has(1) else np.zeros(1, np.int64)
+    k = known.reshape(-1)[0] if known is not None and known.size == 1 else None
+    if k is not None:
+        return f"ops.{'triu' if upper else 'tril'}({x}, {int(k)})"
+    dims = _static_dims(cx, 0, "Trilu with a run-time k")
+    if len(dims) < 2:
+        cx.fail("Trilu needs an input of rank 2 or more")
+    rows, cols = dims[-2:]
+    offset = np.arange(cols, dtype=np.int64)[None, :] - np.arange(rows, dtype=np.int64)[:, None]
+    diag = cx.tensor(offset, hint="diagonal_offset")
+    keep = f"{diag} >= {cx.arg(1)}" if upper else f"{diag} <= {cx.arg(1)}"
+    return f"ops.where({keep}, {x}, ops.zeros_like({x}))"
+
+
+@emits("onnx.Size", since=1)
+def size(op: Op, cx: EmitContext) -> str:
+    """onnx.Size -> the element count as a constant int64 scalar (static shapes), else ops.size."""
+    dims = cx.in_type(0).dims
+    if dims is not None and all(isinstance(d, int) for d in dims):
+        return cx.tensor(np.array(int(np.prod(dims, dtype=np.int64)), np.int64), hint="size")
+    return f"ops.scalar_to_tensor(ops.size({cx.arg(0)}), ms.int64)"
+
+
+@emits("onnx.EyeLike", since=9)
+def eye_like(op: Op, cx: EmitContext) -> str:
+    """onnx.EyeLike -> ops.eye(rows, cols, dtype) (k = 0), else a constant shifted identity."""
+    rows, cols = _static_dims(cx, 0, "EyeLike")
+    k = int(cx.attr("k", 0))
+    dtype = cx.out_type().dtype
+    if k == 0:
+        return f"ops.eye({rows}, {cols}, {cx.dtype(dtype)})"
+    return cx.tensor(np.eye(rows, cols, k, dtype=dtype.to_numpy()), hint="eye")
+
+
+@emits("onnx.DepthToSpace", since=11)
+def depth_to_space(op: Op, cx: EmitContext) -> str:
+    """onnx.DepthToSpace -> ops.DepthToSpace(bs) (DCR) or ops.pixel_shuffle(x, bs) (CRD)."""
+    bs = int(cx.attr("blocksize"))
+    if cx.in_type(0).rank != 4:
+        cx.fail(f"DepthToSpace needs a 4-D input, got {cx.in_type(0)}")
+    if cx.attr("mode", "DCR") == "CRD":
+        # nn.PixelShuffle / ops.pixel_shuffle order channels as ONNX's CRD (mindspore-cpu-ops.md, trap 18).
+        return f"ops.pixel_shuffle({cx.arg(0)}, {bs})"
+    return f"{cx.layer('ops.DepthToSpace', bs)}({cx.arg(0)})"
+
+
+@emits("onnx.SpaceToDepth", since=1)
+def space_to_depth(op: Op, cx: EmitContext) -> str:
+    """onnx.SpaceToDepth -> ops.SpaceToDepth(bs) (DCR); CRD mode -> ops.reshape / ops.transpose."""
+    if cx.in_type(0).rank != 4:
+        cx.fail(f"SpaceToDepth needs a 4-D input, got {cx.in_type(0)}")
+    bs = int(cx.attr("blocksize"))
+    if cx.attr("mode", "DCR") != "CRD":
+        return f"{cx.layer('ops.SpaceToDepth', bs)}({cx.arg(0)})"
+    n, c, h, w = _static_dims(cx, 0, "SpaceToDepth in CRD mode")
+    blocks = f"ops.reshape({cx.arg(0)}, {cx.lit((n, c, h // bs, bs, w // bs, bs))})"
+    return f"ops.reshape(ops.transpose({blocks}, (0, 1, 3, 5, 2, 4)), {cx.lit((n, c * bs * bs, h // bs, w // bs))})"

@@ -1,0 +1,357 @@
+"""Our own higher-level ops (`mc.*`): each declared once with typed attrs, a shape rule and its ONNX decomposition.
+
+Passes raise ONNX patterns into these ops (`fuse-dense` makes `mc.dense`, `structure-modules` makes
+`mc.cell`); the backend emits them as MindSpore layers. The decomposition is each op's executable
+specification: `lower_to_onnx(module)` replaces every `mc.*` op by it, so the IR can always be run
+with ONNX machinery (the runtime checker does) and every fusion can be checked against its source.
+
+A dialect op is an `attrs` class registered with `@dialect_op("mc.name")`: its fields are the op's
+attributes (typed, with defaults and validators), `operands` names its inputs (`b?` = optional),
+`infer()` is the shape rule and `decompose()` builds the ONNX ops computing the same thing.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import attrs
+import numpy as np
+from attrs import field
+from attrs.validators import in_, instance_of
+
+from mindconverter.ir.core import Block, Builder, Module, Op, Value, WeightStore, erase_op, replace_uses
+from mindconverter.ir.types import TensorType
+
+DIALECT: dict[str, type[DialectOp]] = {}
+
+
+class DialectOp:
+    """Base of the `mc.*` op classes: an instance is the typed view of one op's attributes."""
+
+    name: ClassVar[str]
+    #: Operand names in order; a trailing `?` marks an optional one (`none` in the IR).
+    operands: ClassVar[tuple[str, ...]] = ("x",)
+    #: Whether the op holds one region (its body) instead of being defined by its attributes alone.
+    has_region: ClassVar[bool] = False
+    #: Whether the operand list is variadic (mc.cell).
+    variadic: ClassVar[bool] = False
+
+    @classmethod
+    def of(cls, op: Op) -> DialectOp:
+        """The typed attributes of `op` (raises TypeError/ValueError when they do not fit)."""
+        return cls(**op.attrs)
+
+    def attrs_dict(self) -> dict[str, Any]:
+        """The attributes to store on the op: fields that differ from their defaults, in field order."""
+        out: dict[str, Any] = {}
+        for f in attrs.fields(type(self)):
+            value = getattr(self, f.name)
+            if f.default is attrs.NOTHING or value != f.default:
+                out[f.name] = value
+        return out
+
+    def infer(self, types: list[TensorType | None]) -> list[TensorType]:
+        """Result types from operand types (the shape rule)."""
+        return [types[0]]  # like(x)
+
+    def decompose(self, b: Builder, op: Op, weights: WeightStore) -> list[Value]:
+        """Build ONNX ops computing the op's results at `b`; returns the values replacing its results."""
+        raise NotImplementedError
+
+
+def dialect_op(name: str) -> Callable[[type], type]:
+    """Register an attrs class as the `mc.*` op `name`."""
+
+    def register(cls: type) -> type:
+        cls = attrs.define(cls, kw_only=True)
+        cls.name = name
+        cls.decompose = _locating(cls.decompose)
+        if name in DIALECT:
+            raise ValueError(f"dialect op '{name}' is declared twice")
+        DIALECT[name] = cls
+        return cls
+
+    return register
+
+
+_DECOMPOSED = itertools.count(1)
+
+
+def _locating(decompose: Callable) -> Callable:
+    """Wrap a decompose() so the ops it creates are located at the op they replace (`loc("/act/Mul#3")`).
+
+    The number keeps node names unique when the lowered IR is exported to ONNX (onnxruntime
+    rejects two nodes of the same name); ops that already have a location keep it.
+    """
+
+    @functools.wraps(decompose)
+    def wrapper(self: DialectOp, b: Builder, op: Op, weights: WeightStore) -> list[Value]:
+        block, start = b.block, b.index
+        result = decompose(self, b, op, weights)
+        for created in block.ops[start:b.index]:
+            if not created.loc:
+                created.loc = (f"{op.loc_name}#{next(_DECOMPOSED)}",)
+        return result
+
+    return wrapper
+
+
+def create(b: Builder, name: str, operands: list[Value | None], loc: tuple[str, ...] = (), **attributes: Any) -> Op:
+    """Create the `mc.*` op `name` at `b`, checking its attributes and typing its results with its shape rule."""
+    spec = DIALECT[name](**attributes)
+    types = spec.infer([v.type if v is not None else None for v in operands])
+    return b.create(name, operands, types, spec.attrs_dict(), loc)
+
+
+# ----------------------------------------------------------------------------------------------
+# helpers for decompositions
+
+
+def _scalar(b: Builder, value: float, like: Value, weights: WeightStore) -> Value:
+    return b.const(np.array(value, dtype=like.type.dtype.to_numpy()), weights)
+
+
+def _like(b: Builder, name: str, operands: list[Value], like: Value, **attributes: Any) -> Value:
+    return b.op1(name, operands, like.type, **attributes)
+
+
+# ----------------------------------------------------------------------------------------------
+# the ops
+
+
+@dialect_op("mc.dense")
+class Dense(DialectOp):
+    """A fully connected layer: y = x @ W^T + b with W of shape (out, in), like nn.Dense (`transpose_w=False`: W is (in, out))."""
+
+    transpose_w: bool = field(default=True, validator=instance_of(bool))
+    operands = ("x", "w", "b?")
+
+    def infer(self, types: list[TensorType | None]) -> list[TensorType]:
+        x, w = types[0], types[1]
+        out = w.dims[0 if self.transpose_w else 1] if w.dims is not None else None
+        if x.dims is None or out is None:
+            return [TensorType(x.dtype, None)]
+        return [TensorType(x.dtype, (*x.dims[:-1], out))]
+
+    def decompose(self, b: Builder, op: Op, weights: WeightStore) -> list[Value]:
+        x, w, bias = (op.operands + [None])[:3]
+        y = op.result
+        if self.transpose_w:
+            wt = w.type
+            t = TensorType(wt.dtype, tuple(reversed(wt.dims)) if wt.dims is not None else None)
+            w = b.op1("onnx.Transpose", [w], t, perm=[1, 0])
+        out = b.op1("onnx.MatMul", [x, w], y.type)
+        if bias is not None:
+            out = b.op1("onnx.Add", [out, bias], y.type)
+        return [out]
+
+
+@dialect_op("mc.layer_norm")
+class LayerNorm(DialectOp):
+    """Layer normalization over the last dims from `axis`: (x - mean) / sqrt(var + epsilon) * scale + bias."""
+
+    axis: int = field(default=-1, validator=instance_of(int))
+    epsilon: float = field(default=1e-5, converter=float)
+    operands = ("x", "scale", "bias?")
+
+    def decompose(self, b: Builder, op: Op, weights: WeightStore) -> list[Value]:
+        # ONNX has LayerNormalization from opset 17, the lowest opset the frontend produces.
+        return [b.op1("onnx.LayerNormalization", op.operands, op.result.type, axis=self.axis, epsilon=self.epsilon)]
+
+
+@dialect_op("mc.gelu")
+class Gelu(DialectOp):
+    """Gaussian error linear unit: exact 0.5*x*(1+erf(x/sqrt(2))) or the tanh approximation."""
+
+    approximate: str = field(default="none", validator=in_(("none", "tanh")))
+
+    def decompose(self, b: Builder, op: Op, weights: WeightStore) -> list[Value]:
+        x = op.operands[0]
+        one, half = _scalar(b, 1.0, x, weights), _scalar(b, 0.5, x, weights)
+        if self.approximate == "none":
+            inner = _like(b, "onnx.Erf", [_like(b, "onnx.Mul", [x, _scalar(b, 1 / math.sqrt(2), x, weights)], x)], x)
+        else:  # tanh(sqrt(2/pi) * (x + 0.044715 x^3))
+            cube = _like(b, "onnx.Mul", [_like(b, "onnx.Mul", [x, x], x), x], x)
+            poly = _like(b, "onnx.Add", [x, _like(b, "onnx.Mul", [cube, _scalar(b, 0.044715, x, weights)], x)], x)
+            inner = _like(b, "onnx.Tanh", [_like(b, "onnx.Mul", [poly, _scalar(b, math.sqrt(2 / math.pi), x, weights)], x)], x)
+        y = _like(b, "onnx.Mul", [_like(b, "onnx.Mul", [x, half], x), _like(b, "onnx.Add", [inner, one], x)], x)
+        return [y]
+
+
+@dialect_op("mc.silu")
+class Silu(DialectOp):
+    """Sigmoid linear unit (swish): x * sigmoid(x)."""
+
+    def decompose(self, b: Builder, op: Op, weights: WeightStore) -> list[Value]:
+        x = op.operands[0]
+        return [_like(b, "onnx.Mul", [x, _like(b, "onnx.Sigmoid", [x], x)], x)]
+
+
+@dialect_op("mc.embedding")
+class Embedding(DialectOp):
+    """A lookup table: y[..., :] = table[ids[...], :] for non-negative ids, like nn.Embedding."""
+
+    operands = ("ids", "table")
+
+    def infer(self, types: list[TensorType | None]) -> list[TensorType]:
+        ids, table = types[0], types[1]
+        if ids.dims is None or table.dims is None:
+            return [TensorType(table.dtype, None)]
+        return [TensorType(table.dtype, (*ids.dims, *table.dims[1:]))]
+
+    def decompose(self, b: Builder, op: Op, weights: WeightStore) -> list[Value]:
+        ids, table = op.operands
+        return [b.op1("onnx.Gather", [table, ids], op.result.type, axis=0)]
+
+
+@dialect_op("mc.cell")
+class Cell(DialectOp):
+    """A sub-module of the source model (`layer1.0`): its ops in one region, arguments = inputs, yield = outputs.
+
+    `name` is the module path from the source, `cls` the class it belongs to (empty: chosen by the
+    backend). `optional` marks a sub-module that some instances of the class lack, and `absent` such an
+    instance's missing one (its region forwards its input). The decomposition inlines the region.
+    """
+
+    name: str = field(validator=instance_of(str))
+    cls: str = field(default="", validator=instance_of(str))
+    absent: bool = field(default=False, validator=instance_of(bool))
+    optional: bool = field(default=False, validator=instance_of(bool))
+    has_region = True
+    variadic = True
+
+    def infer(self, types: list[TensorType | None]) -> list[TensorType]:
+        raise ValueError("mc.cell takes its result types from its region's yield")
+
+    def decompose(self, b: Builder, op: Op, weights: WeightStore) -> list[Value]:
+        return inline_region(b, op)
+
+
+def inline_region(b: Builder, op: Op) -> list[Value]:
+    """Move the ops of `op`'s single region before `b`'s insertion point; returns the values it yields."""
+    region = op.regions[0]
+    mapping = dict(zip(region.args, op.operands, strict=True))
+    term = region.terminator
+    for inner in list(region.ops):
+        if inner is term:
+            continue
+        region.ops.remove(inner)
+        b.insert(inner)
+    replace_uses(b.block, mapping)
+    return [mapping.get(v, v) for v in term.operands]
+
+
+# ----------------------------------------------------------------------------------------------
+# verification and lowering
+
+
+def verify_op(op: Op) -> str | None:
+    """Why `op` (an `mc.*` op) is malformed, or None when it is well formed."""
+    spec_cls = DIALECT.get(op.name)
+    if spec_cls is None:
+        return f"unknown dialect op '{op.name}' (known: {', '.join(sorted(DIALECT))})"
+    try:
+        spec = spec_cls.of(op)
+    except (TypeError, ValueError) as exc:
+        return f"bad attributes for '{op.name}': {exc}"
+    if spec_cls.has_region:
+        if len(op.regions) != 1:
+            return f"'{op.name}' needs one region, got {len(op.regions)}"
+        region = op.regions[0]
+        if len(region.args) != len(op.operands):
+            return f"'{op.name}' has {len(op.operands)} operands but its region takes {len(region.args)} arguments"
+        yielded = region.terminator.operands if region.terminator is not None else []
+        if [v.type for v in yielded] != [r.type for r in op.results]:
+            return f"'{op.name}' results do not match the types its region yields"
+        return None
+    if op.regions:
+        return f"'{op.name}' takes no regions"
+    names = spec_cls.operands
+    required = sum(1 for n in names if not n.endswith("?"))
+    if not required <= len(op.operands) <= len(names):
+        return f"'{op.name}' takes {required} to {len(names)} operands ({', '.join(names)}), got {len(op.operands)}"
+    for i, v in enumerate(op.operands):
+        if v is None and not names[i].endswith("?"):
+            return f"operand {i} ('{names[i]}') of '{op.name}' is none, but it is not optional"
+    try:
+        want = spec.infer([v.type if v is not None else None for v in op.operands])
+    except (TypeError, ValueError, IndexError, AttributeError) as exc:
+        return f"the shape rule of '{op.name}' does not apply to its operands: {exc}"
+    if len(want) != len(op.results):
+        return f"'{op.name}' has {len(op.results)} results, its shape rule gives {len(want)}"
+    for i, (w, r) in enumerate(zip(want, op.results, strict=True)):
+        if not _compatible(w, r.type):
+            return f"result {i} of '{op.name}' is {r.type}, but its shape rule gives {w}"
+    return None
+
+
+def verify_dialect(module: Module) -> None:
+    """Raise VerifyError for the first malformed `mc.*` op (attributes, arity, shape rule, region).
+
+    Kept apart from `verify()`, which gives ops outside the onnx dialect structural checks only.
+    """
+    from mindconverter.errors import VerifyError
+
+    for op in module.ops():
+        if op.dialect == "mc":
+            problem = verify_op(op)
+            if problem is not None:
+                raise VerifyError(problem, where=f"'{op.name}' loc{op.loc}",
+                                  fix="see the op's declaration in mindconverter/ir/dialect.py")
+
+
+def _compatible(a: TensorType, b: TensorType) -> bool:
+    if a.dtype != b.dtype:
+        return False
+    if a.dims is None or b.dims is None:
+        return True
+    if len(a.dims) != len(b.dims):
+        return False
+    return all(not (isinstance(x, int) and isinstance(y, int)) or x == y for x, y in zip(a.dims, b.dims, strict=True))
+
+
+def decompose_op(op: Op, weights: WeightStore) -> None:
+    """Replace one `mc.*` op by its decomposition, in place (new ops are located at it, see `_locating`)."""
+    spec = DIALECT[op.name].of(op)
+    new = spec.decompose(Builder.before(op), op, weights)
+    root = _root(op.parent)
+    replace_uses(root, dict(zip(op.results, new, strict=True)))
+    erase_op(op)
+
+
+def _root(block: Block) -> Block:
+    """The func body holding `block` (uses of a value may sit anywhere below it)."""
+    while isinstance(block.parent, Op) and block.parent.parent is not None:
+        block = block.parent.parent
+    return block
+
+
+def lower_to_onnx(module: Module) -> Module:
+    """A copy of `module` in which every `mc.*` op is replaced by its ONNX decomposition (nested ones too).
+
+    The input is not modified; the copy shares its weight store (decompositions add inline constants only).
+    """
+    from mindconverter.ir.parser import parse
+    from mindconverter.ir.printer import print_module
+
+    copy = parse(print_module(module), weights=module.weights)
+    _copy_value_names(module, copy)
+    while True:
+        pending = [op for op in copy.ops() if op.dialect == "mc"]
+        if not pending:
+            return copy
+        decompose_op(pending[0], copy.weights)
+
+
+def _copy_value_names(src: Module, dst: Module) -> None:
+    """Keep the ONNX tensor names of op results (not printed) so exports of the copy keep source names."""
+    for f_src, f_dst in zip(src.funcs, dst.funcs, strict=True):
+        for a, b in zip(f_src.walk(), f_dst.walk(), strict=True):
+            for r_src, r_dst in zip(a.results, b.results, strict=True):
+                if r_dst.name is None:
+                    r_dst.name = r_src.name
+

@@ -1,0 +1,150 @@
+"""fuse-layer-norm: onnx.LayerNormalization with weights, and the decomposed mean/variance pattern, become mc.layer_norm (nn.LayerNorm)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mindconverter.ir.core import Op, Value
+from mindconverter.passes.fusion_helpers import near, split_const
+from mindconverter.passes.pattern import Rewriter, fused_loc, register_pattern
+
+
+def _mean_axes(op: Op, rw: Rewriter) -> list[int] | None:
+    """The axes of a ReduceMean with keepdims (attribute before opset 18, input after)."""
+    if op.name != "onnx.ReduceMean" or not op.attr("keepdims", 1):
+        return None
+    if op.attr("axes") is not None:
+        return list(op.attr("axes"))
+    if len(op.operands) > 1:
+        axes = rw.known(op.operands[1])
+        return None if axes is None else [int(a) for a in axes.reshape(-1)]
+    return None
+
+
+def _trailing(axes: list[int], rank: int | None) -> int | None:
+    """The first axis when `axes` are the last dims of a rank-`rank` tensor, else None."""
+    if rank is None:
+        return None
+    norm = sorted(a % rank for a in axes)
+    return norm[0] if norm == list(range(norm[0], rank)) else None
+
+
+def _param_shape_ok(v: Value | None, x: Value, axis: int, rw: Rewriter) -> bool:
+    if v is None:
+        return True
+    return rw.is_known(v) and x.type.dims is not None and v.type.dims == x.type.dims[axis:]
+
+
+@register_pattern("fuse-layer-norm", root=("onnx.Add", "onnx.Mul", "onnx.LayerNormalization"))
+class FuseLayerNorm:
+    """Replace (x - mean(x)) / sqrt(mean((x - mean(x))^2) + eps) * scale + bias, and LayerNormalization, by mc.layer_norm.
+
+    1. Both means reduce the same trailing axes with keepdims; the square is Pow(d, 2) or Mul(d, d).
+    2. scale (and bias) must be weights of the normalized shape; without a bias the root is the Mul.
+    3. LayerNormalization fuses only with weights and when its Mean/InvStdDev outputs are not used.
+    4. Every intermediate value has only the users of the pattern (d is used twice).
+    """
+
+    def check(self, op: Op, m: dict[str, Any], rw: Rewriter) -> str | None:
+        if op.name == "onnx.LayerNormalization":
+            return self._check_native(op, m, rw)
+        if op.name == "onnx.Add":
+            for i in (0, 1):
+                mul = rw.producer(op.operands[i], "onnx.Mul")
+                if mul is not None and rw.only_user(mul.result) is op:
+                    reason = self._check_scaled(mul, m, rw)
+                    if reason is None:
+                        bias = op.operands[1 - i]
+                        if not _param_shape_ok(bias, m["x"], m["axis"], rw):
+                            return "the added operand is not a weight of the normalized shape"
+                        m["bias"] = bias
+                        m["ops"].append(op)
+                        return None
+            return "no operand is a scaled normalization"
+        # A Mul root: fuse without bias, unless its only user is a bias Add (matched from the Add).
+        reason = self._check_scaled(op, m, rw)
+        if reason:
+            return reason
+        user = rw.only_user(op.result)
+        if user is not None and user.name == "onnx.Add" and self.check(user, {}, rw) is None:
+            return "its bias Add fuses with it (matched from the Add)"
+        m["bias"] = None
+        return None
+
+    def _check_native(self, op: Op, m: dict[str, Any], rw: Rewriter) -> str | None:
+        if len(op.results) > 1 and any(rw.users(r) for r in op.results[1:]):
+            return "its Mean/InvStdDev outputs are used"
+        x, scale = op.operands[0], op.operands[1]
+        bias = op.operands[2] if len(op.operands) > 2 else None
+        rank = x.type.rank
+        if rank is None:
+            return "the input rank is unknown"
+        axis = op.attr("axis", -1) % rank
+        if not _param_shape_ok(scale, x, axis, rw) or not _param_shape_ok(bias, x, axis, rw):
+            return "scale and bias must be weights of the normalized shape"
+        m.update(x=x, scale=scale, bias=bias, axis=axis - rank, eps=float(op.attr("epsilon", 1e-5)), ops=[op])
+        return None
+
+    def _check_scaled(self, mul: Op, m: dict[str, Any], rw: Rewriter) -> str | None:
+        for i in (0, 1):
+            div = rw.producer(mul.operands[i], "onnx.Div")
+            if div is None or rw.only_user(div.result) is not mul:
+                continue
+            reason = self._check_normalized(div, m, rw)
+            if reason:
+                return reason
+            scale = mul.operands[1 - i]
+            if not _param_shape_ok(scale, m["x"], m["axis"], rw):
+                return "the scale is not a weight of the normalized shape"
+            m["scale"] = scale
+            m["ops"] += [mul]
+            return None
+        return "no operand is a single-use (x - mean) / std"
+
+    def _check_normalized(self, div: Op, m: dict[str, Any], rw: Rewriter) -> str | None:
+        sub = rw.producer(div.operands[0], "onnx.Sub")
+        sqrt = rw.producer(div.operands[1], "onnx.Sqrt")
+        if sub is None or sqrt is None:
+            return "not (x - mean) / sqrt(...)"
+        x, mean = sub.operands
+        if mean.op is None or mean.op.operands[0] is not x:
+            return "the subtracted value is not a mean of x"
+        axes = _mean_axes(mean.op, rw)
+        axis = _trailing(axes or [], x.type.rank)
+        if axes is None or axis is None:
+            return "the mean does not reduce trailing axes with keepdims"
+        d = sub.result
+        add = rw.producer(sqrt.operands[0], "onnx.Add")
+        if add is None:
+            return "the square root is not of var + eps"
+        found = split_const(add, rw)
+        if found is None or found[0].op is None:
+            return "no constant epsilon is added to the variance"
+        var, eps = found[0].op, found[1]
+        if _mean_axes(var, rw) != axes:
+            return "the variance reduces other axes"
+        sq = var.operands[0].op
+        if sq is None:
+            return "the variance is not a mean of squares"
+        if sq.name == "onnx.Pow":
+            ok = sq.operands[0] is d and near(split_const(sq, rw)[1] if split_const(sq, rw) else None, 2.0)
+        else:
+            ok = sq.name == "onnx.Mul" and list(sq.operands) == [d, d]
+        if not ok:
+            return "the variance is not a mean of (x - mean)^2"
+        users_d = rw.users(d)
+        if sorted(map(id, users_d)) != sorted(map(id, [sq, div])):
+            return "x - mean has other users"
+        for v, user in ((mean, sub), (sq.result, var), (var.result, add), (add.result, sqrt), (sqrt.result, div)):
+            if rw.only_user(v) is not user:
+                return "an intermediate value has other users"
+        rank = x.type.rank
+        m.update(x=x, axis=axis - rank, eps=eps, ops=[mean.op, sub, sq, var, add, sqrt, div])
+        return None
+
+    def rewrite(self, op: Op, m: dict[str, Any], rw: Rewriter) -> None:
+        ordered = sorted(m["ops"], key=lambda o: o.parent.ops.index(o))
+        operands = [m["x"], m["scale"]] + ([m["bias"]] if m["bias"] is not None else [])
+        new = rw.create(op, "mc.layer_norm", operands, fused_loc(*ordered), axis=m["axis"], epsilon=m["eps"])
+        new.result.name = op.result.name
+        rw.replace(op, [new.result], matched=[o for o in ordered if o is not op])

@@ -1,0 +1,241 @@
+"""structure-modules: group ops into mc.cell regions that mirror the source model's module hierarchy."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+
+from mindconverter.ir.core import Block, Builder, Func, Module, Op, Value, replace_uses
+from mindconverter.passes.manager import PassContext, register_pass
+
+Path = tuple[str, ...]
+
+def scope_path(loc_name: str) -> Path:
+    """The module path of a source node name: `/layer1/layer1.0/conv1/Conv` -> ("layer1", "0", "conv1").
+
+    torch export names nest scopes that repeat their parent (`layer1`, `layer1.0`); TF names are plain
+    scopes (`block_1_expand/Conv2D` -> ("block_1_expand",)). The last part (the node itself) is dropped;
+    a name without `/` has no scope.
+    """
+    parts = [p for p in loc_name.split("/") if p]
+    if len(parts) <= 1:
+        return ()
+    path: list[str] = []
+    for seg in parts[:-1]:
+        if path and seg.startswith(".".join(path) + "."):
+            path = seg.split(".")
+        elif path and seg.startswith(path[-1] + "."):
+            path[-1:] = seg.split(".")
+        else:
+            path.extend(seg.split("."))
+    return tuple(p for p in path if p)
+
+
+def op_path(op: Op) -> Path:
+    """The common scope of every source node a (possibly fused) op comes from."""
+    paths = [scope_path(name) for name in op.loc]
+    if not paths:
+        return ()
+    common = paths[0]
+    for p in paths[1:]:
+        n = 0
+        while n < min(len(common), len(p)) and common[n] == p[n]:
+            n += 1
+        common = common[:n]
+    return common
+
+
+def _is_structural(op: Op) -> bool:
+    return op.name not in ("ir.param", "ir.const", "ir.return", "ir.yield")
+
+
+def _outline(func: Func, block: Block, ops: list[Op], name: str) -> Op | None:
+    """Move `ops` (in `block`, program order) into a new mc.cell named `name`; None when they cannot move.
+
+    The cell takes the place of the last op; this is valid when no op outside the group uses a result
+    of the group before that place.
+    """
+    members = set(ops)
+    inside: set[Value] = set()
+    for op in ops:
+        for inner in op.walk():
+            inside.update(inner.results)
+            for region in inner.regions:
+                inside.update(region.args)
+    inputs: dict[Value, None] = {}
+    for op in ops:
+        for inner in op.walk():
+            for v in inner.operands:
+                if v is None or v in inside:
+                    continue
+                if v.op is not None and v.op.name in ("ir.param", "ir.const"):
+                    continue  # weights and constants stay outside; the region sees them
+                inputs.setdefault(v)
+    last = block.ops.index(ops[-1])
+    outputs: dict[Value, None] = {}
+    for i, op in enumerate(block.ops):
+        if op in members:
+            continue
+        for inner in op.walk():
+            for v in inner.operands:
+                if v is not None and v in inside:
+                    if i < last:
+                        return None  # used between the group's ops: the group is not contiguous in the dataflow
+                    outputs.setdefault(v)
+    if not outputs:
+        return None
+    args = [Value(v.type, None) for v in inputs]
+    region = Block(args=args)
+    for op in ops:
+        block.ops.remove(op)
+        op.parent = region
+        region.ops.append(op)
+    replace_uses(region, dict(zip(inputs, args, strict=True)))
+    outs = list(outputs)
+    Builder(region).create("ir.yield", outs)
+    cell = Builder(block, last - len(ops) + 1).create("mc.cell", list(inputs), [v.type for v in outs], {"name": name}, (), [region])
+    mapping = dict(zip(outs, cell.results, strict=True))
+    for v, r in mapping.items():
+        r.name = v.name
+    for op in block.ops:
+        if op is not cell:
+            for inner in op.walk():
+                inner.operands = [mapping.get(v, v) if v is not None else None for v in inner.operands]
+    return cell
+
+
+# ----------------------------------------------------------------------------------------------
+# optional sub-modules (ResNet's downsample): a structural skeleton with one sub-cell bypassed
+
+
+def _leaf(op: Op, base: Path) -> str:
+    if op.name == "mc.cell":
+        return op.attrs["name"].split(".")[-1]
+    path = op_path(op)
+    return ".".join(path[len(base):]) if path[: len(base)] == base else ".".join(path)
+
+
+def skeleton(cell: Op, bypass: Op | None = None) -> Hashable:
+    """The structure of a cell: op names, member names and dataflow; no attribute values or shapes.
+
+    With `bypass` (a sub-cell of one input and one output), that sub-cell is treated as the identity.
+    """
+    region = cell.regions[0]
+    base = tuple(cell.attrs["name"].split("."))
+    ref: dict[Value, Hashable] = {a: ("arg", i) for i, a in enumerate(region.args)}
+    items = []
+    k = 0
+    for op in region.ops:
+        if op is bypass:
+            ref[op.results[0]] = ref.get(op.operands[0], ("ext",))
+            continue
+        operands = tuple(
+            None if v is None else ref.get(v, ("ext", v.op.name if v.op is not None else "arg")) for v in op.operands
+        )
+        nested = skeleton(op) if op.name == "mc.cell" else None
+        items.append((op.name, _leaf(op, base), operands, len(op.results), nested, bool(op.attrs.get("absent"))))
+        for j, r in enumerate(op.results):
+            ref[r] = ("op", k, j)
+        k += 1
+    return tuple(items)
+
+
+def _add_absent_sub_cells(cells: list[Op]) -> bool:
+    """Give cells that match another cell minus one optional sub-cell an `absent` copy of that sub-cell.
+
+    torchvision's Bottleneck has a `downsample` only in the first block of each stage; with the absent
+    copies, all blocks share one structure (and one class, whose `downsample` may be None).
+    """
+    by_skeleton: dict[Hashable, list[Op]] = {}
+    for c in cells:
+        by_skeleton.setdefault(skeleton(c), []).append(c)
+    changed = False
+    done: set[tuple[int, str]] = set()
+    for a in cells:
+        for sub in a.regions[0].ops:
+            if sub.name != "mc.cell" or len(sub.operands) != 1 or len(sub.results) != 1 or sub.attrs.get("absent"):
+                continue
+            if sub.operands[0] is None or sub.operands[0].owner is None:
+                continue
+            key = skeleton(a, bypass=sub)
+            leaf = sub.attrs["name"].split(".")[-1]
+            for b in by_skeleton.get(key, []):
+                sub.attrs["optional"] = True
+                changed = True
+                if (id(b), leaf) not in done:
+                    done.add((id(b), leaf))
+                    _insert_absent(a, sub, b)
+    return changed
+
+
+def _insert_absent(a: Op, sub: Op, b: Op) -> None:
+    """Insert into `b` an absent copy of `a`'s sub-cell `sub`, at the same place and wired the same way."""
+    ra, rb = a.regions[0], b.regions[0]
+    pos = ra.ops.index(sub)
+    # Map a's values (with sub bypassed) to b's values position by position.
+    mapping: dict[Value, Value] = dict(zip(ra.args, rb.args, strict=True))
+    a_ops = [op for op in ra.ops if op is not sub]
+    for oa, ob in zip(a_ops, rb.ops, strict=True):
+        mapping.update(zip(oa.results, ob.results, strict=True))
+    source = sub.operands[0]
+    vb = mapping.get(source)
+    if vb is None:
+        return
+    arg = Value(vb.type, None)
+    inner = Block(args=[arg])
+    Builder(inner).create("ir.yield", [arg])
+    leaf = sub.attrs["name"].split(".")[-1]
+    absent = Builder(rb, pos).create(
+        "mc.cell", [vb], [vb.type], {"name": f"{b.attrs['name']}.{leaf}", "absent": True, "optional": True}, (), [inner]
+    )
+    # The users of sub's result in a: the same operand slots in b now read the absent cell.
+    for oa, ob in zip(a_ops, [op for op in rb.ops if op is not absent], strict=True):
+        for i, v in enumerate(oa.operands):
+            if v is sub.results[0]:
+                ob.operands[i] = absent.results[0]
+
+
+def _cells(func: Func) -> list[Op]:
+    return [op for op in func.walk() if op.name == "mc.cell"]
+
+
+@register_pass("structure-modules")
+def structure_modules(module: Module, ctx: PassContext) -> bool:
+    """Group the ops of each source module scope (torch `/layer1/layer1.0/conv1/Conv`, TF `block_1/Conv2D`) into an mc.cell.
+
+    1. A scope becomes a cell when at least two ops belong to it (a one-op scope is a layer of its parent).
+    2. Scopes are outlined innermost first; a scope whose ops are not contiguous in the dataflow
+       (an outside op uses its results between its ops) is left to its parent.
+    3. A cell that equals another cell minus one single-input sub-cell (ResNet's `downsample`) gets an
+       `absent` copy of it, so both share one class; the backend makes such members optional.
+    4. Cells keep their source path in `name` (`layer1.0`). The option `module-classes` (path -> class
+       name, e.g. from the torch module: {"layer1.0": "Bottleneck"}) sets their `cls`; without it the
+       backend names classes after the scopes.
+    """
+    changed = False
+    classes: dict[str, str] = dict(ctx.option("module-classes", {}) or {})
+    for func in module.funcs:
+        if any(op.name == "mc.cell" for op in func.body.ops):
+            continue  # already structured
+        paths: dict[Op, Path] = {op: op_path(op) for op in func.body.ops if _is_structural(op)}
+        counts: dict[Path, int] = {}
+        for p in paths.values():
+            for n in range(1, len(p) + 1):
+                counts[p[:n]] = counts.get(p[:n], 0) + 1
+        scopes = sorted((p for p, c in counts.items() if c >= 2), key=lambda p: (-len(p), p))
+        for scope in scopes:
+            ops = [op for op in func.body.ops if op in paths and paths[op][: len(scope)] == scope]
+            if len(ops) < 2:
+                continue
+            cell = _outline(func, func.body, ops, ".".join(scope))
+            if cell is not None and classes.get(".".join(scope)):
+                cell.attrs["cls"] = str(classes[".".join(scope)])
+            if cell is None:
+                ctx.log.debug("structure-modules: scope %s is not contiguous; left to its parent", ".".join(scope))
+                continue
+            for op in ops:
+                paths.pop(op, None)
+            paths[cell] = scope
+            changed = True
+        if changed:
+            _add_absent_sub_cells(_cells(func))
+    return changed

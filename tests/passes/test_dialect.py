@@ -1,0 +1,114 @@
+"""The mc.* dialect: typed attributes, shape rules, and decompositions that compute what the ops mean."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from mindconverter.errors import VerifyError
+from mindconverter.ir import Builder, parse, verify
+from mindconverter.ir.dialect import DIALECT, create, lower_to_onnx, verify_dialect
+from mindconverter.ir.types import DType, TensorType
+
+RNG = np.random.default_rng(0)
+X = RNG.standard_normal((2, 3, 4)).astype(np.float32)
+W = RNG.standard_normal((5, 4)).astype(np.float32)
+B = RNG.standard_normal(5).astype(np.float32)
+G = RNG.standard_normal(4).astype(np.float32)
+
+
+def run_lowered(text: str, weights: dict[str, np.ndarray]) -> np.ndarray:
+    """Lower the mc.* ops of `text` to ONNX and run it with onnxruntime on X."""
+    import onnxruntime as ort
+
+    from mindconverter.ir.core import WeightStore
+    from mindconverter.ir.onnx_bridge import func_to_onnx
+
+    store = WeightStore()
+    for k, v in weights.items():
+        store.set(k, v)
+    module = parse(text, store)
+    module.attrs["opset"] = 17
+    verify_dialect(module)
+    lowered = lower_to_onnx(module)
+    verify(lowered)
+    assert not any(op.dialect == "mc" for op in lowered.ops())
+    model, _ = func_to_onnx(lowered)
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return session.run(None, {"x": X})[0]
+
+
+def one_op(op: str, result: str = "tensor<2x3x4xf32>", operands: str = "%x", types: str = "tensor<2x3x4xf32>",
+           attrs: str = "", params: str = "") -> str:
+    return f"""
+      func @main(%x: tensor<2x3x4xf32>) -> {result} {{
+        {params}
+        %0 = "{op}"({operands}) {attrs} : ({types}) -> {result}
+        "ir.return"(%0) : ({result}) -> ()
+      }}"""
+
+
+@pytest.mark.parametrize("transpose_w", [True, False])
+def test_dense_decomposes_to_matmul_and_add(transpose_w):
+    w = W if transpose_w else np.ascontiguousarray(W.T)
+    wtype = "tensor<5x4xf32>" if transpose_w else "tensor<4x5xf32>"
+    params = f'%w = "ir.param"() {{key = "w"}} : () -> {wtype}\n        %b = "ir.param"() {{key = "b"}} : () -> tensor<5xf32>'
+    attrs = "" if transpose_w else "{transpose_w = false}"
+    got = run_lowered(one_op("mc.dense", "tensor<2x3x5xf32>", "%x, %w, %b", f"tensor<2x3x4xf32>, {wtype}, tensor<5xf32>", attrs, params),
+                      {"w": w, "b": B})
+    np.testing.assert_allclose(got, X @ W.T + B, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu_decomposes_to_its_formula(approximate):
+    attrs = "" if approximate == "none" else '{approximate = "tanh"}'
+    got = run_lowered(one_op("mc.gelu", attrs=attrs), {})
+    if approximate == "none":
+        want = 0.5 * X * (1 + np.vectorize(math.erf)(X / math.sqrt(2)))
+    else:
+        want = 0.5 * X * (1 + np.tanh(math.sqrt(2 / math.pi) * (X + 0.044715 * X**3)))
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_silu_and_layer_norm_decompose_to_their_formulas():
+    np.testing.assert_allclose(run_lowered(one_op("mc.silu"), {}), X / (1 + np.exp(-X)), rtol=1e-5, atol=1e-6)
+    params = '%g = "ir.param"() {key = "g"} : () -> tensor<4xf32>'
+    got = run_lowered(one_op("mc.layer_norm", operands="%x, %g", types="tensor<2x3x4xf32>, tensor<4xf32>",
+                             attrs="{epsilon = 0.001}", params=params), {"g": G})
+    mean, var = X.mean(-1, keepdims=True), X.var(-1, keepdims=True)
+    np.testing.assert_allclose(got, (X - mean) / np.sqrt(var + 1e-3) * G, rtol=1e-4, atol=1e-5)
+
+
+def test_create_types_results_with_the_shape_rule_and_checks_attributes():
+    module = parse(one_op("onnx.Relu"))
+    relu = module.main.body.ops[0]
+    w = Builder.before(relu).op1("ir.param", [], TensorType(DType.F32, (7, 4)), key="w")
+    dense = create(Builder.before(relu), "mc.dense", [module.main.args[0], w])
+    assert dense.result.type == TensorType(DType.F32, (2, 3, 7))
+    with pytest.raises(ValueError):
+        create(Builder.before(relu), "mc.gelu", [module.main.args[0]], approximate="fast")
+    assert {"mc.dense", "mc.layer_norm", "mc.gelu", "mc.silu", "mc.cell"} <= set(DIALECT)
+
+
+def test_verify_dialect_names_the_problem():
+    bad = parse(one_op("mc.gelu", attrs='{approximate = "fast"}'))
+    with pytest.raises(VerifyError, match="bad attributes for 'mc.gelu'"):
+        verify_dialect(bad)
+    wrong_shape = parse(one_op("mc.silu", result="tensor<2x3x5xf32>"))
+    with pytest.raises(VerifyError, match="its shape rule gives"):
+        verify_dialect(wrong_shape)
+
+
+def test_embedding_decomposes_to_gather_rows():
+    text = """
+      func @main(%ids: tensor<2x3xi64>) -> tensor<2x3x4xf32> {
+        %t = "ir.param"() {key = "t"} : () -> tensor<10x4xf32>
+        %0 = "mc.embedding"(%ids, %t) : (tensor<2x3xi64>, tensor<10x4xf32>) -> tensor<2x3x4xf32>
+        "ir.return"(%0) : (tensor<2x3x4xf32>) -> ()
+      }"""
+    module = parse(text)
+    verify_dialect(module)
+    lowered = lower_to_onnx(module)
+    assert [op.name for op in lowered.main.body.ops] == ["ir.param", "onnx.Gather", "ir.return"]
