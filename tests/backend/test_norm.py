@@ -1,4 +1,4 @@
-"""Parity tests for the normalization emitters (onnx.BatchNormalization, onnx.LRN)."""
+"""Parity tests for the normalization emitters (onnx.BatchNormalization, LRN, Layer/Instance/Group/Lp/MeanVariance/RMSNormalization)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from tests.backend.builders import rand, single_op
 
 COVERS = {
     "onnx.BatchNormalization", "onnx.LRN", "onnx.LayerNormalization", "onnx.InstanceNormalization",
-    "onnx.GroupNormalization", "onnx.LpNormalization", "onnx.MeanVarianceNormalization",
+    "onnx.GroupNormalization", "onnx.LpNormalization", "onnx.MeanVarianceNormalization", "onnx.RMSNormalization",
 }
 
 
@@ -173,3 +173,21 @@ def test_lp_norm(p):
 
 def test_mean_variance_norm():
     assert_parity(declared("MeanVarianceNormalization", ["x"], (2, 3, 4, 2), {}))
+
+
+@pytest.mark.parametrize(
+    "dtype, axis, attrs, expected",
+    [
+        (np.float32, -1, {}, "x / ops.sqrt(ops.mean(ops.square(x), 2, keep_dims=True) + 1e-05) * self.scale"),
+        (np.float32, 1, {"epsilon": 0.1}, "ops.mean(ops.square(x), (1, 2), keep_dims=True) + 0.1"),
+        # float16 input: the statistics are computed in float32 (stash_type 1) and cast back before the scale
+        (np.float16, -1, {}, "ops.cast(ops.cast(x, ms.float32) / ops.sqrt("),
+    ],
+)
+def test_rms_norm(dtype, axis, attrs, expected):
+    shape = (2, 3, 4)
+    model = single_op("RMSNormalization", ["x", "scale"], {"x": (dtype, shape)}, {"scale": rand(*shape[axis:], seed=2).astype(dtype)},
+                      opset=23, axis=axis, **attrs)
+    tol = {"rtol": 2e-3, "atol": 2e-3} if dtype == np.float16 else {}
+    feeds = {"x": (rand(*shape) * 0.1).astype(dtype)}  # small values: epsilon matters
+    assert_parity(model, feeds=feeds, expect_layers=(expected,), **tol)

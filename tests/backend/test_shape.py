@@ -1,4 +1,4 @@
-"""Parity tests for the shape emitters (onnx.Reshape, Flatten, Transpose, Squeeze, Unsqueeze, Shape, ConstantOfShape)."""
+"""Parity tests for the shape emitters (onnx.Reshape, Flatten, Transpose, Squeeze, Unsqueeze, Shape, ConstantOfShape, CenterCropPad)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from tests.backend.builders import assert_same_dtypes, rand, single_op
 
 COVERS = {
     "onnx.Reshape", "onnx.Flatten", "onnx.Transpose", "onnx.Squeeze", "onnx.Unsqueeze", "onnx.Shape",
-    "onnx.ConstantOfShape", "onnx.Squeeze@1..12", "onnx.Unsqueeze@1..12",
+    "onnx.ConstantOfShape", "onnx.Squeeze@1..12", "onnx.Unsqueeze@1..12", "onnx.CenterCropPad",
 }
 
 X = {"x": (np.float32, (2, 3, 4))}
@@ -114,6 +114,20 @@ def test_unsqueeze_scalar():
     assert_parity(model, feeds={"x": np.array(1.5, np.float32)})
 
 
+@pytest.mark.parametrize("passes", [True, False])
+@pytest.mark.parametrize(
+    "op_type, shape, expected",
+    [("Squeeze", (2, 1, 3), "ops.squeeze(x, 1)"), ("Unsqueeze", (2, 3), "ops.expand_dims(x, 2)")],
+)
+def test_rank_0_axes_constant(op_type, shape, expected, passes):
+    # ONNX declares axes 1-D, but some exporters write a scalar for a single axis. onnxruntime's Squeeze
+    # rejects that, so numpy is the reference.
+    axis = 1 if op_type == "Squeeze" else -1
+    model = single_op(op_type, ["x", "axes"], {"x": (np.float32, shape)}, {"axes": np.array(axis, np.int64)})
+    numpy_op = np.squeeze if op_type == "Squeeze" else np.expand_dims
+    assert_parity(model, passes=passes, expect_layers=(expected,), reference=lambda f: [numpy_op(f["x"], axis)])
+
+
 @pytest.mark.parametrize("attrs, values", [({}, "[2, 3, 4]"), ({"start": 1}, "[3, 4]"), ({"start": -2, "end": -1}, "[3]")])
 def test_shape_of_static_input_is_a_constant(attrs, values):
     model = single_op("Shape", ["x"], X, **attrs)
@@ -178,3 +192,29 @@ def test_runtime_parameter_with_a_declared_output_shape_is_a_reshape(op_type, pa
     model.ir_version = 8
     feeds = {"x": rand(*shape), "p": param}
     assert_parity(model, feeds=feeds, expect_layers=(f"ops.reshape(x, {tuple(out_shape)})",))
+
+
+@pytest.mark.parametrize(
+    "shape, target, attrs, expected",
+    [
+        ((20, 10, 3), (10, 7, 3), {}, "x[5:15, 1:8]"),  # odd difference: the extra row comes off the end
+        ((10, 7, 3), (20, 10, 3), {}, "ops.pad(x, (0, 0, 1, 2, 5, 5))"),
+        ((20, 8, 3), (10, 9), {"axes": [0, -2]}, "ops.pad(x[5:15], (0, 0, 0, 1))"),
+        ((3, 20, 8), (10, 9), {"axes": [1, 2]}, "ops.pad(x[:, 5:15], (0, 1))"),
+    ],
+)
+def test_center_crop_pad(shape, target, attrs, expected):
+    model = single_op("CenterCropPad", ["x", "shape"], {"x": (np.float32, shape)}, {"shape": np.array(target, np.int64)},
+                      opset=18, **attrs)
+    assert_parity(model, feeds={"x": rand(*shape)}, expect_layers=(expected,))
+
+
+def test_center_crop_pad_runtime_shape_uses_the_declared_output_shape():
+    node = helper.make_node("CenterCropPad", ["x", "s"], ["y"])
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.INT64, [5, 4]),
+                                            helper.make_tensor_value_info("s", TensorProto.INT64, [2])],
+                              [helper.make_tensor_value_info("y", TensorProto.INT64, [2, 7])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 8
+    feeds = {"x": np.arange(20, dtype=np.int64).reshape(5, 4), "s": i64(2, 7)}
+    assert_parity(model, feeds=feeds, expect_layers=("ops.pad(x[1:3], (1, 2))",))

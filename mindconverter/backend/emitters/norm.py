@@ -178,3 +178,30 @@ def mean_variance_norm(op: Op, cx: EmitContext) -> str:
     x = cx.arg(0)
     mean = f"ops.mean({x}, {axes}, keep_dims=True)"
     return f"({x} - {mean}) / (ops.sqrt(ops.mean({x} * {x}, {axes}, keep_dims=True) - ops.square({mean})) + 1e-9)"
+
+
+@emits("onnx.RMSNormalization", since=23)
+def rms_norm(op: Op, cx: EmitContext) -> str:
+    """onnx.RMSNormalization -> x / ops.sqrt(ops.mean(ops.square(x), axes, keep_dims=True) + epsilon) * scale over axis..rank-1.
+
+    The statistics are computed in `stash_type` (float32 by default): x is cast to it first and the
+    normalized value cast back to x's type before the scale multiplies it, as in the ONNX function body.
+    """
+    from mindconverter.backend.emitters.tensor import _ONNX_DTYPES
+
+    axis, rank = _norm_axes(cx, cx.attr("axis", -1))
+    if not 0 <= axis < rank:
+        cx.fail(f"RMSNormalization axis {cx.attr('axis', -1)} is out of range for rank {rank}")
+    eps = cx.attr("epsilon", 1e-5)
+    stash_type = cx.attr("stash_type", 1)
+    if stash_type not in _ONNX_DTYPES or not _ONNX_DTYPES[stash_type].is_float:
+        cx.fail(f"RMSNormalization stash_type {stash_type} is not a float type")
+    in_dtype = cx.in_type(0).dtype
+    stash = _ONNX_DTYPES[stash_type]
+    x = cx.arg(0)
+    xs = f"ops.cast({x}, {cx.dtype(stash)})" if stash != in_dtype else x
+    axes = cx.lit(axis if axis == rank - 1 else tuple(range(axis, rank)))
+    norm = f"{xs} / ops.sqrt(ops.mean(ops.square({xs}), {axes}, keep_dims=True) + {cx.lit(eps)})"
+    if stash != in_dtype:
+        norm = f"ops.cast({norm}, {cx.dtype(in_dtype)})"
+    return f"{norm} * {cx.arg(1)}"

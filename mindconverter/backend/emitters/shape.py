@@ -105,12 +105,17 @@ def _squeeze(cx: EmitContext, axes: list[int] | None) -> str:
     return f"ops.squeeze({x}, {_axes_arg(axes)})"
 
 
+def _const_axes(cx: EmitContext) -> list[int]:
+    """The constant axes input (input 1) as a list; a rank-0 axes tensor is one axis."""
+    return [int(a) for a in np.atleast_1d(cx.const_list(1, "axes"))]
+
+
 @emits("onnx.Squeeze", since=13)
 def squeeze(op: Op, cx: EmitContext) -> str:
     """onnx.Squeeze (opset >= 13, axes as an optional input) -> ops.squeeze(x, axes)."""
     if cx.has(1) and cx.const(1) is None:
         return _reshape_to_output(cx, "axes")
-    return _squeeze(cx, [int(a) for a in cx.const_list(1, "axes")] if cx.has(1) else None)
+    return _squeeze(cx, _const_axes(cx) if cx.has(1) else None)
 
 
 @emits("onnx.Squeeze", since=1, until=12)
@@ -135,7 +140,7 @@ def unsqueeze(op: Op, cx: EmitContext) -> str:
     """onnx.Unsqueeze (opset >= 13, axes as an input) -> ops.expand_dims(x, axis), once per axis."""
     if cx.const(1) is None:
         return _reshape_to_output(cx, "axes")
-    return _unsqueeze(cx, [int(a) for a in cx.const_list(1, "axes")])
+    return _unsqueeze(cx, _const_axes(cx))
 
 
 @emits("onnx.Unsqueeze", since=1, until=12)
@@ -177,3 +182,44 @@ def constant_of_shape(op: Op, cx: EmitContext) -> str:
     if known is None:
         return f"ops.fill({dtype}, {shape_expr}, {literal})"
     return f"ops.full({shape_expr}, {literal}, dtype={dtype})"
+
+
+@emits("onnx.CenterCropPad", since=18)
+def center_crop_pad(op: Op, cx: EmitContext) -> str:
+    """onnx.CenterCropPad -> x[b:e, ...] for the axes it crops, then ops.pad(..., constant 0) for those it grows.
+
+    Static shapes only: the target sizes come from the shape input when it is a constant, else from the
+    declared output shape. An odd difference puts the extra row at the end, for crops and pads alike.
+    """
+    dims = cx.in_shape(0)
+    rank = len(dims)
+    axes = [a + rank if a < 0 else a for a in (cx.attr("axes") or range(rank))]
+    if cx.const(1) is not None:
+        sizes = [int(s) for s in np.atleast_1d(cx.const_list(1, "shape"))]
+    else:
+        out = cx.out_type()
+        if not out.is_static:
+            cx.fail("the shape (input 1) is computed at run time and the output shape is not static")
+        sizes = [out.shape[a] for a in axes]
+    if len(sizes) != len(axes):
+        cx.fail(f"CenterCropPad shape has {len(sizes)} sizes for {len(axes)} axes")
+    target = list(dims)
+    for a, s in zip(axes, sizes, strict=True):
+        target[a] = s
+    x = cx.arg(0)
+    crops = [i for i in range(rank) if target[i] < dims[i]]
+    if crops:
+        items = []
+        for i in range(crops[-1] + 1):
+            start = (dims[i] - target[i]) // 2 if i in crops else 0
+            items.append(f"{start}:{start + target[i]}" if i in crops else ":")
+        x = f"{x}[{', '.join(items)}]"
+    pads = [i for i in range(rank) if target[i] > dims[i]]
+    if pads:
+        # ops.pad lists (before, after) from the last dim back to the first padded one.
+        widths = []
+        for i in reversed(range(pads[0], rank)):
+            before = (target[i] - dims[i]) // 2 if i in pads else 0
+            widths += [before, target[i] - dims[i] - before if i in pads else 0]
+        x = f"ops.pad({x}, {cx.lit(tuple(widths))})"
+    return x
