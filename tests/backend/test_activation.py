@@ -126,3 +126,23 @@ def test_swish_and_swiglu():
     model = make_model(nodes, {"a": (np.float32, (2, 3)), "b": (np.float32, (2, 3))}, ["y0", "y1"], opset=28)
     # onnxruntime has no Swish (opset 24) or SwiGLU (opset 28) yet.
     assert_parity(model, reference=lambda feeds: ReferenceEvaluator(model).run(None, feeds))
+
+
+def test_softmax_bfloat16_computes_in_float32():
+    from helpers import make_model
+    from onnx import TensorProto, helper
+
+    nodes = [
+        helper.make_node("Cast", ["x"], ["xb"], to=TensorProto.BFLOAT16),
+        helper.make_node("Softmax", ["xb"], ["yb"], name="/softmax/Softmax", axis=1),
+        helper.make_node("Cast", ["yb"], ["y"], to=TensorProto.FLOAT),
+    ]
+    model = make_model(nodes, X, ["y"])
+
+    def reference(feeds):
+        x = feeds["x"]
+        e = np.exp(x - x.max(axis=1, keepdims=True))
+        return [e / e.sum(axis=1, keepdims=True)]
+
+    code = assert_parity(model, reference=reference, rtol=2e-2, atol=1e-2)
+    assert "ops.cast(ops.softmax(ops.cast(" in code

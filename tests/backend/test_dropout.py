@@ -39,9 +39,16 @@ def test_dropout_opset_11_ratio_attribute(keep_opset):
     assert_parity(single_op("Dropout", ["x"], X, opset=11, ratio=0.3), expect_layers=("nn.Dropout(p=0.3)",))
 
 
-def test_dropout_used_mask_gives_up():
-    gen, _, _ = convert_model(single_op("Dropout", ["x"], X, outputs=2))
-    assert "mask output" in gen.unsupported[0].reason
+def test_dropout_used_mask_is_all_true():
+    model = single_op("Dropout", ["x"], X, outputs=2)
+    assert_parity(model, expect_layers=("ops.ones_like(x, dtype=ms.bool_)",))
+
+
+def test_dropout_runtime_ratio_is_the_identity():
+    model = single_op("Dropout", ["x", "r"], {**X, "r": (np.float32, ())}, outputs=2)
+    feeds = {"x": np.random.default_rng(0).standard_normal((2, 3, 4)).astype(np.float32), "r": np.array(0.3, np.float32)}
+    code = assert_parity(model, feeds=feeds)
+    assert "nn.Dropout" not in code
 
 
 def test_dropout_training_mode_gives_up():

@@ -1,4 +1,4 @@
-"""Parity tests for the indexing emitters (GatherElements, GatherND, Scatter*, NonZero, OneHot, Compress, Det)."""
+"""Parity tests for the indexing emitters (GatherElements, GatherND, Scatter*, NonZero, OneHot, Compress, Det, ReverseSequence, MaxUnpool)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from tests.backend.builders import rand, single_op
 
 COVERS = {
     "onnx.GatherElements", "onnx.GatherND", "onnx.ScatterElements", "onnx.Scatter@9..10", "onnx.ScatterND",
-    "onnx.NonZero", "onnx.OneHot", "onnx.Compress", "onnx.Det",
+    "onnx.NonZero", "onnx.OneHot", "onnx.Compress", "onnx.Det", "onnx.ReverseSequence", "onnx.MaxUnpool",
 }
 
 IDX = np.array([[0, -1, 2], [1, 0, -3]], np.int64)
@@ -80,3 +80,35 @@ def test_gather_nd_with_batch_dims():
     model = single_op("GatherND", ["x", "i"], {"x": (np.float32, (2, 3, 4)), "i": (np.int64, (2, 1, 2))}, batch_dims=1)
     feeds = {"x": rand(2, 3, 4), "i": np.array([[[1, 2]], [[0, 3]]], np.int64)}
     assert_parity(model, feeds=feeds, expect_layers=("ops.concat((self.batch_coords, i), -1)",))
+
+
+@pytest.mark.parametrize("batch_axis, time_axis", [(1, 0), (0, 1)])
+def test_reverse_sequence_with_runtime_lengths(batch_axis, time_axis):
+    shape = [0, 0, 2]
+    shape[batch_axis], shape[time_axis] = 3, 4
+    inputs = {"x": (np.float32, tuple(shape)), "lens": (np.int64, (3,))}
+    model = single_op("ReverseSequence", ["x", "lens"], inputs, batch_axis=batch_axis, time_axis=time_axis)
+    feeds = {"x": rand(*shape), "lens": np.array([4, 1, 2], np.int64)}
+    assert_parity(model, feeds=feeds, expect_layers=(f"ops.gather_elements(x, {time_axis}, ops.broadcast_to(ops.where(",))
+
+
+def test_max_unpool():
+    inputs = {"x": (np.float32, (1, 2, 2, 2)), "i": (np.int64, (1, 2, 2, 2))}
+    model = single_op("MaxUnpool", ["x", "i"], inputs, kernel_shape=[2, 2], strides=[2, 2])
+    feeds = {"x": rand(1, 2, 2, 2), "i": np.array([[[[0, 3], [9, 14]], [[17, 18], [24, 31]]]], np.int64)}
+    assert_parity(model, feeds=feeds, expect_layers=("ops.tensor_scatter_update(ops.zeros((32,), ms.float32), i.reshape(-1, 1)",))
+
+
+def test_max_unpool_with_a_larger_output_shape():
+    from onnx import TensorProto, helper, numpy_helper
+    from onnx.reference import ReferenceEvaluator
+
+    node = helper.make_node("MaxUnpool", ["x", "i", "shape"], ["y"], name="/unpool/MaxUnpool", kernel_shape=[2, 2], strides=[2, 2])
+    ins = [helper.make_tensor_value_info(n, t, [1, 1, 2, 2]) for n, t in (("x", TensorProto.FLOAT), ("i", TensorProto.INT64))]
+    out = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1, 5, 5])
+    init = [numpy_helper.from_array(np.array([1, 1, 5, 5], np.int64), "shape")]
+    model = helper.make_model(helper.make_graph([node], "test", ins, [out], init), opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    feeds = {"x": rand(1, 1, 2, 2), "i": np.array([[[[5, 7], [13, 15]]]], np.int64)}
+    ref = ReferenceEvaluator(model)
+    assert_parity(model, feeds=feeds, reference=lambda f: ref.run(None, f), expect_layers=("ops.pad(",))

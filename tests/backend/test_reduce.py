@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from helpers import assert_parity, make_model
-from onnx import helper
+from onnx import TensorProto, helper
 
 from tests.backend.builders import assert_same_dtypes, single_op
 
@@ -53,6 +53,20 @@ def test_noop_with_empty_axes_and_empty_set():
     model = make_model(nodes, {"x": (np.float32, (2, 3)), "e": (np.float32, (2, 0, 4))}, ["y0", "y1"],
                        {"axes": np.array([1], np.int64)}, opset=18)
     assert_parity(model, expect_layers=("ops.square(x)", 'ops.fill(ms.float32, (2, 1, 4), -float("inf"))'))
+
+
+def test_empty_set_with_run_time_axes():
+    """With axes fed at run time, an input with no elements still reduces to the identity everywhere."""
+    nodes = [helper.make_node("ReduceSum", ["e", "axes"], ["y0"], name="/s/ReduceSum", keepdims=1),
+             helper.make_node("ReduceMin", ["e", "axes"], ["y1"], name="/m/ReduceMin", keepdims=1)]
+    graph = helper.make_graph(
+        nodes, "empty",
+        [helper.make_tensor_value_info("e", TensorProto.FLOAT, [2, 0, 4]), helper.make_tensor_value_info("axes", TensorProto.INT64, [1])],
+        [helper.make_tensor_value_info(y, TensorProto.FLOAT, [2, 1, 4]) for y in ("y0", "y1")],
+    )  # the output shapes are declared: inference cannot know run-time axes
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    feeds = {"e": np.zeros((2, 0, 4), np.float32), "axes": np.array([1], np.int64)}
+    assert_parity(model, feeds=feeds, expect_layers=("ops.fill(ms.float32, (2, 1, 4), 0.0)",), passes=False)
 
 
 def test_int_mean():

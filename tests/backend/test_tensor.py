@@ -256,3 +256,9 @@ def test_pad_with_runtime_pads_gathers_to_the_declared_shape(mode):
 def test_size_of_a_dynamic_shape():
     model = single_op("Size", ["x"], {"x": (np.float32, ("N", 3))})
     assert_parity(model, feeds={"x": rand(5, 3)}, expect_layers=("ops.size(x)",))
+
+
+@pytest.mark.parametrize("upper", [0, 1])
+def test_trilu_empty_input(upper):
+    model = single_op("Trilu", ["x", "k"], {"x": (np.int64, (3, 0, 5)), "k": (np.int64, ())}, upper=upper)
+    assert_parity(model, feeds={"x": np.zeros((3, 0, 5), np.int64), "k": np.array(6, np.int64)})

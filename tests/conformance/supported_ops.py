@@ -47,15 +47,19 @@ def render() -> str:
     per_op: dict[str, list[dict]] = collections.defaultdict(list)
     for name, rec in expected.items():
         per_op[rec["op"]].append({"name": name, **rec})
-    ops = sorted({spec.op.removeprefix("onnx.") for specs in EMITTERS.values() for spec in specs if spec.op.startswith("onnx.")}
-                 | set(per_op))
+    by_type: dict[str, list] = collections.defaultdict(list)  # op type -> emitters of any domain
+    for specs in EMITTERS.values():
+        for spec in specs:
+            if spec.op.startswith("onnx.") or spec.op.startswith("ai.onnx."):
+                by_type[spec.op.rsplit(".", 1)[-1]].append(spec)
+    ops = sorted(set(by_type) | set(per_op))
     passed_total = sum(r["status"] == "pass" for r in expected.values())
     lines = [_HEADER, f"Conformance: **{passed_total}/{len(expected)}** node cases pass.", ""]
     lines += ["| op | opsets | MindSpore | cases | known limits |", "|---|---|---|---|---|"]
     for op in ops:
-        specs = sorted(EMITTERS.get(f"onnx.{op}", []), key=lambda s: s.since)
+        specs = sorted(by_type.get(op, []), key=lambda s: s.since)
         opsets = "<br>".join(f"{s.since}–{s.until}" if s.until else f"{s.since}+" for s in specs) or "—"
-        api = "<br>".join(_cell(s.doc.removeprefix(f"onnx.{op} ")) for s in specs) or "not converted"
+        api = "<br>".join(_cell(s.doc.removeprefix(f"{s.op} ")) for s in specs) or "not converted"
         cases = per_op.get(op, [])
         passed = sum(c["status"] == "pass" for c in cases)
         counts = collections.Counter(_limit(c["reason"]) for c in cases if c["status"] != "pass")

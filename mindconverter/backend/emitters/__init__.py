@@ -3,6 +3,7 @@
 from mindconverter.backend.emitters import (  # noqa: F401
     activation,
     attention,
+    bitcast,
     control,
     conv,
     conv_state,
@@ -16,6 +17,7 @@ from mindconverter.backend.emitters import (  # noqa: F401
     logic,
     loss,
     math,
+    ml,
     norm,
     pool,
     quant,

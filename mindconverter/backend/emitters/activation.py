@@ -100,7 +100,13 @@ def clip_attrs(op: Op, cx: EmitContext) -> str:
 def softmax(op: Op, cx: EmitContext) -> str:
     """onnx.Softmax (opset >= 13: one axis) -> ops.softmax(x, axis)."""
     axis = cx.attr("axis", -1)
-    return f"ops.softmax({cx.arg(0)})" if axis == -1 else f"ops.softmax({cx.arg(0)}, axis={axis})"
+    x = cx.arg(0)
+    bf16 = cx.in_type(0).dtype == DType.BF16
+    if bf16:
+        # The CPU Softmax kernel has no bfloat16 variant: compute in float32 and cast back.
+        x = f"ops.cast({x}, ms.float32)"
+    expr = f"ops.softmax({x})" if axis == -1 else f"ops.softmax({x}, axis={axis})"
+    return f"ops.cast({expr}, ms.bfloat16)" if bf16 else expr
 
 
 @emits("onnx.Softmax", since=1, until=12)

@@ -1,4 +1,4 @@
-"""Indexing: onnx.GatherElements/GatherND/ScatterElements/ScatterND/NonZero/OneHot/Compress/Det -> ops.* functions.
+"""Indexing: onnx.GatherElements/GatherND/ScatterElements/ScatterND/NonZero/OneHot/Compress/Det/ReverseSequence/MaxUnpool -> ops.*.
 
 MindSpore's index ops do not all wrap negative indices the ONNX way, so indices that may be
 negative are normalised first with `ops.where(i < 0, i + size, i)` when the sizes are static.
@@ -173,3 +173,62 @@ def compress(op: Op, cx: EmitContext) -> str:
 def det(op: Op, cx: EmitContext) -> str:
     """onnx.Det -> ops.det(x)."""
     return f"ops.det({cx.arg(0)})"
+
+
+@emits("onnx.ReverseSequence", since=10)
+def reverse_sequence(op: Op, cx: EmitContext) -> str:
+    """onnx.ReverseSequence -> ops.gather_elements along the time axis with source index len-1-t where t < len, else t."""
+    rank = cx.in_type(0).rank
+    if rank is None or rank < 2:
+        cx.fail("ReverseSequence needs an input of known rank >= 2")
+    batch_axis, time_axis = int(cx.attr("batch_axis", 1)), int(cx.attr("time_axis", 0))
+    x = cx.arg(0)
+    dims = cx.in_type(0).dims
+    t_shape, b_shape = [1] * rank, [1] * rank
+    b_shape[batch_axis] = -1
+    if isinstance(dims[time_axis], int):
+        t_shape[time_axis] = dims[time_axis]
+        steps = cx.tensor(np.arange(dims[time_axis], dtype=np.int64).reshape(t_shape), hint="steps")
+    else:
+        t_shape[time_axis] = -1
+        steps = f"ops.arange({x}.shape[{time_axis}], dtype=ms.int64).reshape({cx.lit(tuple(t_shape))})"
+    lens = cx.arg(1)
+    if cx.in_type(1).dtype != DType.I64:
+        lens = f"ops.cast({lens}, ms.int64)"
+    lens = f"{lens}.reshape({cx.lit(tuple(b_shape))})"
+    src = f"ops.broadcast_to(ops.where({steps} < {lens}, {lens} - 1 - {steps}, {steps}), {x}.shape)"
+    if cx.in_type(0).dtype == DType.BF16:  # no bfloat16 gather kernel on CPU: gather in float32
+        return f"ops.cast(ops.gather_elements(ops.cast({x}, ms.float32), {time_axis}, {src}), ms.bfloat16)"
+    return f"ops.gather_elements({x}, {time_axis}, {src})"
+
+
+@emits("onnx.MaxUnpool", since=9)
+def max_unpool(op: Op, cx: EmitContext) -> str:
+    """onnx.MaxUnpool -> X's values scattered at the flat indices I of a zero tensor: ops.tensor_scatter_update, then reshape.
+
+    The indices address the default (inferred) output; a larger output_shape pads it with zeros at the end.
+    """
+    in_shape = cx.in_shape(0)
+    known = cx.const(2)  # ONNX shape inference leaves the output shape unknown even for a constant output_shape
+    shape = tuple(int(d) for d in known.reshape(-1)) if known is not None else cx.out_shape()
+    kernel = list(cx.attr("kernel_shape") or [])
+    k = len(kernel)
+    if k != len(in_shape) - 2 or len(shape) != len(in_shape):
+        cx.fail("MaxUnpool needs kernel_shape for every spatial dim")
+    strides = list(cx.attr("strides") or [1] * k)
+    pads = list(cx.attr("pads") or [0] * (2 * k))
+    inferred = list(in_shape[:2]) + [(in_shape[d + 2] - 1) * strides[d] - pads[d] - pads[k + d] + kernel[d] for d in range(k)]
+    if any(o < n for o, n in zip(shape, inferred, strict=True)) or tuple(shape[:2]) != tuple(inferred[:2]):
+        cx.fail(f"MaxUnpool output_shape {shape} is smaller than the unpooled shape {inferred}")
+    dtype = cx.dtype(cx.in_type(0).dtype)
+    idx = cx.arg(1)
+    if cx.in_type(1).dtype != DType.I64:
+        idx = f"ops.cast({idx}, ms.int64)"
+    zeros = f"ops.zeros(({int(np.prod(inferred, dtype=np.int64))},), {dtype})"
+    out = f"ops.tensor_scatter_update({zeros}, {idx}.reshape(-1, 1), {cx.arg(0)}.reshape(-1)).reshape({cx.lit(tuple(inferred))})"
+    if tuple(shape) != tuple(inferred):
+        padding = []
+        for d in reversed(range(2, len(shape))):
+            padding += [0, shape[d] - inferred[d]]
+        out = f"ops.pad({out}, {cx.lit(tuple(padding))})"
+    return out

@@ -112,16 +112,20 @@ _EMPTY = {"ReduceSum": 0, "ReduceL1": 0, "ReduceL2": 0, "ReduceSumSquare": 0, "R
 def _empty_reduction(cx: EmitContext, onnx_op: str, axes) -> str | None:
     """ops.fill(dtype, shape, identity) when a reduced axis has size 0 (MindSpore leaves such results undefined)."""
     dims = cx.in_type(0).dims
-    if dims is None or isinstance(axes, str):
-        return None
-    reduced = range(len(dims)) if axes is None else axes
-    if axes is None and cx.attr("noop_with_empty_axes", 0):
-        return None
-    if not any(dims[a] == 0 for a in reduced):
-        return None
     out = cx.out_type()
-    if not out.is_static:
+    if dims is None or not out.is_static:
         return None
+    if isinstance(axes, str):
+        # Axes known only at run time: still decidable when the input has no elements at all and the
+        # output has some, since then every output element reduces over nothing.
+        if not (cx.in_type(0).is_static and cx.in_type(0).num_elements == 0 and out.num_elements):
+            return None
+    else:
+        reduced = range(len(dims)) if axes is None else axes
+        if axes is None and cx.attr("noop_with_empty_axes", 0):
+            return None
+        if not any(dims[a] == 0 for a in reduced):
+            return None
     value = _EMPTY[onnx_op]
     np_dtype = out.dtype.to_numpy()
     if isinstance(value, str):

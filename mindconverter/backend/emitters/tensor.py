@@ -341,6 +341,10 @@ def trilu(op: Op, cx: EmitContext) -> str:
     """onnx.Trilu -> ops.triu / ops.tril(x, k); a run-time k keeps x where (col - row) compares with k."""
     upper = bool(cx.attr("upper", 1))
     x = cx.arg(0)
+    dims = cx.in_type(0).dims
+    if dims is not None and any(d == 0 for d in dims):
+        # An empty input is its own result: there is nothing to mask (a (0, n) mask does not broadcast in ops.where).
+        return x
     known = cx.const(1) if cx.has(1) else np.zeros(1, np.int64)
     k = known.reshape(-1)[0] if known is not None and known.size == 1 else None
     if k is not None:
