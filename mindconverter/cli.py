@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         return reduce_main(argv[1:])
     args = build_parser().parse_args(argv)
     _setup_logging(args.verbose, args.quiet)
-    from mindconverter.errors import MindConverterError
+    from mindconverter.errors import MindConverterError, internal_error_message
 
     try:
         from mindconverter.api import convert
@@ -128,11 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - never show a traceback unless -v
         if args.verbose:
             raise
-        print(
-            f"error[9000000]: internal error: {type(exc).__name__}: {exc}\n"
-            "  fix: this is a bug in mindconverter; rerun with -v and report the traceback",
-            file=sys.stderr,
-        )
+        print(internal_error_message(exc), file=sys.stderr)
         return EXIT_ERROR
     if not args.quiet:
         print(f"converted {args.model_file} -> {result.script}")

@@ -86,3 +86,11 @@ class RuntimeCheckError(MindConverterError):
     """The reference or the converted network could not be executed for the parity check."""
 
     code = 5000002
+
+
+def internal_error_message(exc: BaseException) -> str:
+    """What the commands print for an unexpected exception (a bug): no traceback without -v."""
+    return (
+        f"error[9000000]: internal error: {type(exc).__name__}: {exc}\n"
+        "  fix: this is a bug in mindconverter; rerun with -v and report the traceback"
+    )

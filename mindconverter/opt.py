@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     logger.handlers[:] = [handler]
     logger.setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     logger.propagate = False
-    from mindconverter.errors import MindConverterError
+    from mindconverter.errors import MindConverterError, internal_error_message
 
     try:
         return run(args)
@@ -207,8 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - never a traceback without -v
         if args.verbose:
             raise
-        print(f"error[9000000]: internal error: {type(exc).__name__}: {exc}\n"
-              "  fix: this is a bug in mindconverter; rerun with -v and report the traceback", file=sys.stderr)
+        print(internal_error_message(exc), file=sys.stderr)
         return EXIT_ERROR
 
 

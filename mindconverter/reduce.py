@@ -237,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     logger = logging.getLogger("mindconverter")
     logger.handlers[:] = [handler]
     logger.propagate = False
-    from mindconverter.errors import ArgumentError, MindConverterError
+    from mindconverter.errors import ArgumentError, MindConverterError, internal_error_message
 
     try:
         import onnx
@@ -274,6 +274,5 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - never a traceback without -v
         if args.verbose:
             raise
-        print(f"error[9000000]: internal error: {type(exc).__name__}: {exc}\n"
-              "  fix: this is a bug in mindconverter; rerun with -v and report the traceback", file=sys.stderr)
+        print(internal_error_message(exc), file=sys.stderr)
         return EXIT_ERROR

@@ -52,6 +52,22 @@ def same_or_tuple(values: list[int] | tuple[int, ...]) -> int | tuple[int, ...]:
     return values[0] if len(set(values)) == 1 else tuple(values)
 
 
+def _layer_kwargs(cx: EmitContext, pads: list[int], dilations: list[int], group: int, n: int) -> dict:
+    """nn.ConvNd / nn.ConvNdTranspose keywords for symmetric pads, dilations, groups and the bias."""
+    kwargs: dict = {}
+    if any(pads):
+        kwargs["pad_mode"] = "pad"
+        kwargs["padding"] = pads[0] if n == 1 else same_or_tuple(ms_padding(pads))
+    else:
+        kwargs["pad_mode"] = "valid"  # the layers default to "same"
+    if any(d != 1 for d in dilations):
+        kwargs["dilation"] = same_or_tuple(dilations)
+    if group != 1:
+        kwargs["group"] = group
+    kwargs["has_bias"] = cx.has(2)
+    return kwargs
+
+
 @emits("onnx.Conv")
 def conv(op: Op, cx: EmitContext) -> str:
     """onnx.Conv -> nn.Conv2d (1-D and 3-D: nn.Conv1d / nn.Conv3d), padding and groups kept exactly."""
@@ -77,16 +93,7 @@ def conv(op: Op, cx: EmitContext) -> str:
         # nn.Conv1d only pads symmetrically: zero-pad the input first, then convolve without padding.
         x = f"ops.pad({x}, ({pads[0]}, {pads[1]}))"
         pads = [0, 0]
-    if any(pads):
-        kwargs["pad_mode"] = "pad"
-        kwargs["padding"] = pads[0] if n == 1 else same_or_tuple(ms_padding(pads))
-    else:
-        kwargs["pad_mode"] = "valid"  # the layers default to "same"
-    if any(d != 1 for d in dilations):
-        kwargs["dilation"] = same_or_tuple(dilations)
-    if group != 1:
-        kwargs["group"] = group
-    kwargs["has_bias"] = cx.has(2)
+    kwargs.update(_layer_kwargs(cx, pads, dilations, group, n))
     if n == 1:
         weights["weight"] = w.map(lambda a: a[:, :, None, :])  # nn.Conv1d keeps a (out, in, 1, k) weight
     layer = cx.layer(f"nn.Conv{n}d", in_per_group * group, out_c, same_or_tuple(kernel), weights=weights, **kwargs)
@@ -202,16 +209,7 @@ def conv_transpose(op: Op, cx: EmitContext) -> str:
         low = min(pads)
         crop = f"[:, :, {pads[0] - low}:]" if pads[0] > low else f"[:, :, :-{pads[1] - low}]"
         pads = [low, low]
-    if any(pads):
-        kwargs["pad_mode"] = "pad"
-        kwargs["padding"] = pads[0] if n == 1 else same_or_tuple(ms_padding(pads))
-    else:
-        kwargs["pad_mode"] = "valid"  # the layers default to "same"
-    if any(d != 1 for d in dilations):
-        kwargs["dilation"] = same_or_tuple(dilations)
-    if group != 1:
-        kwargs["group"] = group
-    kwargs["has_bias"] = cx.has(2)
+    kwargs.update(_layer_kwargs(cx, pads, dilations, group, n))
     if n == 1:
         weights["weight"] = w.map(lambda a: a[:, :, None, :])  # nn.Conv1dTranspose keeps (in, out, 1, k)
     layer = cx.layer(f"nn.Conv{n}dTranspose", in_c, out_c, same_or_tuple(kernel), weights=weights, **kwargs)
