@@ -44,6 +44,8 @@ def with_random_weights(src: Path, dst: Path, seed: int = 0) -> Path:
         model.graph.initializer.append(numpy_helper.from_array(weight.astype(np.float32), node.output[0]))
     del model.graph.node[:]
     model.graph.node.extend(keep)
+    # IR version 3 requires every initializer to be a graph input too; version 4 lifted that rule.
+    model.ir_version = max(model.ir_version, 4)
     onnx.save(model, str(dst))
     return dst
 
