@@ -68,8 +68,9 @@ class ConversionResult:
 
 
 def _pair_shapes(
-    shape: Sequence[str | Sequence[int]] | None, input_nodes: Sequence[str] | None, model_inputs: list[str]
+    shape: Sequence[str | Sequence[int]] | None, input_nodes: Sequence[str] | None, model_inputs: Callable[[], list[str]]
 ) -> dict[str, tuple[int, ...]]:
+    """--shape values by input name; `model_inputs()` (which parses the model) is called only when names are missing."""
     from mindconverter.frontend.onnx import parse_shape
 
     shapes = [parse_shape(s) if isinstance(s, str) else tuple(int(d) for d in s) for s in (shape or [])]
@@ -77,6 +78,7 @@ def _pair_shapes(
     if not shapes:
         return {}
     if not nodes:
+        model_inputs = model_inputs()
         if len(model_inputs) != len(shapes):
             raise ArgumentError(
                 f"--shape gives {len(shapes)} shape(s) but the model has {len(model_inputs)} inputs ({', '.join(model_inputs)})",
@@ -191,7 +193,7 @@ def convert(
 
     start = time.perf_counter()
     log.info("[1/4] loading %s", model_path.name)
-    shapes = _pair_shapes(shape, input_nodes, _model_inputs(model_path))
+    shapes = _pair_shapes(shape, input_nodes, lambda: _model_inputs(model_path))
     source = load_onnx(model_path, shapes=shapes, outputs=list(output_nodes) if output_nodes else None)
     module = source.module
     first_stage = "frontend"

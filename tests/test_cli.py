@@ -87,7 +87,8 @@ def test_existing_outputs_are_not_overwritten_without_flag(tmp_path, capsys):
     out.mkdir()
     (out / "tiny_convnet.py").write_text("# mine\n")
     assert main(["--model_file", str(EXAMPLE), "--output", str(out), "--check", "off"]) == 1
-    assert "already exists" in capsys.readouterr().err and "--overwrite" in capsys.readouterr().err + "--overwrite"
+    err = capsys.readouterr().err
+    assert "already exists" in err and "--overwrite" in err
     assert (out / "tiny_convnet.py").read_text() == "# mine\n"
     assert sorted(p.name for p in out.iterdir()) == ["tiny_convnet.py"]
     assert main(["--model_file", str(EXAMPLE), "--output", str(out), "--check", "off", "--overwrite"]) == 0

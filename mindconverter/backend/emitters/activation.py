@@ -9,16 +9,17 @@ from __future__ import annotations
 import numpy as np
 
 from mindconverter.backend.context import EmitContext
+from mindconverter.backend.emitters.elementwise import register_unary
 from mindconverter.backend.emitters.shape import flatten_expr
 from mindconverter.backend.registry import emits
 from mindconverter.ir.core import Op
 from mindconverter.ir.types import DType
 
-
-@emits("onnx.Relu")
-def relu(op: Op, cx: EmitContext) -> str:
-    """onnx.Relu -> ops.relu(x)."""
-    return f"ops.relu({cx.arg(0)})"
+# Stateless one-input activations: `ops.<fn>(x)` in the input's own dtype (MindSpore's CPU kernels
+# cover float16 for these, so nothing is computed in float32). HardSwish is x * relu6(x + 3) / 6 in both.
+for _op, _fn, _since in [("Relu", "relu", 1), ("Sigmoid", "sigmoid", 6), ("Tanh", "tanh", 6), ("HardSwish", "hardswish", 14),
+                         ("Mish", "mish", 18), ("Softplus", "softplus", 1), ("Softsign", "softsign", 1)]:
+    register_unary(_op, _fn, _since, upcast=())
 
 
 @emits("onnx.LeakyRelu", since=6)
@@ -27,24 +28,6 @@ def leaky_relu(op: Op, cx: EmitContext) -> str:
     # nn.LeakyReLU defaults to alpha=0.2 and ONNX to 0.01, so the slope is always written.
     layer = cx.layer("nn.LeakyReLU", alpha=cx.attr("alpha", 0.01))
     return f"{layer}({cx.arg(0)})"
-
-
-@emits("onnx.Sigmoid", since=6)
-def sigmoid(op: Op, cx: EmitContext) -> str:
-    """onnx.Sigmoid -> ops.sigmoid(x)."""
-    return f"ops.sigmoid({cx.arg(0)})"
-
-
-@emits("onnx.Tanh", since=6)
-def tanh(op: Op, cx: EmitContext) -> str:
-    """onnx.Tanh -> ops.tanh(x)."""
-    return f"ops.tanh({cx.arg(0)})"
-
-
-@emits("onnx.HardSwish", since=14)
-def hard_swish(op: Op, cx: EmitContext) -> str:
-    """onnx.HardSwish -> ops.hardswish(x) (x * relu6(x + 3) / 6, the same formula)."""
-    return f"ops.hardswish({cx.arg(0)})"
 
 
 @emits("onnx.HardSigmoid", since=6)
@@ -182,24 +165,6 @@ def gelu(op: Op, cx: EmitContext) -> str:
     if approximate not in ("none", "tanh"):
         cx.fail(f"Gelu approximate must be 'none' or 'tanh', got {approximate!r}")
     return f"ops.gelu({cx.arg(0)}, approximate={cx.lit(approximate)})"
-
-
-@emits("onnx.Mish", since=18)
-def mish(op: Op, cx: EmitContext) -> str:
-    """onnx.Mish -> ops.mish(x)."""
-    return f"ops.mish({cx.arg(0)})"
-
-
-@emits("onnx.Softplus", since=1)
-def softplus(op: Op, cx: EmitContext) -> str:
-    """onnx.Softplus -> ops.softplus(x)."""
-    return f"ops.softplus({cx.arg(0)})"
-
-
-@emits("onnx.Softsign", since=1)
-def softsign(op: Op, cx: EmitContext) -> str:
-    """onnx.Softsign -> ops.softsign(x)."""
-    return f"ops.softsign({cx.arg(0)})"
 
 
 def _elu_expr(x: str, alpha: float, cx: EmitContext) -> str:

@@ -52,6 +52,18 @@ def same_or_tuple(values: list[int] | tuple[int, ...]) -> int | tuple[int, ...]:
     return values[0] if len(set(values)) == 1 else tuple(values)
 
 
+def _weight_and_geometry(cx: EmitContext, what: str) -> tuple:
+    """The weight (input 1) and the kernel size, group, strides and dilations of a (transposed) conv."""
+    w = cx.weight(1)
+    kernel = list(w.shape[2:])
+    n = len(kernel)
+    if n not in (1, 2, 3):
+        cx.fail(f"only 1-D, 2-D and 3-D {what} are supported, got {n}-D")
+    strides = list(cx.attr("strides", [1] * n))
+    dilations = list(cx.attr("dilations", [1] * n))
+    return w, kernel, cx.attr("group", 1), strides, dilations
+
+
 def _layer_kwargs(cx: EmitContext, pads: list[int], dilations: list[int], group: int, n: int) -> dict:
     """nn.ConvNd / nn.ConvNdTranspose keywords for symmetric pads, dilations, groups and the bias."""
     kwargs: dict = {}
@@ -73,14 +85,9 @@ def conv(op: Op, cx: EmitContext) -> str:
     """onnx.Conv -> nn.Conv2d (1-D and 3-D: nn.Conv1d / nn.Conv3d), padding and groups kept exactly."""
     if cx.const(1) is None:
         return _functional_conv(cx)
-    w = cx.weight(1)
-    out_c, in_per_group, *kernel = w.shape
+    w, kernel, group, strides, dilations = _weight_and_geometry(cx, "convolutions")
+    out_c, in_per_group = w.shape[:2]
     n = len(kernel)
-    if n not in (1, 2, 3):
-        cx.fail(f"only 1-D, 2-D and 3-D convolutions are supported, got {n}-D")
-    group = cx.attr("group", 1)
-    strides = cx.attr("strides", [1] * n)
-    dilations = cx.attr("dilations", [1] * n)
     pads = explicit_pads(cx, tuple(kernel), strides, dilations)
     weights = {"weight": w}
     if cx.has(2):
@@ -180,14 +187,9 @@ def conv_transpose(op: Op, cx: EmitContext) -> str:
     """
     if cx.const(1) is None:
         return _functional_transpose(cx)
-    w = cx.weight(1)
-    in_c, out_per_group, *kernel = w.shape
+    w, kernel, group, strides, dilations = _weight_and_geometry(cx, "transposed convolutions")
+    in_c, out_per_group = w.shape[:2]
     n = len(kernel)
-    if n not in (1, 2, 3):
-        cx.fail(f"only 1-D, 2-D and 3-D transposed convolutions are supported, got {n}-D")
-    group = cx.attr("group", 1)
-    strides = list(cx.attr("strides", [1] * n))
-    dilations = list(cx.attr("dilations", [1] * n))
     output_padding = list(cx.attr("output_padding", [0] * n))
     dims = cx.in_type(0).dims
     spatial = list(dims[2:]) if dims is not None else [None] * n

@@ -21,7 +21,9 @@ def unary(cx: EmitContext, fn: str, upcast: tuple[DType, ...] = (DType.F16, DTyp
     return f"ops.{fn}({x})"
 
 
-def _register_unary(onnx_op: str, fn: str, since: int, upcast: tuple[DType, ...] = (DType.F16, DType.BF16)) -> None:
+def register_unary(onnx_op: str, fn: str, since: int, upcast: tuple[DType, ...] = (DType.F16, DType.BF16)) -> None:
+    """Register `onnx.<onnx_op> -> ops.<fn>(x)` (see `unary` for `upcast`)."""
+
     def emitter(op: Op, cx: EmitContext) -> str:
         return unary(cx, fn, upcast)
 
@@ -40,7 +42,7 @@ _UNARY = [
     ("Acosh", "acosh", 9), ("Atanh", "atanh", 9), ("Erf", "erf", 9),
 ]
 for _op, _fn, _since in _UNARY:
-    _register_unary(_op, _fn, _since)
+    register_unary(_op, _fn, _since)
 
 
 def _same_dtype(cx: EmitContext, i: int, dtype: DType) -> str:
