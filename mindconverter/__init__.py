@@ -5,7 +5,7 @@ Importing this package is cheap: heavy dependencies (mindspore, onnx) load only 
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "convert"]
+__all__ = ["__version__", "convert", "pytorch2mindspore"]
 
 
 def convert(*args, **kwargs):
@@ -13,3 +13,10 @@ def convert(*args, **kwargs):
     from mindconverter.api import convert as _convert
 
     return _convert(*args, **kwargs)
+
+
+def pytorch2mindspore(*args, **kwargs):
+    """Convert a live torch.nn.Module; see mindconverter.api.pytorch2mindspore for the arguments."""
+    from mindconverter.api import pytorch2mindspore as _pytorch2mindspore
+
+    return _pytorch2mindspore(*args, **kwargs)

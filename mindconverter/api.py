@@ -67,6 +67,18 @@ class ConversionResult:
         return net
 
 
+@attrs.define
+class Reference:
+    """What the generated network is checked against, when that is not onnxruntime running the model file."""
+
+    #: Who computes the expected outputs, for messages ("torch").
+    label: str
+    #: The source as the generated script's docstring names it ("the torch module ResNet").
+    source: str
+    #: Inputs (numpy, in the model's input order) -> expected outputs.
+    run: Callable[[list[np.ndarray]], list[np.ndarray]]
+
+
 def _pair_shapes(
     shape: Sequence[str | Sequence[int]] | None, input_nodes: Sequence[str] | None, model_inputs: Callable[[], list[str]]
 ) -> dict[str, tuple[int, ...]]:
@@ -141,6 +153,8 @@ def convert(
     print_ir_after_failure: bool = False,
     resume_ir: str | os.PathLike[str] | None = None,
     explain_patterns: Sequence[str] = (),
+    pass_options: dict[str, Any] | None = None,
+    reference: Reference | None = None,
 ) -> ConversionResult:
     """Convert an ONNX model to a MindSpore script + checkpoint + reports, and check parity.
 
@@ -151,6 +165,9 @@ def convert(
     model's initializers and the dump folder's weights.npz; only `passes` run (none by default).
     `explain_patterns` prints, for each named pattern, every root candidate and why it did not
     match, just before the pattern's pass runs (or after all passes if it is not in the pipeline).
+    `pass_options` are read by passes through `ctx.option(...)` (e.g. `dropout-rate`). `reference`
+    replaces onnxruntime as the source of expected outputs of the final check (pytorch2mindspore
+    checks against the torch module itself); stage checks still run the model file in onnxruntime.
 
     Raises UnsupportedOpsError (after writing everything) when ops could not be converted and
     `allow_unsupported` is False, and ParityError (after writing) when the check fails.
@@ -244,6 +261,7 @@ def convert(
         after_pass=checker.after_pass if checker else None,
         dump_frontend=resume_ir is None,
         dump_weights=resumed_weights,
+        options=pass_options,
     )
     checked_before = checker.seconds if checker else 0.0
     manager.run(module)
@@ -256,7 +274,7 @@ def convert(
 
     start = time.perf_counter()
     log.info("[3/4] generating MindSpore code")
-    docstring = _docstring(module, source, None)
+    docstring = _docstring(module, source, None, reference)
     gen = generate(module, docstring=docstring)
     timings["backend"] = time.perf_counter() - start
 
@@ -279,23 +297,24 @@ def convert(
             check_note = f"parity check skipped: {len(gen.unsupported)} op(s) were not converted"
         else:
             start = time.perf_counter()
-            log.info("[4/4] checking parity with onnxruntime (%s)", check_mode)
+            log.info("[4/4] checking parity with %s (%s)", reference.label if reference else "onnxruntime", check_mode)
             if check_inputs is None:
                 check_inputs = _check_inputs(module, input_data, seed)
-            backend, expected = _check_parity(
-                source, module, staged, gen, check_mode, rtol, atol, check_inputs, checker.expected if checker else None
-            )
+            expected = reference.run(check_inputs) if reference else checker.expected if checker else None
+            backend, expected = _check_parity(source, module, staged, gen, check_mode, rtol, atol, check_inputs, expected)
             if divergence is None and not all(p["passed"] for p in backend):
                 divergence = _backend_divergence(module, check_inputs, expected, rtol, atol, checked_ir=checker is not None)
             parity += backend
             timings["check"] = timings.get("check", 0.0) + time.perf_counter() - start
-            gen.docstring = _docstring(module, source, backend)
+            gen.docstring = _docstring(module, source, backend, reference)
             staged["script"].write_text(gen.code)
         stages = list(checker.stages) if checker else []
         if check != "off" and not gen.unsupported:
             stages.append(_backend_stage(parity))
 
         report_data = _report_json(name, module, source, gen, parity, check_note, timings, node_count)
+        if reference is not None:
+            report_data["source"]["format"] = reference.label
         report_data["stages"] = stages
         report_data["first_divergence"] = divergence.to_json() if divergence else None
         staged["report_json"].write_text(json.dumps(report_data, indent=2) + "\n")
@@ -335,6 +354,61 @@ def convert(
             fix="rerun with --dump-ir DIR and -v, and report the model; --rtol/--atol loosen the check if this error is expected",
         )
     return result
+
+
+def pytorch2mindspore(
+    model: Any,
+    dummy_inputs: Any,
+    output_dir: str | os.PathLike[str] | None = None,
+    *,
+    name: str | None = None,
+    **options: Any,
+) -> ConversionResult:
+    """Convert a live torch.nn.Module: export it to ONNX and convert that, checked against the module itself.
+
+    `dummy_inputs` is a tensor (or a tuple of tensors / numpy arrays), one per argument of forward();
+    it fixes the input shapes and is what the parity check runs unless `input_data` is given. The
+    generated Cells are named after the module's classes (`Bottleneck`) and members (`layer1`), its
+    weights keep their state_dict names in the checkpoint, and its nn.Dropout layers become
+    nn.Dropout(p=...) at their place. Files are named `name` (default: the module's class name) and
+    written to `output_dir` (default "output"); other `options` are those of `convert()`.
+    """
+    from mindconverter.errors import RuntimeCheckError
+    from mindconverter.frontend.torch import export_module, run_module
+
+    name = name or type(model).__name__
+    if not name.isidentifier():
+        raise ArgumentError(f"name must be a valid Python identifier (it names the files), got '{name}'")
+    if "reference" in options:
+        raise ArgumentError("pytorch2mindspore checks against the torch module itself; reference= cannot be given")
+
+    def run(inputs: list[np.ndarray]) -> list[np.ndarray]:
+        try:
+            return run_module(model, inputs)
+        except Exception as exc:  # noqa: BLE001 - the module may raise anything
+            raise RuntimeCheckError(
+                f"the torch module failed on the check inputs: {type(exc).__name__}: {exc}",
+                fix="give input_data= with valid inputs, or check=\"off\"",
+            ) from exc
+
+    with tempfile.TemporaryDirectory(prefix="mindconverter-torch-") as tmp:
+        start = time.perf_counter()
+        log.info("exporting %s to ONNX (torch.onnx.export, opset 17)", name)
+        exported = export_module(model, dummy_inputs, Path(tmp) / f"{name}.onnx")
+        log.debug("export took %.2f s; %d Dropout layers kept", time.perf_counter() - start, len(exported.dropouts))
+        if options.get("input_data") is None:
+            from mindconverter.frontend.torch import as_tensors
+
+            npz = Path(tmp) / "dummy_inputs.npz"
+            arrays = {n: t.cpu().numpy() for n, t in zip(exported.input_names, as_tensors(dummy_inputs), strict=True)}
+            np.savez(npz, **arrays)
+            options["input_data"] = npz
+        pass_options = {"module-classes": exported.module_classes, **(options.pop("pass_options", None) or {})}
+        reference = Reference("torch", f"the torch module {type(model).__name__}", run)
+        return convert(
+            exported.path, output=output_dir if output_dir is not None else "output", pass_options=pass_options,
+            reference=reference, **options,
+        )
 
 
 def _existing_parent(path: Path) -> Path:
@@ -549,16 +623,17 @@ def _check_parity(
     return results, expected
 
 
-def _docstring(module, source, parity: list[dict[str, Any]] | None) -> str:
+def _docstring(module, source, parity: list[dict[str, Any]] | None, reference: Reference | None = None) -> str:
     n_nodes = sum(1 for op in module.ops() if op.name not in ("ir.param", "ir.const", "ir.return", "ir.yield"))
-    lines = [f"Generated by mindconverter {__version__} from {module.name}.onnx (opset {source.source_opset}).", ""]
+    origin = reference.source if reference else f"{module.name}.onnx (opset {source.source_opset})"
+    lines = [f"Generated by mindconverter {__version__} from {origin}.", ""]
     lines.append(f"Source: {n_nodes} ops after passes, {len(module.weights)} weights.")
     if parity:
         worst = max(p["max_abs_err"] for p in parity)
         status = "passed" if all(p["passed"] for p in parity) else "FAILED"
         modes = "/".join(sorted({p["mode"] for p in parity}))
         lines.append(
-            f"Parity with onnxruntime ({modes}): {status}, max abs err {worst:.2g} "
+            f"Parity with {reference.label if reference else 'onnxruntime'} ({modes}): {status}, max abs err {worst:.2g} "
             f"(rtol {parity[0]['rtol']:g}, atol {parity[0]['atol']:g})."
         )
     return "\n".join(lines)

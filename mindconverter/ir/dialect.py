@@ -24,7 +24,7 @@ from attrs import field
 from attrs.validators import in_, instance_of
 
 from mindconverter.ir.core import Block, Builder, Module, Op, Value, WeightStore, erase_op, replace_uses
-from mindconverter.ir.types import TensorType
+from mindconverter.ir.types import UNKNOWN, TensorType
 
 DIALECT: dict[str, type[DialectOp]] = {}
 
@@ -206,6 +206,70 @@ class Embedding(DialectOp):
     def decompose(self, b: Builder, op: Op, weights: WeightStore) -> list[Value]:
         ids, table = op.operands
         return [b.op1("onnx.Gather", [table, ids], op.result.type, axis=0)]
+
+
+@dialect_op("mc.attention")
+class Attention(DialectOp):
+    """Multi-head scaled dot-product attention: softmax(q_h @ k_h^T * scale + mask) @ v_h, heads merged back.
+
+    q, k and v are projected tensors laid out (batch, seq, heads * head_dim); `mask` is added to the
+    scores (batch, heads, seq_q, seq_k) and broadcasts to them. `dropout` is the probability of the
+    dropout on the attention probabilities (0: none), the identity at inference.
+    """
+
+    num_heads: int = field(validator=instance_of(int))
+    scale: float = field(converter=float)
+    dropout: float = field(default=0.0, converter=float)
+    operands = ("q", "k", "v", "mask?")
+
+    @num_heads.validator
+    def _positive(self, attribute: Any, value: int) -> None:
+        if value < 1:
+            raise ValueError(f"num_heads must be at least 1, got {value}")
+
+    @dropout.validator
+    def _probability(self, attribute: Any, value: float) -> None:
+        if not 0.0 <= value < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {value}")
+
+    def infer(self, types: list[TensorType | None]) -> list[TensorType]:
+        q, v = types[0], types[2]
+        if q.dims is None or v.dims is None:
+            return [TensorType(q.dtype, None)]
+        if len(q.dims) != 3 or len(v.dims) != 3:
+            raise ValueError(f"q and v must be (batch, seq, heads * head_dim), got {q} and {v}")
+        return [TensorType(q.dtype, (*q.dims[:-1], v.dims[-1]))]
+
+    def decompose(self, b: Builder, op: Op, weights: WeightStore) -> list[Value]:
+        q, k, v = op.operands[:3]
+        mask = op.operands[3] if len(op.operands) > 3 else None
+        h = self.num_heads
+        # Shape-generic reshapes (0 copies a dim) so the decomposition holds for symbolic batch and seq.
+        to_heads = b.const(np.array([0, 0, h, -1], dtype=np.int64), weights)
+        merge = b.const(np.array([0, 0, -1], dtype=np.int64), weights)
+
+        def heads(x: Value, perm: list[int]) -> Value:  # (B, S, H*Dh) -> (B, S, H, Dh) -> permuted
+            d = x.type.dims
+            dh = d[2] // h if isinstance(d[2], int) else UNKNOWN
+            split = (d[0], d[1], h, dh)
+            r = b.op1("onnx.Reshape", [x, to_heads], x.type.with_dims(split))
+            return b.op1("onnx.Transpose", [r], x.type.with_dims(tuple(split[p] for p in perm)), perm=perm)
+
+        qh, kt, vh = heads(q, [0, 2, 1, 3]), heads(k, [0, 2, 3, 1]), heads(v, [0, 2, 1, 3])
+        score_t = q.type.with_dims((q.type.dims[0], h, q.type.dims[1], k.type.dims[1]))
+        scores = b.op1("onnx.MatMul", [qh, kt], score_t)
+        scores = b.op1("onnx.Mul", [scores, _scalar(b, self.scale, q, weights)], score_t)
+        if mask is not None:
+            scores = b.op1("onnx.Add", [scores, mask], score_t)
+        probs = b.op1("onnx.Softmax", [scores], score_t, axis=-1)
+        if self.dropout > 0:
+            ratio = b.const(np.array(self.dropout, dtype=q.type.dtype.to_numpy()), weights)
+            training = b.const(np.array(False), weights)
+            probs = b.op1("onnx.Dropout", [probs, ratio, training], score_t)
+        out_t = vh.type.with_dims((score_t.dims[0], h, score_t.dims[2], vh.type.dims[3]))
+        out = b.op1("onnx.MatMul", [probs, vh], out_t)
+        out = b.op1("onnx.Transpose", [out], out_t.with_dims(tuple(out_t.dims[p] for p in (0, 2, 1, 3))), perm=[0, 2, 1, 3])
+        return [b.op1("onnx.Reshape", [out, merge], op.result.type)]
 
 
 @dialect_op("mc.cell")

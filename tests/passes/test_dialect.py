@@ -112,3 +112,69 @@ def test_embedding_decomposes_to_gather_rows():
     verify_dialect(module)
     lowered = lower_to_onnx(module)
     assert [op.name for op in lowered.main.body.ops] == ["ir.param", "onnx.Gather", "ir.return"]
+
+
+def attention_reference(q, k, v, heads, scale, mask=None):
+    """Multi-head attention in numpy on (batch, seq, heads * head_dim) tensors."""
+    def split(x):
+        b, t, d = x.shape
+        return x.reshape(b, t, heads, d // heads).transpose(0, 2, 1, 3)
+
+    scores = split(q) @ split(k).transpose(0, 1, 3, 2) * scale
+    if mask is not None:
+        scores = scores + mask
+    probs = np.exp(scores - scores.max(-1, keepdims=True))
+    probs /= probs.sum(-1, keepdims=True)
+    out = (probs @ split(v)).transpose(0, 2, 1, 3)
+    return out.reshape(*out.shape[:2], -1)
+
+
+@pytest.mark.parametrize(("with_mask", "dropout"), [(False, 0.0), (True, 0.1)])
+def test_attention_decomposes_to_multi_head_softmax_attention(with_mask, dropout):
+    import onnxruntime as ort
+
+    from mindconverter.ir.onnx_bridge import func_to_onnx
+
+    rng = np.random.default_rng(1)
+    q = rng.standard_normal((2, 3, 8)).astype(np.float32)
+    k, v = (rng.standard_normal((2, 5, 8)).astype(np.float32) for _ in range(2))
+    mask = rng.standard_normal((2, 1, 1, 5)).astype(np.float32)
+    args = "%q: tensor<2x3x8xf32>, %k: tensor<2x5x8xf32>, %v: tensor<2x5x8xf32>"
+    operands, types = "%q, %k, %v", "tensor<2x3x8xf32>, tensor<2x5x8xf32>, tensor<2x5x8xf32>"
+    if with_mask:
+        args, operands, types = args + ", %m: tensor<2x1x1x5xf32>", operands + ", %m", types + ", tensor<2x1x1x5xf32>"
+    attrs = "{num_heads = 2, scale = 0.5" + (f", dropout = {dropout}" if dropout else "") + "}"
+    module = parse(f"""
+      func @main({args}) -> tensor<2x3x8xf32> {{
+        %0 = "mc.attention"({operands}) {attrs} : ({types}) -> tensor<2x3x8xf32>
+        "ir.return"(%0) : (tensor<2x3x8xf32>) -> ()
+      }}""")
+    module.attrs["opset"] = 17
+    verify_dialect(module)
+    lowered = lower_to_onnx(module)
+    verify(lowered)
+    names = [op.name for op in lowered.ops()]
+    assert names.count("onnx.Reshape") == 4 and names.count("onnx.Softmax") == 1
+    assert names.count("onnx.Dropout") == (1 if dropout else 0) and names.count("onnx.Add") == (1 if with_mask else 0)
+    model, _ = func_to_onnx(lowered)
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    feeds = {"q": q, "k": k, "v": v} | ({"m": mask} if with_mask else {})
+    got = session.run(None, feeds)[0]
+    want = attention_reference(q, k, v, 2, 0.5, mask if with_mask else None)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_attention_shape_rule_takes_the_value_width_and_checks_attributes():
+    module = parse("""
+      func @main(%q: tensor<?Nx3x8xf32>, %k: tensor<?Nx5x8xf32>, %v: tensor<?Nx5x4xf32>) -> tensor<?Nx3x8xf32> {
+        "ir.return"(%q) : (tensor<?Nx3x8xf32>) -> ()
+      }""")
+    q, k, v = module.main.args
+    ret = module.main.body.ops[0]
+    op = create(Builder.before(ret), "mc.attention", [q, k, v], num_heads=2, scale=0.25)
+    assert str(op.result.type) == "tensor<?Nx3x4xf32>"
+    assert op.attrs == {"num_heads": 2, "scale": 0.25}
+    with pytest.raises(ValueError, match="dropout must be in"):
+        create(Builder.before(ret), "mc.attention", [q, k, v], num_heads=2, scale=0.25, dropout=1.0)
+    with pytest.raises(ValueError, match="num_heads must be at least 1"):
+        create(Builder.before(ret), "mc.attention", [q, k, v], num_heads=0, scale=0.25)

@@ -1,0 +1,116 @@
+"""pytorch2mindspore: a live torch module converts with its class names, its Dropout layers and parity with torch."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import numpy as np
+import pytest
+from helpers import check_generated_script
+
+torch = pytest.importorskip("torch")
+
+from test_readable_bert import SEQ, VOCAB, TinyBert  # noqa: E402 - after the torch skip
+from torch import nn  # noqa: E402
+from torch_models import resnet_style  # noqa: E402
+
+from mindconverter import pytorch2mindspore  # noqa: E402
+from mindconverter.errors import ArgumentError, ModelLoadError  # noqa: E402
+
+
+def _classes(code: str) -> list[str]:
+    return re.findall(r"^class (\w+)\(nn\.Cell\):", code, re.M)
+
+
+def test_bert_keeps_class_names_dropout_and_parity_with_torch(tmp_path):
+    torch.manual_seed(0)
+    model = TinyBert()  # in training mode, as a user's model often is
+    ids = torch.randint(0, VOCAB, (2, SEQ))
+    result = pytorch2mindspore(model, ids, tmp_path, check_mode="both")
+    code = result.script.read_text()
+    assert _classes(code) == ["SelfAttention", "EncoderLayer", "MindSporeModel"], code
+    assert "nn.SequentialCell(*[EncoderLayer() for _ in range(2)])" in code, code
+    assert code.count("nn.Dropout(p=0.1)") == 3, code  # attention probabilities, and twice in each layer
+    assert "def construct(self, ids):" in code, code  # forward()'s parameter name
+    assert "from the torch module TinyBert" in code and "Parity with torch (graph/pynative): passed" in code
+    assert result.parity_passed and {p["mode"] for p in result.parity} == {"pynative", "graph"}
+    assert result.report["source"]["format"] == "torch"
+    # The module is left as it was: still training, its Dropout layers unpatched.
+    assert model.training
+    assert all("forward" not in vars(m) for m in model.modules())
+    check_generated_script(result.script)
+
+
+def test_parity_is_checked_against_the_torch_module_on_the_dummy_inputs(tmp_path):
+    model, shape = resnet_style()
+    x = torch.randn(*shape)
+    result = pytorch2mindspore(model, x, tmp_path)
+    net = result.load()
+    from mindspore import Tensor
+
+    got = net(Tensor(x.numpy())).asnumpy()
+    with torch.no_grad():
+        expected = model(x).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-4)
+    code = result.script.read_text()
+    assert _classes(code) == ["BasicBlock", "MindSporeModel"], code
+    assert "self.layer1 = nn.SequentialCell(*[BasicBlock(8, 8) for _ in range(2)])" in code, code
+    import mindspore
+
+    keys = set(mindspore.load_checkpoint(str(result.checkpoint)))
+    assert {"conv1.weight", "layer2.0.downsample.0.weight", "layer2.0.downsample.1.moving_mean", "fc.bias"} <= keys, keys
+
+
+class _Head(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(16, 64)
+        self.drop = nn.Dropout(0.5)
+
+    def forward(self, x):
+        return self.drop(self.fc(x))
+
+
+def test_restored_dropout_drops_in_training_and_is_the_identity_in_inference(tmp_path):
+    from mindspore import Tensor
+
+    torch.manual_seed(0)
+    model = _Head().eval()
+    x = torch.randn(4, 16)
+    result = pytorch2mindspore(model, x, tmp_path)
+    code = result.script.read_text()
+    assert "self.drop = nn.Dropout(p=0.5)" in code, code
+    net = result.load()
+    with torch.no_grad():
+        expected = model(x).numpy()
+    net.set_train(False)
+    np.testing.assert_allclose(net(Tensor(x.numpy())).asnumpy(), expected, rtol=1e-3, atol=1e-4)
+    net.set_train(True)
+    trained = net(Tensor(x.numpy())).asnumpy()
+    zeros = float(np.mean(trained == 0))
+    assert 0.35 < zeros < 0.65, zeros  # p=0.5 of 256 values dropped
+    kept = trained != 0
+    np.testing.assert_allclose(trained[kept], expected[kept] * 2, rtol=1e-3, atol=1e-4)  # scaled by 1/(1-p)
+
+
+def test_channel_dropout_is_reported_as_not_kept(tmp_path, caplog):
+    model = nn.Sequential(nn.Conv2d(3, 4, 1), nn.Dropout2d(0.2)).eval()
+    with caplog.at_level(logging.WARNING, logger="mindconverter"):
+        result = pytorch2mindspore(model, torch.randn(1, 3, 4, 4), tmp_path, check="off")
+    assert "Dropout2d at '1' is not kept" in caplog.text
+    assert "Dropout" not in result.script.read_text()
+
+
+def test_bad_arguments_are_clear_errors(tmp_path):
+    with pytest.raises(ArgumentError, match="must be a torch.nn.Module"):
+        pytorch2mindspore(lambda x: x, torch.randn(1), tmp_path)
+    with pytest.raises(ArgumentError, match=r"dummy_inputs\[0\] is a list"):
+        pytorch2mindspore(_Head(), [[1.0] * 16], tmp_path)
+
+    class Broken(nn.Module):
+        def forward(self, x):
+            raise RuntimeError("shape mismatch in forward")
+
+    with pytest.raises(ModelLoadError, match="shape mismatch in forward"):
+        pytorch2mindspore(Broken(), torch.randn(2), tmp_path)
