@@ -155,6 +155,7 @@ def convert(
     explain_patterns: Sequence[str] = (),
     pass_options: dict[str, Any] | None = None,
     reference: Reference | None = None,
+    fold_batchnorm: bool = False,
 ) -> ConversionResult:
     """Convert an ONNX model to a MindSpore script + checkpoint + reports, and check parity.
 
@@ -165,6 +166,8 @@ def convert(
     model's initializers and the dump folder's weights.npz; only `passes` run (none by default).
     `explain_patterns` prints, for each named pattern, every root candidate and why it did not
     match, just before the pattern's pass runs (or after all passes if it is not in the pipeline).
+    `fold_batchnorm` adds the fold-batchnorm pass (Conv + BatchNorm -> one Conv: for deployment; the
+    default keeps nn.BatchNorm2d with its moving statistics so the network trains).
     `pass_options` are read by passes through `ctx.option(...)` (e.g. `dropout-rate`). `reference`
     replaces onnxruntime as the source of expected outputs of the final check (pytorch2mindspore
     checks against the torch module itself); stage checks still run the model file in onnxruntime.
@@ -207,6 +210,10 @@ def convert(
     for plugin in pass_plugins:
         load_plugin(plugin)
     pipeline = _pipeline(passes, DEFAULT_PIPELINE if resume_ir is None else (), skip_passes)
+    if fold_batchnorm and "fold-batchnorm" not in pipeline:
+        # After shape inference and constant folding, before the fusions that rely on the final convs.
+        at = pipeline.index("fuse-pad") if "fuse-pad" in pipeline else len(pipeline)
+        pipeline = (*pipeline[:at], "fold-batchnorm", *pipeline[at:])
 
     start = time.perf_counter()
     log.info("[1/4] loading %s", model_path.name)

@@ -48,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--print-ir-after-change", action="store_true", help="print the IR after each pass that changed it")
     d.add_argument("--print-ir-after-failure", action="store_true", help="print the IR a failing pass left behind")
     d.add_argument("--passes", metavar="LIST", help="comma-separated pass pipeline instead of the default")
+    d.add_argument("--fold-batchnorm", action="store_true",
+                   help="fold each BatchNorm after a Conv into the Conv's weights (inference only: the result cannot train its BatchNorm)")
     d.add_argument("--skip-pass", action="append", default=[], metavar="PASS", help="leave this pass out of the pipeline (repeatable)")
     d.add_argument("--pass-plugin", action="append", default=[], metavar="FILE",
                    help="a .py file registering your own passes/patterns (repeatable); name them in --passes")
@@ -116,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
             print_ir_after_failure=args.print_ir_after_failure,
             resume_ir=args.resume_ir,
             explain_patterns=_split(args.explain_pattern),
+            fold_batchnorm=args.fold_batchnorm,
         )
     except MindConverterError as exc:
         if args.verbose:

@@ -47,7 +47,7 @@ PASSES: dict[str, PassSpec] = {}
 DEFAULT_PIPELINE = (
     "restore-dropout", "cleanup", "infer-shapes", "fold-constants", "cleanup", "dce", "infer-shapes",
     "simplify-reshapes", "fuse-pad", "fuse-embedding", "fuse-dense", "fuse-layer-norm", "fuse-gelu",
-    "fuse-silu", "fuse-hard-activations", "dce", "structure-modules",
+    "fuse-silu", "fuse-attention", "fuse-hard-activations", "dce", "structure-modules",
 )
 
 
@@ -71,7 +71,9 @@ def load_builtin_passes() -> None:
     from mindconverter.passes import (  # noqa: F401
         cleanup,
         dce,
+        fold_batchnorm,
         fold_constants,
+        fuse_attention,
         fuse_dense,
         fuse_embedding,
         fuse_gelu,

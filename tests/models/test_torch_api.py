@@ -29,9 +29,10 @@ def test_bert_keeps_class_names_dropout_and_parity_with_torch(tmp_path):
     ids = torch.randint(0, VOCAB, (2, SEQ))
     result = pytorch2mindspore(model, ids, tmp_path, check_mode="both")
     code = result.script.read_text()
-    assert _classes(code) == ["SelfAttention", "EncoderLayer", "MindSporeModel"], code
+    assert _classes(code) == ["ScaledDotProductAttention", "SelfAttention", "EncoderLayer", "MindSporeModel"], code
     assert "nn.SequentialCell(*[EncoderLayer() for _ in range(2)])" in code, code
-    assert code.count("nn.Dropout(p=0.1)") == 3, code  # attention probabilities, and twice in each layer
+    assert code.count("nn.Dropout(p=0.1)") == 2, code  # twice in each layer (the module is used twice)
+    assert "ScaledDotProductAttention(4, 0.3535534, dropout=0.1)" in code, code  # the attention probabilities
     assert "def construct(self, ids):" in code, code  # forward()'s parameter name
     assert "from the torch module TinyBert" in code and "Parity with torch (graph/pynative): passed" in code
     assert result.parity_passed and {p["mode"] for p in result.parity} == {"pynative", "graph"}

@@ -1,4 +1,4 @@
-"""Our own ops (mc.*, see ir/dialect.py) -> MindSpore layers: nn.Dense, nn.LayerNorm, nn.GELU, nn.SiLU, nn.Dropout."""
+"""Our own ops (mc.*, see ir/dialect.py) -> MindSpore layers: nn.Dense, nn.LayerNorm, nn.GELU, nn.SiLU, nn.Dropout, attention."""
 
 from __future__ import annotations
 
@@ -72,3 +72,45 @@ def embedding(op: Op, cx: EmitContext) -> str:
     vocab, dim = table.shape
     layer = cx.layer("nn.Embedding", vocab, dim, weights={"embedding_table": table})
     return f"{layer}({cx.arg(0)})"
+
+
+_SCALED_DOT_PRODUCT_ATTENTION = '''
+class ScaledDotProductAttention(nn.Cell):
+    """Multi-head attention on (batch, seq, heads * head_dim) tensors: softmax(q @ k^T * scale + mask) @ v."""
+
+    def __init__(self, num_heads, scale, dropout=0.0):
+        super().__init__()
+        self.num_heads = num_heads
+        self.scale = scale
+        self.dropout = nn.Dropout(p=dropout) if dropout > 0 else nn.Identity()
+
+    def split_heads(self, x):
+        batch, seq = x.shape[0], x.shape[1]
+        return ops.transpose(ops.reshape(x, (batch, seq, self.num_heads, -1)), (0, 2, 1, 3))
+
+    def construct(self, q, k, v, mask=None):
+        batch, seq = q.shape[0], q.shape[1]
+        q, k, v = self.split_heads(q), self.split_heads(k), self.split_heads(v)
+        scores = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2))) * self.scale
+        if mask is not None:
+            scores = scores + mask
+        probs = self.dropout(ops.softmax(scores, axis=-1))
+        out = ops.transpose(ops.matmul(probs, v), (0, 2, 1, 3))
+        return ops.reshape(out, (batch, seq, -1))
+'''
+
+
+@emits("mc.attention")
+def attention(op: Op, cx: EmitContext) -> str:
+    """mc.attention -> ScaledDotProductAttention(num_heads, scale, dropout), a Cell in the script called as (q, k, v[, mask])."""
+    for i, what in ((0, "q"), (1, "k"), (2, "v")):
+        if cx.in_type(i).rank != 3:
+            cx.fail(f"attention needs {what} of shape (batch, seq, heads * head_dim), got {cx.in_type(i)}")
+    if not cx.in_type(0).dtype.is_float:
+        cx.fail(f"attention needs float tensors, got {cx.in_type(0)}")
+    kwargs = {}
+    if op.attrs.get("dropout", 0.0):
+        kwargs["dropout"] = op.attrs["dropout"]
+    cls = cx.support_class("ScaledDotProductAttention", _SCALED_DOT_PRODUCT_ATTENTION)
+    layer = cx.layer(cls, op.attrs["num_heads"], op.attrs["scale"], **kwargs)
+    return f"{layer}({', '.join(cx.args())})"
