@@ -40,20 +40,36 @@ def _matmul_reason(mm: Op, rw: Rewriter) -> str | None:
     return None
 
 
-@register_pattern("fuse-dense", root=("onnx.Add", "onnx.Gemm"))
+@register_pattern("fuse-dense", root=("onnx.Add", "onnx.Gemm", "onnx.MatMul"))
 class FuseDense:
-    """Replace x @ W + b (MatMul + Add) and Gemm(x, W, b) by mc.dense(x, W, b).
+    """Replace x @ W + b (MatMul + Add), Gemm(x, W, b) and a bare x @ W by mc.dense(x, W[, b]).
 
     1. W must be a float32 rank-2 weight known at conversion time, b a known (out,) vector.
     2. The MatMul result feeding the Add must have no other user; x must have rank >= 2.
     3. Gemm fuses only with transA = 0, alpha = 1 and beta = 1 (or no C); transB sets the weight layout.
-    4. A MatMul without a bias Add stays ops.matmul (a weight Parameter): no layer is invented.
+    4. A MatMul by a weight without a bias Add is a layer without bias (torch `nn.Linear(bias=False)`,
+       Keras `Dense(use_bias=False)`): nn.Dense(..., has_bias=False). A MatMul whose only user is a
+       fusable bias Add is left to the Add.
     """
 
     def check(self, op: Op, m: dict[str, Any], rw: Rewriter) -> str | None:
         if op.name == "onnx.Gemm":
             return self._check_gemm(op, m, rw)
+        if op.name == "onnx.MatMul":
+            return self._check_matmul(op, m, rw)
         return self._check_add(op, m, rw)
+
+    def _check_matmul(self, op: Op, m: dict[str, Any], rw: Rewriter) -> str | None:
+        reason = _matmul_reason(op, rw)
+        if reason:
+            return reason
+        add = rw.only_user(op.result)
+        if add is not None and add.name == "onnx.Add":
+            bias = add.operands[1] if add.operands[0] is op.result else add.operands[0]
+            if _bias_reason(bias, op.operands[1].type.dims[1], rw) is None:
+                return "its bias Add makes it a Dense with a bias"
+        m.update(x=op.operands[0], w=op.operands[1], b=None, transpose_w=False, ops=[op])
+        return None
 
     def _check_add(self, op: Op, m: dict[str, Any], rw: Rewriter) -> str | None:
         for i in (0, 1):

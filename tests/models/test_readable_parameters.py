@@ -16,7 +16,7 @@ from torch import nn  # noqa: E402
 class Scaled(nn.Module):
     def __init__(self):
         super().__init__()
-        self.proj = nn.Linear(8, 8, bias=False)  # a bare MatMul: stays a Parameter
+        self.proj = nn.Linear(8, 8, bias=False)  # a bare MatMul: nn.Dense(8, 8, has_bias=False)
         self.scale = nn.Parameter(torch.randn(8))
 
     def forward(self, x):
@@ -41,7 +41,9 @@ def test_parameters_of_repeated_blocks(tmp_path):
     model = onnx.load(str(tmp_path / "m.onnx"))
     gen, script, ckpt = convert_model(model, tmp_path)
     assert "self.scale = Parameter(" in gen.code and "*[Block() for _ in range(2)]" in gen.code, gen.code
-    assert {e.name for e in gen.checkpoint} == {"blocks.0.proj", "blocks.0.scale", "blocks.1.proj", "blocks.1.scale"}
+    assert "self.proj = nn.Dense(8, 8, has_bias=False)" in gen.code, gen.code
+    # The keys are the torch state_dict's.
+    assert {e.name for e in gen.checkpoint} == {"blocks.0.proj.weight", "blocks.0.scale", "blocks.1.proj.weight", "blocks.1.scale"}
     x = np.random.default_rng(0).standard_normal((2, 3, 8)).astype(np.float32)
     expected = onnxruntime_outputs(model, {"x": x})[0]
     for mode in MODES:
