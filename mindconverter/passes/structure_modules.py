@@ -6,6 +6,7 @@ from collections.abc import Hashable
 
 from mindconverter.ir.core import Block, Builder, Func, Module, Op, Value, replace_uses
 from mindconverter.passes.manager import PassContext, register_pass
+from mindconverter.passes.structure_repeats import Instance, plan_repeats
 
 Path = tuple[str, ...]
 
@@ -198,6 +199,66 @@ def _cells(func: Func) -> list[Op]:
     return [op for op in func.walk() if op.name == "mc.cell"]
 
 
+def _stages(instances: list[Instance]) -> list[list[Instance]]:
+    """A run of blocks split before each block (but the first) with a projection shortcut.
+
+    A projection changes the tensor's shape (channels, stride), which is where torchvision's
+    `_make_layer` starts a new stage: ResNet's `layer1` ... `layer4`.
+    """
+    parts: list[list[Instance]] = []
+    for i, inst in enumerate(instances):
+        if i == 0 or inst.shortcut:
+            parts.append([])
+        parts[-1].append(inst)
+    return parts
+
+
+def _outline_repeats(
+    func: Func, ctx: PassContext, block: Block | None = None, prefix: str = "", classes: dict | None = None
+) -> bool:
+    """Outline the repeated units of an unscoped function as mc.cell regions (see structure_repeats).
+
+    Names: a run of consecutive instances is split into stages (`_stages`); a stage of several
+    instances becomes a cell `stage<k>` holding `stage<k>.0`, `stage<k>.1`, ... (the backend writes it
+    as an nn.SequentialCell), a stage of one instance is the cell `stage<k>`, and an isolated
+    instance is `block<k>` (also every instance when one run is the whole function, which is never
+    outlined as a single cell). `cls` is the unit's class name; a projection shortcut becomes the
+    sub-cell `<name>.downsample`. Each instance is then structured the same way inside (`prefix`
+    is its path): a unit of maxpool + two Fire modules holds its Fire modules as cells.
+    """
+    block = func.body if block is None else block
+    classes = {} if classes is None else classes
+    runs = plan_repeats(block, classes)
+    total = sum(1 for op in block.ops if _is_structural(op))
+    changed = False
+    stage = count = 0
+    for run in runs:
+        staged = len(run.instances) >= 2 and sum(len(inst.ops) for inst in run.instances) < total
+        parts = _stages(run.instances) if staged else [[inst] for inst in run.instances]
+        for part in parts:
+            if staged:
+                stage += 1
+                names = [f"{prefix}stage{stage}.{j}" for j in range(len(part))] if len(part) >= 2 else [f"{prefix}stage{stage}"]
+            else:
+                count += 1
+                names = [f"{prefix}block{count}"]
+            cells = []
+            for inst, name in zip(part, names, strict=True):
+                cell = _outline(func, block, inst.ops, name)
+                if cell is None:
+                    ctx.log.debug("structure-modules: repeated unit %s is not contiguous; left flat", name)
+                    continue
+                cell.attrs["cls"] = run.cls
+                if inst.shortcut:
+                    _outline(func, cell.regions[0], inst.shortcut, f"{name}.downsample")
+                _outline_repeats(func, ctx, cell.regions[0], f"{name}.", classes)
+                cells.append(cell)
+                changed = True
+            if len(part) >= 2 and len(cells) == len(part):
+                _outline(func, block, cells, f"{prefix}stage{stage}")
+    return changed
+
+
 @register_pass("structure-modules")
 def structure_modules(module: Module, ctx: PassContext) -> bool:
     """Group the ops of each source module scope (torch `/layer1/layer1.0/conv1/Conv`, TF `block_1/Conv2D`) into an mc.cell.
@@ -210,6 +271,10 @@ def structure_modules(module: Module, ctx: PassContext) -> bool:
     4. Cells keep their source path in `name` (`layer1.0`). The option `module-classes` (path -> class
        name, e.g. from the torch module: {"layer1.0": "Bottleneck"}) sets their `cls`; without it the
        backend names classes after the scopes.
+    5. A function whose ops carry no scope at all (other exporters, stripped node names) is
+       structured by repetition instead (`_outline_repeats`, `structure_repeats`): repeated units
+       become cells of one class each. Only then: where the source has scopes they are the
+       structure its authors wrote, and guessing blocks among them would contradict their names.
     """
     changed = False
     classes: dict[str, str] = dict(ctx.option("module-classes", {}) or {})
@@ -217,6 +282,11 @@ def structure_modules(module: Module, ctx: PassContext) -> bool:
         if any(op.name == "mc.cell" for op in func.body.ops):
             continue  # already structured
         paths: dict[Op, Path] = {op: op_path(op) for op in func.body.ops if _is_structural(op)}
+        if not any(paths.values()):
+            if _outline_repeats(func, ctx):
+                changed = True
+                _add_absent_sub_cells(_cells(func))
+            continue
         counts: dict[Path, int] = {}
         for p in paths.values():
             for n in range(1, len(p) + 1):

@@ -97,3 +97,125 @@ def test_lowering_inlines_the_cells_back_to_the_original_ops():
 def test_source_class_names_come_from_the_module_classes_option():
     text, _ = run_pass_on_text("structure-modules", BLOCKS, {"module-classes": {"blocks.0": "Residual", "blocks.1": "Residual"}})
     assert text.count('cls = "Residual"') == 2
+
+
+# ------------------------------------------------------------------------------------------------
+# Without source scopes: repeated structure (structure_repeats) becomes cells.
+
+RESIDUAL_BLOCKS = """
+  func @main(%x: tensor<1x4xf32>) -> tensor<1x4xf32> {
+    %0 = "onnx.Relu"(%x) : (tensor<1x4xf32>) -> tensor<1x4xf32> loc("Relu_0")
+    %1 = "onnx.Neg"(%0) : (tensor<1x4xf32>) -> tensor<1x4xf32> loc("Neg_1")
+    %2 = "onnx.Add"(%1, %x) : (tensor<1x4xf32>, tensor<1x4xf32>) -> tensor<1x4xf32> loc("Add_2")
+    %3 = "onnx.Relu"(%2) : (tensor<1x4xf32>) -> tensor<1x4xf32> loc("Relu_3")
+    %4 = "onnx.Neg"(%3) : (tensor<1x4xf32>) -> tensor<1x4xf32> loc("Neg_4")
+    %5 = "onnx.Add"(%4, %2) : (tensor<1x4xf32>, tensor<1x4xf32>) -> tensor<1x4xf32> loc("Add_5")
+    %6 = "onnx.Tanh"(%5) : (tensor<1x4xf32>) -> tensor<1x4xf32> loc("Tanh_6")
+    "ir.return"(%6) : (tensor<1x4xf32>) -> ()
+  }"""
+
+
+def test_repeated_residual_blocks_without_scopes_become_a_stage_of_cells():
+    check_pass("structure-modules", changed=True, before=RESIDUAL_BLOCKS, after="""
+      func @main(%x: tensor<1x4xf32>) -> tensor<1x4xf32> {
+        %0 = "mc.cell"(%x) ({
+        ^bb(%1: tensor<1x4xf32>):
+          %2 = "mc.cell"(%1) ({
+          ^bb(%3: tensor<1x4xf32>):
+            %4 = "onnx.Relu"(%3) : (tensor<1x4xf32>) -> tensor<1x4xf32> loc("Relu_0")
+            %5 = "onnx.Neg"(%4) : (tensor<1x4xf32>) -> tensor<1x4xf32> loc("Neg_1")
+            %6 = "onnx.Add"(%5, %3) : (tensor<1x4xf32>, tensor<1x4xf32>) -> tensor<1x4xf32> loc("Add_2")
+            "ir.yield"(%6) : (tensor<1x4xf32>) -> ()
+          }) {name = "stage1.0", cls = "ResidualBlock"} : (tensor<1x4xf32>) -> tensor<1x4xf32>
+          %7 = "mc.cell"(%2) ({
+          ^bb(%8: tensor<1x4xf32>):
+            %9 = "onnx.Relu"(%8) : (tensor<1x4xf32>) -> tensor<1x4xf32> loc("Relu_3")
+            %10 = "onnx.Neg"(%9) : (tensor<1x4xf32>) -> tensor<1x4xf32> loc("Neg_4")
+            %11 = "onnx.Add"(%10, %8) : (tensor<1x4xf32>, tensor<1x4xf32>) -> tensor<1x4xf32> loc("Add_5")
+            "ir.yield"(%11) : (tensor<1x4xf32>) -> ()
+          }) {name = "stage1.1", cls = "ResidualBlock"} : (tensor<1x4xf32>) -> tensor<1x4xf32>
+          "ir.yield"(%7) : (tensor<1x4xf32>) -> ()
+        }) {name = "stage1"} : (tensor<1x4xf32>) -> tensor<1x4xf32>
+        %12 = "onnx.Tanh"(%0) : (tensor<1x4xf32>) -> tensor<1x4xf32> loc("Tanh_6")
+        "ir.return"(%12) : (tensor<1x4xf32>) -> ()
+      }""")
+
+
+def test_a_projection_shortcut_becomes_an_optional_downsample_and_the_whole_graph_is_never_one_cell():
+    # block1 adds Neg(x) back (a projection), block2 adds its input back: one structure, one class.
+    check_pass("structure-modules", changed=True, before="""
+      func @main(%x: tensor<1x4xf32>) -> tensor<1x4xf32> {
+        %0 = "onnx.Relu"(%x) : (tensor<1x4xf32>) -> tensor<1x4xf32> loc("Relu_0")
+        %1 = "onnx.Sigmoid"(%0) : (tensor<1x4xf32>) -> tensor<1x4xf32> loc("Sigmoid_1")
+        %2 = "onnx.Neg"(%x) : (tensor<1x4xf32>) -> tensor<1x4xf32> loc("Neg_2")
+        %3 = "onnx.Add"(%1, %2) : (tensor<1x4xf32>, tensor<1x4xf32>) -> tensor<1x4xf32> loc("Add_3")
+        %4 = "onnx.Relu"(%3) : (tensor<1x4xf32>) -> tensor<1x4xf32> loc("Relu_4")
+        %5 = "onnx.Sigmoid"(%4) : (tensor<1x4xf32>) -> tensor<1x4xf32> loc("Sigmoid_5")
+        %6 = "onnx.Add"(%5, %3) : (tensor<1x4xf32>, tensor<1x4xf32>) -> tensor<1x4xf32> loc("Add_6")
+        "ir.return"(%6) : (tensor<1x4xf32>) -> ()
+      }""", after="""
+      func @main(%x: tensor<1x4xf32>) -> tensor<1x4xf32> {
+        %0 = "mc.cell"(%x) ({
+        ^bb(%1: tensor<1x4xf32>):
+          %2 = "onnx.Relu"(%1) : (tensor<1x4xf32>) -> tensor<1x4xf32> loc("Relu_0")
+          %3 = "onnx.Sigmoid"(%2) : (tensor<1x4xf32>) -> tensor<1x4xf32> loc("Sigmoid_1")
+          %4 = "mc.cell"(%1) ({
+          ^bb(%5: tensor<1x4xf32>):
+            %6 = "onnx.Neg"(%5) : (tensor<1x4xf32>) -> tensor<1x4xf32> loc("Neg_2")
+            "ir.yield"(%6) : (tensor<1x4xf32>) -> ()
+          }) {name = "block1.downsample", optional = true} : (tensor<1x4xf32>) -> tensor<1x4xf32>
+          %7 = "onnx.Add"(%3, %4) : (tensor<1x4xf32>, tensor<1x4xf32>) -> tensor<1x4xf32> loc("Add_3")
+          "ir.yield"(%7) : (tensor<1x4xf32>) -> ()
+        }) {name = "block1", cls = "ResidualBlock"} : (tensor<1x4xf32>) -> tensor<1x4xf32>
+        %8 = "mc.cell"(%0) ({
+        ^bb(%9: tensor<1x4xf32>):
+          %10 = "onnx.Relu"(%9) : (tensor<1x4xf32>) -> tensor<1x4xf32> loc("Relu_4")
+          %11 = "onnx.Sigmoid"(%10) : (tensor<1x4xf32>) -> tensor<1x4xf32> loc("Sigmoid_5")
+          %12 = "mc.cell"(%9) ({
+          ^bb(%13: tensor<1x4xf32>):
+            "ir.yield"(%13) : (tensor<1x4xf32>) -> ()
+          }) {name = "block2.downsample", absent = true, optional = true} : (tensor<1x4xf32>) -> tensor<1x4xf32>
+          %14 = "onnx.Add"(%11, %12) : (tensor<1x4xf32>, tensor<1x4xf32>) -> tensor<1x4xf32> loc("Add_6")
+          "ir.yield"(%14) : (tensor<1x4xf32>) -> ()
+        }) {name = "block2", cls = "ResidualBlock"} : (tensor<1x4xf32>) -> tensor<1x4xf32>
+        "ir.return"(%8) : (tensor<1x4xf32>) -> ()
+      }""")
+
+
+def test_a_plain_chain_without_scopes_stays_flat():
+    check_pass("structure-modules", changed=False, before="""
+      func @main(%x: tensor<1x4xf32>) -> tensor<1x4xf32> {
+        %0 = "onnx.Relu"(%x) : (tensor<1x4xf32>) -> tensor<1x4xf32> loc("Relu_0")
+        %1 = "onnx.Neg"(%0) : (tensor<1x4xf32>) -> tensor<1x4xf32> loc("Neg_1")
+        %2 = "onnx.Tanh"(%1) : (tensor<1x4xf32>) -> tensor<1x4xf32> loc("Tanh_2")
+        %3 = "onnx.Sigmoid"(%2) : (tensor<1x4xf32>) -> tensor<1x4xf32> loc("Sigmoid_3")
+        "ir.return"(%3) : (tensor<1x4xf32>) -> ()
+      }""")
+
+
+def test_a_vgg_like_conv_relu_chain_stays_flat():
+    # conv+relu repeats, but a 2-op unit is one layer and its activation, not a block (MIN_UNIT_OPS).
+    check_pass("structure-modules", changed=False, before="""
+      func @main(%x: tensor<1x2x4x4xf32>) -> tensor<1x2x4x4xf32> {
+        %w0 = "ir.param"() {key = "conv0.weight"} : () -> tensor<2x2x1x1xf32>
+        %w1 = "ir.param"() {key = "conv1.weight"} : () -> tensor<2x2x1x1xf32>
+        %w2 = "ir.param"() {key = "conv2.weight"} : () -> tensor<2x2x1x1xf32>
+        %w3 = "ir.param"() {key = "conv3.weight"} : () -> tensor<2x2x1x1xf32>
+        %0 = "onnx.Conv"(%x, %w0) : (tensor<1x2x4x4xf32>, tensor<2x2x1x1xf32>) -> tensor<1x2x4x4xf32> loc("Conv_0")
+        %1 = "onnx.Relu"(%0) : (tensor<1x2x4x4xf32>) -> tensor<1x2x4x4xf32> loc("Relu_1")
+        %2 = "onnx.Conv"(%1, %w1) : (tensor<1x2x4x4xf32>, tensor<2x2x1x1xf32>) -> tensor<1x2x4x4xf32> loc("Conv_2")
+        %3 = "onnx.Relu"(%2) : (tensor<1x2x4x4xf32>) -> tensor<1x2x4x4xf32> loc("Relu_3")
+        %4 = "onnx.Conv"(%3, %w2) : (tensor<1x2x4x4xf32>, tensor<2x2x1x1xf32>) -> tensor<1x2x4x4xf32> loc("Conv_4")
+        %5 = "onnx.Relu"(%4) : (tensor<1x2x4x4xf32>) -> tensor<1x2x4x4xf32> loc("Relu_5")
+        %6 = "onnx.Conv"(%5, %w3) : (tensor<1x2x4x4xf32>, tensor<2x2x1x1xf32>) -> tensor<1x2x4x4xf32> loc("Conv_6")
+        %7 = "onnx.Relu"(%6) : (tensor<1x2x4x4xf32>) -> tensor<1x2x4x4xf32> loc("Relu_7")
+        "ir.return"(%7) : (tensor<1x2x4x4xf32>) -> ()
+      }""")
+
+
+def test_unscoped_cells_lower_back_to_the_original_ops():
+    text, _ = run_pass_on_text("structure-modules", RESIDUAL_BLOCKS)
+    lowered = lower_to_onnx(parse(text))
+    verify(lowered)
+    assert [op.name for op in lowered.main.body.ops] == [
+        "onnx.Relu", "onnx.Neg", "onnx.Add", "onnx.Relu", "onnx.Neg", "onnx.Add", "onnx.Tanh", "ir.return"]
