@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import os
 import re
+import weakref
 
 import attrs
 import numpy as np
 
 from mindconverter.backend.context import MS_DTYPES, EmitContext, EmitError, WeightRef, array_literal, literal
-from mindconverter.backend.naming import Namer, module_path
-from mindconverter.backend.registry import find_emitter
+from mindconverter.backend.naming import Namer, identifier, module_path
+from mindconverter.backend.registry import EMITTERS, find_emitter, load_emitters
 from mindconverter.ir.core import Module, Op, Value, const_array, is_param
+from mindconverter.ir.dialect import DIALECT
+from mindconverter.ir.scopes import SourceScopes, op_path
 from mindconverter.ir.types import DType
 
 #: Node names that say nothing about the model (`n12`, `Conv_3`, `node_7`): member names come from weights instead.
@@ -25,6 +28,8 @@ _GENERIC_NAME = re.compile(r"(n|node|[A-Z][A-Za-z]*)_?\d*")
 _NUMBERED_NAME = re.compile(r"[A-Za-z]_?\d+")
 #: Weight-name endings dropped to name the layer (`conv1_w_0` -> `conv1`, `fc.weight` -> `fc`).
 _WEIGHT_SUFFIX = re.compile(r"([._/](w|W|weight|weights|kernel|filter|b|bias)(_\d+)?|_\d+)$")
+#: A constant named after the exporter's node, not the model: `Where`, `Cast_1`, `Constant_output_0`, `onnx::Cast_12`.
+_OP_TYPE_NAME = re.compile(r"(?:onnx_)?([A-Z][A-Za-z0-9]*)(?:_output)?(?:_\d+)*")
 
 #: Constant tensors up to this many elements are written into the script; larger ones go to the checkpoint.
 INLINE_TENSOR_LIMIT = 16
@@ -102,6 +107,23 @@ def _meaningless(name: str) -> bool:
     return bool(_GENERIC_NAME.fullmatch(name) or _NUMBERED_NAME.fullmatch(name))
 
 
+def _op_type_name(name: str) -> bool:
+    """Whether a constant's name is only the ONNX op that computed it (`Where`, `Constant_output_0`), not the model's."""
+    m = _OP_TYPE_NAME.fullmatch(identifier(name))
+    if m is None:
+        return False
+    load_emitters()
+    return f"onnx.{m.group(1)}" in EMITTERS
+
+
+def _is_causal_mask(array: np.ndarray) -> bool:
+    """Whether `array` is an additive causal mask: 0 on and below the diagonal of its last two axes, very negative above."""
+    if array.dtype.kind != "f" or array.ndim < 2 or array.shape[-1] != array.shape[-2] or array.shape[-1] < 2:
+        return False
+    above = np.triu(np.ones(array.shape[-2:], bool), 1)
+    return bool(np.all(array[..., above] <= -1e4) and np.all(array[..., ~above] == 0))
+
+
 def _comment(text: str) -> str:
     """A source name made safe for a one-line comment."""
     return re.sub(r"[^\x20-\x7e]", "?", text)[:120]
@@ -125,8 +147,30 @@ class CellWriter:
         self.unsupported: list[UnsupportedOp] = []
         self.vars: dict[Value, str] = {}
         self.const_members: dict[Value, str] = {}
+        self.stateless: dict[tuple[str, str], str] = {}  # (source module, constructor code) -> member, see add_member
+        self.user: Op | None = None  # the op being emitted (the user of the constants it asks for)
         self.imports: set[str] = set()
         self.support_classes: dict[str, str] = {}
+        self.scopes = _scopes_of(module)
+
+    def _generic(self, path: str) -> bool:
+        """Whether a source path is an exporter's node name (`Conv_3`, `n61`) rather than a module's.
+
+        Paths read from TF names are Keras layers, whatever they look like (`Conv1`).
+        """
+        return self.scopes.style != "tf" and bool(_GENERIC_NAME.fullmatch(path))
+
+    def _path(self, op: Op) -> str:
+        """The dotted source module path of `op` (`layer1.0.conv1`; for TF names as structure-modules reads them).
+
+        A fused TF op is named after its last source node (the Conv of a Pad + Conv), not the block
+        both share.
+        """
+        if not op.loc:
+            return ""
+        if self.scopes.style == "tf":
+            return ".".join(self.scopes.path(op.loc[-1]) or op_path(op, self.scopes))
+        return module_path(op.loc_name)
 
     # -- members ---------------------------------------------------------------------------------
 
@@ -134,12 +178,12 @@ class CellWriter:
         """A member name for op's layer: the source scope, else its weight's source name, else the op type."""
         if hint:
             return hint
-        path = module_path(op.loc_name) if op.loc else ""
+        path = self._path(op)
         if self.prefix and path.startswith(self.prefix + "."):
             path = path[len(self.prefix) + 1:]
         elif self.prefix and path == self.prefix:
             path = ""
-        if path and not _GENERIC_NAME.fullmatch(path):
+        if path and not self._generic(path):
             return path
         for v in op.operands[1:2]:
             key = v.op.attrs.get("key") if v is not None and v.op is not None else None
@@ -153,8 +197,34 @@ class CellWriter:
                 return name
         return op.op_type.lower()
 
+    def _source_module(self, op: Op) -> str | None:
+        """The source module whose call `op` is, relative to this cell; None for ops without one.
+
+        Every call of a module gives the same path: torch names the second call of `self.drop` in
+        `layers.0` `/layers.0/drop_1/Dropout`, so a torch-style scope (`/...`) loses its `_<n>` suffix.
+        """
+        name = op.loc_name
+        if "/" not in name:
+            return None
+        path = self._path(op)
+        if self.prefix:
+            if not path.startswith(self.prefix + "."):
+                return None  # an op of the cell itself, not of one of its modules
+            path = path[len(self.prefix) + 1:]
+        if name.startswith("/"):
+            path = re.sub(r"_\d+$", "", path)
+        return path or None
+
     def add_member(self, op: Op, code: str, weights: dict[str, WeightRef], hint: str | None) -> str:
+        # A stateless layer (no weights) called again from the same source module is the same member,
+        # as in the source (`self.drop` used twice). Layers with weights are never shared: the export
+        # may give two calls of one nn.Linear one initializer, but each layer gets its own copy.
+        source = None if weights else self._source_module(op)
+        if source is not None and (source, code) in self.stateless:
+            return f"self.{self.stateless[source, code]}"
         name = self.member_names(self._hint(op, hint), "layer")
+        if source is not None:
+            self.stateless[source, code] = name
         self.members.append((name, code, op.loc_name))
         for pname, ref in weights.items():
             self.checkpoint.append(CheckpointEntry(f"{name}.{pname}", ref))
@@ -187,28 +257,55 @@ class CellWriter:
             return self.const_members[v]
         op = v.op
         if op is not None and op.name in ("ir.param", "ir.const"):
-            hint = module_path(op.loc_name) if op.loc else (v.name or "const")
+            array = np.asarray(self.weights.get(op.attrs["key"]) if is_param(v) else const_array(v, self.weights))
+            hint = self._path(op) if op.loc else (v.name or "const")
+            if not hint:  # a TF graph's constant named by tf2onnx (`const_fold_opt__110`)
+                hint = self._use_name(v, array)
             if self.prefix and hint.startswith(self.prefix + "."):
                 hint = hint[len(self.prefix) + 1:]  # `blocks.0.scale` is `scale` inside the blocks.0 cell
             elif self.origin_prefix and hint.startswith(self.origin_prefix) and len(hint) > len(self.origin_prefix):
                 hint = hint[len(self.origin_prefix):]
+            elif _op_type_name(hint) or hint == self.prefix:
+                hint = self._use_name(v, array)  # `Where` (the exporter's node) says nothing about the model
             elif self.prefix and _meaningless(hint):
                 # `n9` differs between the instances of a class: name it the same way in each
                 hint = "weight" if is_param(v) else "const"
             if is_param(v):
                 key = op.attrs["key"]
-                array = self.weights.get(key)
-                ref = WeightRef(np.asarray(array), self.weights.origin.get(key, key), tuple(array.shape), str(array.dtype))
-                expr = self.add_parameter(op, ref, hint, trainable=True)
+                ref = WeightRef(array, self.weights.origin.get(key, key), tuple(array.shape), str(array.dtype))
+                # a folded causal mask is not a weight: it stays fixed in training, as in the source
+                expr = self.add_parameter(op, ref, hint, trainable=not _is_causal_mask(array))
             else:
-                expr = self.add_tensor(op, np.asarray(const_array(v, self.weights)), hint)
+                expr = self.add_tensor(op, array, hint)
             self.const_members[v] = expr
             return expr
         raise EmitError(f"value {v!r} is used before it is computed")
 
+    def _use_name(self, v: Value, array: np.ndarray) -> str:
+        """A name for constant `v` from what it is for: `causal_mask`, the `mask` of an attention, `<module>_<role>`, `const`."""
+        if _is_causal_mask(array):
+            return "causal_mask"
+        user = self.user
+        if user is None or not any(u is v for u in user.operands):
+            return "const"
+        index = next(i for i, u in enumerate(user.operands) if u is v)
+        roles = getattr(DIALECT.get(user.name), "operands", ())
+        role = roles[index].rstrip("?") if index < len(roles) else "const"
+        if user.name == "mc.attention":
+            return role
+        module = self._source_module(user)
+        return f"{module}_{role}" if module and not self._generic(module) else role
+
     # -- statements --------------------------------------------------------------------------------
 
     def emit_op(self, op: Op) -> None:
+        outer, self.user = self.user, op  # emit_region emits nested ops while op's emitter runs
+        try:
+            self._emit_op(op)
+        finally:
+            self.user = outer
+
+    def _emit_op(self, op: Op) -> None:
         if op.name == "mc.cell":
             self._sub_cell(op)
             return
@@ -217,7 +314,8 @@ class CellWriter:
         if spec is None:
             reason = f"no emitter for '{op.name}'" + (f" at opset {self.opset}" if op.dialect == "onnx" else "")
         else:
-            snapshot = (len(self.members), len(self.checkpoint), set(self.member_names.taken), dict(self.const_members))
+            snapshot = (len(self.members), len(self.checkpoint), set(self.member_names.taken), dict(self.const_members),
+                        dict(self.stateless))
             try:
                 out = spec.fn(op, EmitContext(self, op))
             except EmitError as exc:
@@ -227,6 +325,7 @@ class CellWriter:
                 del self.checkpoint[snapshot[1]:]
                 self.member_names.taken = snapshot[2]
                 self.const_members = snapshot[3]
+                self.stateless = snapshot[4]
             else:
                 exprs = [out] if isinstance(out, str) else list(out)
                 if len(exprs) != len(op.results) and len(exprs) != 1:  # one expression may yield a tuple
@@ -264,8 +363,8 @@ class CellWriter:
             self.statements.append(_Statement([self._var_for(op, r)], e, op.loc_name))
 
     def _var_for(self, op: Op, v: Value) -> str:
-        path = module_path(op.loc_name) if op.loc else ""
-        if _GENERIC_NAME.fullmatch(path):
+        path = self._path(op)
+        if self._generic(path):
             path = ""  # `n61` says nothing; `concat` does
         if self.prefix and (path == self.prefix or not path.startswith(self.prefix + ".")):
             path = ""  # an op of the cell itself: named after what it does (`matmul`), not the cell
@@ -774,6 +873,8 @@ def _class_base_name(inst: _Instance) -> str:
         words = re.split(r"[^0-9A-Za-z]+", base)
         camel = "".join(w[:1].upper() + w[1:] for w in words if w)
         return camel if camel.lower().endswith("block") else f"{camel}Block"
+    # One of several numbered scopes (Keras `block_1`, `block_2`, Caffe `fire2`): the class is the kind, `Block`.
+    leaf = re.sub(r"_?\d+[a-z]?$", "", leaf) or leaf
     words = re.split(r"[^0-9A-Za-z]+", leaf)
     return "".join(w[:1].upper() + w[1:] for w in words if w) or "Block"
 
@@ -825,6 +926,20 @@ def _sequential(inst: _Instance) -> str | None:
         parts.append(items[i] if j - i == 1 else f"*[{items[i]} for _ in range({j - i})]")
         i = j
     return f"nn.SequentialCell({', '.join(parts)})"
+
+
+_SCOPES: weakref.WeakKeyDictionary[Module, SourceScopes] = weakref.WeakKeyDictionary()
+
+
+def _scopes_of(module: Module) -> SourceScopes:
+    """How the module's source names map to module paths (computed once per module, for all its cells)."""
+    scopes = _SCOPES.get(module)
+    if scopes is None:
+        scopes = _SCOPES[module] = SourceScopes.of(n for op in module.ops() if op.name not in _NOT_SOURCE_OPS for n in op.loc)
+    return scopes
+
+
+_NOT_SOURCE_OPS = ("ir.param", "ir.const", "ir.return", "ir.yield", "mc.cell")
 
 
 def _source_leaf(w: CellWriter, member: str) -> str:

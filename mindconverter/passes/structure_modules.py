@@ -5,44 +5,15 @@ from __future__ import annotations
 from collections.abc import Hashable
 
 from mindconverter.ir.core import Block, Builder, Func, Module, Op, Value, replace_uses
+from mindconverter.ir.scopes import SourceScopes, op_path
 from mindconverter.passes.manager import PassContext, register_pass
 from mindconverter.passes.structure_repeats import Instance, plan_repeats
 
 Path = tuple[str, ...]
 
 def scope_path(loc_name: str) -> Path:
-    """The module path of a source node name: `/layer1/layer1.0/conv1/Conv` -> ("layer1", "0", "conv1").
-
-    torch export names nest scopes that repeat their parent (`layer1`, `layer1.0`); TF names are plain
-    scopes (`block_1_expand/Conv2D` -> ("block_1_expand",)). The last part (the node itself) is dropped;
-    a name without `/` has no scope.
-    """
-    parts = [p for p in loc_name.split("/") if p]
-    if len(parts) <= 1:
-        return ()
-    path: list[str] = []
-    for seg in parts[:-1]:
-        if path and seg.startswith(".".join(path) + "."):
-            path = seg.split(".")
-        elif path and seg.startswith(path[-1] + "."):
-            path[-1:] = seg.split(".")
-        else:
-            path.extend(seg.split("."))
-    return tuple(p for p in path if p)
-
-
-def op_path(op: Op) -> Path:
-    """The common scope of every source node a (possibly fused) op comes from."""
-    paths = [scope_path(name) for name in op.loc]
-    if not paths:
-        return ()
-    common = paths[0]
-    for p in paths[1:]:
-        n = 0
-        while n < min(len(common), len(p)) and common[n] == p[n]:
-            n += 1
-        common = common[:n]
-    return common
+    """The module path of one source node name on its own (see ir/scopes.py): `/layer1/layer1.0/conv1/Conv` -> ("layer1", "0", "conv1")."""
+    return SourceScopes.of([loc_name]).path(loc_name)
 
 
 def _is_structural(op: Op) -> bool:
@@ -108,14 +79,14 @@ def _outline(func: Func, block: Block, ops: list[Op], name: str) -> Op | None:
 # optional sub-modules (ResNet's downsample): a structural skeleton with one sub-cell bypassed
 
 
-def _leaf(op: Op, base: Path) -> str:
+def _leaf(op: Op, base: Path, scopes: SourceScopes | None) -> str:
     if op.name == "mc.cell":
         return op.attrs["name"].split(".")[-1]
-    path = op_path(op)
+    path = op_path(op, scopes)
     return ".".join(path[len(base):]) if path[: len(base)] == base else ".".join(path)
 
 
-def skeleton(cell: Op, bypass: Op | None = None) -> Hashable:
+def skeleton(cell: Op, bypass: Op | None = None, scopes: SourceScopes | None = None) -> Hashable:
     """The structure of a cell: op names, member names and dataflow; no attribute values or shapes.
 
     With `bypass` (a sub-cell of one input and one output), that sub-cell is treated as the identity.
@@ -132,15 +103,15 @@ def skeleton(cell: Op, bypass: Op | None = None) -> Hashable:
         operands = tuple(
             None if v is None else ref.get(v, ("ext", v.op.name if v.op is not None else "arg")) for v in op.operands
         )
-        nested = skeleton(op) if op.name == "mc.cell" else None
-        items.append((op.name, _leaf(op, base), operands, len(op.results), nested, bool(op.attrs.get("absent"))))
+        nested = skeleton(op, scopes=scopes) if op.name == "mc.cell" else None
+        items.append((op.name, _leaf(op, base, scopes), operands, len(op.results), nested, bool(op.attrs.get("absent"))))
         for j, r in enumerate(op.results):
             ref[r] = ("op", k, j)
         k += 1
     return tuple(items)
 
 
-def _add_absent_sub_cells(cells: list[Op]) -> bool:
+def _add_absent_sub_cells(cells: list[Op], scopes: SourceScopes | None = None) -> bool:
     """Give cells that match another cell minus one optional sub-cell an `absent` copy of that sub-cell.
 
     torchvision's Bottleneck has a `downsample` only in the first block of each stage; with the absent
@@ -148,7 +119,7 @@ def _add_absent_sub_cells(cells: list[Op]) -> bool:
     """
     by_skeleton: dict[Hashable, list[Op]] = {}
     for c in cells:
-        by_skeleton.setdefault(skeleton(c), []).append(c)
+        by_skeleton.setdefault(skeleton(c, scopes=scopes), []).append(c)
     changed = False
     done: set[tuple[int, str]] = set()
     for a in cells:
@@ -157,7 +128,7 @@ def _add_absent_sub_cells(cells: list[Op]) -> bool:
                 continue
             if sub.operands[0] is None or sub.operands[0].owner is None:
                 continue
-            key = skeleton(a, bypass=sub)
+            key = skeleton(a, bypass=sub, scopes=scopes)
             leaf = sub.attrs["name"].split(".")[-1]
             for b in by_skeleton.get(key, []):
                 sub.attrs["optional"] = True
@@ -261,7 +232,11 @@ def _outline_repeats(
 
 @register_pass("structure-modules")
 def structure_modules(module: Module, ctx: PassContext) -> bool:
-    """Group the ops of each source module scope (torch `/layer1/layer1.0/conv1/Conv`, TF `block_1/Conv2D`) into an mc.cell.
+    """Group the ops of each source module scope (torch `/layer1/layer1.0/conv1/Conv`, TF `block_1_expand/Conv2D`) into an mc.cell.
+
+    Scopes are read by `ir/scopes.py`: torch's nested module paths; for TF/Keras names the model-name
+    prefix, Keras' call suffix and TF's op sub-scopes are dropped, and Keras block names are split
+    (`block_1_expand` is layer `expand` of block `block_1`, `conv2_block1_1_conv` is `conv2.block1.conv1`).
 
     1. A scope becomes a cell when at least two ops belong to it (a one-op scope is a layer of its parent).
     2. Scopes are outlined innermost first; a scope whose ops are not contiguous in the dataflow
@@ -281,7 +256,8 @@ def structure_modules(module: Module, ctx: PassContext) -> bool:
     for func in module.funcs:
         if any(op.name == "mc.cell" for op in func.body.ops):
             continue  # already structured
-        paths: dict[Op, Path] = {op: op_path(op) for op in func.body.ops if _is_structural(op)}
+        naming = SourceScopes.of(name for op in func.walk() if _is_structural(op) for name in op.loc)
+        paths: dict[Op, Path] = {op: op_path(op, naming) for op in func.body.ops if _is_structural(op)}
         if not any(paths.values()):
             if _outline_repeats(func, ctx):
                 changed = True
@@ -289,7 +265,9 @@ def structure_modules(module: Module, ctx: PassContext) -> bool:
             continue
         counts: dict[Path, int] = {}
         for p in paths.values():
-            for n in range(1, len(p) + 1):
+            # A TF path ends with the Keras layer: its ops (a Dense and its softmax, a BatchNorm as
+            # Mul + Add) are one layer of the enclosing block, not a module of their own.
+            for n in range(1, len(p) + (naming.style != "tf")):
                 counts[p[:n]] = counts.get(p[:n], 0) + 1
         scopes = sorted((p for p, c in counts.items() if c >= 2), key=lambda p: (-len(p), p))
         for scope in scopes:
@@ -307,5 +285,5 @@ def structure_modules(module: Module, ctx: PassContext) -> bool:
             paths[cell] = scope
             changed = True
         if changed:
-            _add_absent_sub_cells(_cells(func))
+            _add_absent_sub_cells(_cells(func), naming)
     return changed

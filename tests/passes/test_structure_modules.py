@@ -73,7 +73,8 @@ def test_a_scope_whose_result_is_used_between_its_ops_is_left_to_its_parent():
 def test_scope_paths_of_torch_and_tf_names():
     assert scope_path("/layer1/layer1.0/conv1/Conv") == ("layer1", "0", "conv1")
     assert scope_path("/layers.0/attn/MatMul") == ("layers", "0", "attn")
-    assert scope_path("block_1_expand/Conv2D") == ("block_1_expand",)
+    assert scope_path("block_1_expand/Conv2D") == ("block_1", "expand")  # Keras: layer `expand` of block `block_1`
+    assert scope_path("dense/BiasAdd") == ("dense",)
     assert scope_path("Conv_3") == ()
     module = parse('''
       func @main(%x: tensor<2xf32>) -> tensor<2xf32> {

@@ -1,0 +1,141 @@
+"""Member names in generated Cells: one member for a stateless layer called twice, constants named after their use."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+from builders import rand
+from helpers import assert_parity, make_model
+from onnx import helper
+
+from mindconverter.backend.cell_writer import generate
+from mindconverter.ir import WeightStore, parse
+
+# -- a stateless source module called twice: one member ---------------------------------------------
+
+
+def _dropouts(names: tuple[str, str], ratios: tuple[float, float] = (0.1, 0.1)):
+    """x -> Dropout -> + x -> Dropout (inference mode), the two Dropouts named `names`."""
+    c = helper.make_node
+    nodes = [
+        c("Dropout", ["x", "r0", "off"], ["d0"], name=names[0]),
+        c("Add", ["d0", "x"], ["s"], name="/Add"),
+        c("Dropout", ["s", "r1", "off"], ["y"], name=names[1]),
+    ]
+    consts = {"r0": np.array(ratios[0], np.float32), "r1": np.array(ratios[1], np.float32), "off": np.array(False)}
+    return make_model(nodes, {"x": (np.float32, (2, 4))}, ["y"], consts)
+
+
+def _members(code: str) -> list[str]:
+    """The members of the last class in `code` (MindSporeModel, or the class `code` is cut to)."""
+    return re.findall(r"^ {8}self\.(\w+) = ", code[code.rfind("class "):], re.M)
+
+
+def test_a_stateless_module_called_twice_is_one_member():
+    # torch names the second call of `self.drop` `/drop_1/...`
+    code = assert_parity(_dropouts(("/drop/Dropout", "/drop_1/Dropout")))
+    assert _members(code) == ["drop"], code
+    assert code.count("self.drop(") == 2, code
+
+
+def test_two_ops_of_one_scope_share_its_member():
+    code = assert_parity(_dropouts(("/drop/Dropout", "/drop/Dropout_1")))
+    assert _members(code) == ["drop"], code
+    assert code.count("self.drop(") == 2, code
+
+
+def test_layers_with_different_arguments_are_not_shared():
+    code = assert_parity(_dropouts(("/drop/Dropout", "/drop_1/Dropout"), (0.1, 0.2)))
+    assert _members(code) == ["drop", "drop_1"], code
+    assert "self.drop_1 = nn.Dropout(p=0.2)" in code, code
+
+
+def test_layers_without_a_source_scope_are_not_shared():
+    code = assert_parity(_dropouts(("Dropout_0", "Dropout_1")))
+    assert len(_members(code)) == 2, code
+
+
+def test_a_linear_called_twice_keeps_a_layer_per_call():
+    """Two calls of one torch nn.Linear read one initializer; layers with weights are never shared."""
+    c = helper.make_node
+    nodes = [
+        c("Gemm", ["x", "w", "b"], ["h"], name="/fc/Gemm", transB=1),
+        c("Relu", ["h"], ["r"], name="/act/Relu"),
+        c("Gemm", ["r", "w", "b"], ["y"], name="/fc_1/Gemm", transB=1),
+    ]
+    model = make_model(nodes, {"x": (np.float32, (3, 4))}, ["y"], {"w": rand(4, 4), "b": rand(4, seed=2)})
+    code = assert_parity(model, expect_layers=("self.fc = nn.Dense(4, 4)", "self.fc_1 = nn.Dense(4, 4)"))
+    assert "self.fc(" in code and "self.fc_1(" in code, code
+
+
+def test_stateless_members_shared_inside_repeated_cells_keep_one_class():
+    """Two encoder-like layers, each calling its `drop` twice: one class with one `drop` member."""
+    c = helper.make_node
+    nodes, inits = [], {"off": np.array(False), "p": np.array(0.1, np.float32)}
+    x = "x"
+    for i in range(2):
+        s = f"/layers.{i}"
+        inits |= {f"layers.{i}.fc.weight": rand(4, 4, seed=i), f"layers.{i}.fc.bias": rand(4, seed=10 + i)}
+        nodes += [
+            c("Dropout", [x, "p", "off"], [f"d{i}"], name=f"{s}/drop/Dropout"),
+            c("Gemm", [f"d{i}", f"layers.{i}.fc.weight", f"layers.{i}.fc.bias"], [f"h{i}"], name=f"{s}/fc/Gemm", transB=1),
+            c("Dropout", [f"h{i}", "p", "off"], [f"e{i}"], name=f"{s}/drop_1/Dropout"),
+            c("Add", [f"e{i}", x], [f"y{i}"], name=f"{s}/Add"),
+        ]
+        x = f"y{i}"
+    model = make_model(nodes, {"x": (np.float32, (3, 4))}, [x], inits)
+    code = assert_parity(model)
+    assert "*[LayerBlock() for _ in range(2)]" in code, code
+    block = code[code.index("class LayerBlock"):code.index("class MindSporeModel")]  # _members: its last class
+    assert _members(block) == ["drop", "fc"], code
+    assert block.count("self.drop(") == 2, code
+
+
+# -- constants named after their use, not after the exporter's op type ---------------------------------
+
+
+def _causal_mask(n: int) -> np.ndarray:
+    return np.where(np.tril(np.ones((n, n), bool)), 0.0, -np.inf).astype(np.float32)
+
+
+def test_an_attention_mask_is_named_mask():
+    weights = WeightStore()
+    weights.set("/Where_output_0", _causal_mask(6))
+    weights.set("pad", np.zeros((6, 6), np.float32))
+    text = """
+      func @main(%q: tensor<2x6x8xf32>, %k: tensor<2x6x8xf32>, %v: tensor<2x6x8xf32>) -> (tensor<2x6x8xf32>, tensor<2x6x8xf32>) {
+        %m = "ir.param"() {key = "/Where_output_0"} : () -> tensor<6x6xf32> loc("/Where")
+        %p = "ir.param"() {key = "pad"} : () -> tensor<6x6xf32> loc("/Cast_1")
+        %0 = "mc.attention"(%q, %k, %v, %m) {num_heads = 2, scale = 0.5} : (tensor<2x6x8xf32>, tensor<2x6x8xf32>, tensor<2x6x8xf32>, tensor<6x6xf32>) -> tensor<2x6x8xf32> loc("/attention/Softmax")
+        %1 = "mc.attention"(%q, %k, %v, %p) {num_heads = 2, scale = 0.5} : (tensor<2x6x8xf32>, tensor<2x6x8xf32>, tensor<2x6x8xf32>, tensor<6x6xf32>) -> tensor<2x6x8xf32> loc("/attention_2/Softmax")
+        "ir.return"(%0, %1) : (tensor<2x6x8xf32>, tensor<2x6x8xf32>) -> ()
+      }"""
+    module = parse(text, weights=weights)
+    module.attrs["opset"] = 17
+    gen = generate(module)
+    members = _members(gen.code)
+    assert "causal_mask" in members and "mask" in members, gen.code
+    assert not any(re.match(r"Where|Cast", m) for m in members), gen.code
+    assert {e.name for e in gen.checkpoint} >= {"causal_mask", "mask"}, gen.checkpoint
+    assert 'name="causal_mask", requires_grad=False)' in gen.code, gen.code  # a mask, not a weight to train
+    compile(gen.code, "model.py", "exec")
+
+
+def test_a_folded_constant_named_after_an_op_type_is_named_after_its_use():
+    """A causal mask built from constants (Where over a triangle) folds to a constant named `/Where`."""
+    c = helper.make_node
+    tri = np.tril(np.ones((6, 6), bool))
+    nodes = [
+        c("Where", ["tri", "zero", "ninf"], ["mask"], name="/Where"),
+        c("Add", ["x", "mask"], ["s"], name="/Add"),
+        c("Cast", ["scale_i"], ["scale"], to=1, name="/Cast"),
+        c("Mul", ["s", "scale"], ["y"], name="/Mul"),
+    ]
+    consts = {"tri": tri, "zero": np.array(0.0, np.float32), "ninf": np.array(-1e9, np.float32),
+              "scale_i": np.arange(36, dtype=np.int64).reshape(6, 6)}
+    model = make_model(nodes, {"x": (np.float32, (2, 6, 6))}, ["y"], consts)
+    code = assert_parity(model)
+    members = _members(code)
+    assert "causal_mask" in members, code
+    assert not any(re.match(r"(Where|Cast|Constant)(_|$)", m) for m in members), code
