@@ -10,6 +10,8 @@ import builtins
 import keyword
 import re
 
+from mindconverter.ir.scopes import torch_path
+
 _RESERVED = (
     set(keyword.kwlist)
     | set(keyword.softkwlist)
@@ -26,22 +28,11 @@ _CELL_ATTRS = {
 def module_path(loc_name: str) -> str:
     """The dotted module path in a torch-style node name: `/layer1/layer1.0/conv1/Conv` -> `layer1.0.conv1`.
 
-    Scopes that extend the previous one (`layer1` then `layer1.0`) are merged; the last segment
-    (the op type) is dropped when there is more than one. Names without `/` are returned as they are.
+    See `ir.scopes.torch_path`; a name without `/` is returned as it is.
     """
-    parts = [p for p in loc_name.split("/") if p]
-    if len(parts) <= 1:
-        return parts[0] if parts else ""
-    scopes = parts[:-1]
-    path: list[str] = []
-    for seg in scopes:
-        if path and seg.startswith(".".join(path) + "."):
-            path = seg.split(".")
-        elif path and seg.startswith(path[-1] + "."):
-            path[-1:] = seg.split(".")
-        else:
-            path.extend(seg.split("."))
-    return ".".join(path)
+    if "/" not in loc_name.strip("/"):
+        return loc_name.strip("/")
+    return ".".join(torch_path(loc_name))
 
 
 def identifier(text: str, fallback: str = "x") -> str:
