@@ -7,7 +7,7 @@ from collections.abc import Hashable
 from mindconverter.ir.core import Block, Builder, Func, Module, Op, Value, replace_uses
 from mindconverter.ir.scopes import SourceScopes, op_path
 from mindconverter.passes.manager import PassContext, register_pass
-from mindconverter.passes.structure_repeats import Instance, plan_repeats
+from mindconverter.passes.structure_repeats import Instance, defined_values, external_values, plan_repeats
 
 Path = tuple[str, ...]
 
@@ -27,21 +27,8 @@ def _outline(func: Func, block: Block, ops: list[Op], name: str) -> Op | None:
     of the group before that place.
     """
     members = set(ops)
-    inside: set[Value] = set()
-    for op in ops:
-        for inner in op.walk():
-            inside.update(inner.results)
-            for region in inner.regions:
-                inside.update(region.args)
-    inputs: dict[Value, None] = {}
-    for op in ops:
-        for inner in op.walk():
-            for v in inner.operands:
-                if v is None or v in inside:
-                    continue
-                if v.op is not None and v.op.name in ("ir.param", "ir.const"):
-                    continue  # weights and constants stay outside; the region sees them
-                inputs.setdefault(v)
+    inside = defined_values(ops)
+    inputs = external_values(ops, inside)  # weights and constants stay outside; the region sees them
     last = block.ops.index(ops[-1])
     outputs: dict[Value, None] = {}
     for i, op in enumerate(block.ops):

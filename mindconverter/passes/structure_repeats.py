@@ -134,14 +134,20 @@ def _slice(v: Value, members: set[Op]) -> set[Op]:
     return seen
 
 
-def _external(ops: list[Op]) -> list[Value]:
-    """Non-constant values the ops read that none of them defines, in order of first use."""
+def defined_values(ops: list[Op]) -> set[Value]:
+    """Every value the ops (and the ops of their regions) define."""
     inside: set[Value] = set()
     for op in ops:
         for inner in op.walk():
             inside.update(inner.results)
             for region in inner.regions:
                 inside.update(region.args)
+    return inside
+
+
+def external_values(ops: list[Op], inside: set[Value] | None = None) -> list[Value]:
+    """Non-constant values the ops read that none of them defines, in order of first use."""
+    inside = defined_values(ops) if inside is None else inside
     out: dict[Value, None] = {}
     for op in ops:
         for inner in op.walk():
@@ -166,7 +172,7 @@ def shortcut_of(ops: list[Op]) -> tuple[bool, list[Op]]:
     if not short:
         return True, []
     chain = [op for op in ops if op in short]
-    if len(chain) >= len(long) or len(_external(chain)) != 1 or any(op.regions for op in chain):
+    if len(chain) >= len(long) or len(external_values(chain)) != 1 or any(op.regions for op in chain):
         return True, []
     return True, chain
 
