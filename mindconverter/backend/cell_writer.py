@@ -720,6 +720,13 @@ def _merge(trees: list, slots: list, name: str, force: bool = False, known: dict
         same = len({repr(t[1]) for t in present}) == 1
         if same and not force:
             return present[0]
+        values = [t[1] for t in present]
+        if not force and all(isinstance(v, tuple) for v in values) and len({len(v) for v in values}) == 1:
+            # A shape that differs in some dims, (1, 16, 1, 1) and (1, 32, 1, 1): only those dims are
+            # arguments, so they can be the class's `out_channels` -> (1, out_channels, 1, 1).
+            items = [_merge([None if t is None else ("lit", t[1][i]) for t in trees], slots, name, False, known)
+                     for i in range(len(values[0]))]
+            return ("tuple", items)
         slots.append(("!" + name if same else name, [(_MISSING if t is None else t[1]) for t in trees]))
         return ("slot", len(slots) - 1)
     callees = {t[1] for t in present}
@@ -760,6 +767,9 @@ def _render(tree, names: dict[int, str]) -> str:
         return tree[1]
     if kind == "slot":
         return names[tree[1]]
+    if kind == "tuple":
+        items = [_render(t, names) for t in tree[1]]
+        return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
     args = [_render(a, names) for a in tree[2]] + [f"{k}={_render(v, names)}" for k, v in tree[3].items()]
     return f"{tree[1]}({', '.join(args)})"
 
