@@ -1,0 +1,70 @@
+"""How much shorter the structured script is than the flat one, per model: classes and lines.
+
+    .venv/bin/python benchmarks/readable_lines.py [--models squeezenet resnet50] [--keras]
+
+For each of the ONNX package's light models (no source scopes: the hierarchy comes from structural
+hashing) and, with --keras, the Keras fixture (tf2onnx names), converts twice without the parity
+check: with the default pipeline, and with `structure-modules` skipped (one flat class). Prints
+non-blank lines of both scripts, their ratio, and the classes of the structured one with their
+instance counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+from light_models import MODELS, light_path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+
+def lines(script: Path) -> int:
+    return sum(1 for line in script.read_text().splitlines() if line.strip())
+
+
+def classes(code: str) -> str:
+    names = re.findall(r"^class (\w+)\(nn\.Cell\):", code, re.M)
+    top = code[code.index("class MindSporeModel"):] if "class MindSporeModel" in code else ""
+    counts = []
+    for name in names[:-1]:
+        uses = len(re.findall(rf"\b{name}\(", top)) + sum(int(n) - 1 for n in re.findall(rf"{name}\([^)]*\) for _ in range\((\d+)\)", top))
+        inner = len(re.findall(rf"= {name}\(", code[: code.index("class MindSporeModel")]))
+        counts.append(f"{name} x{uses + inner}")
+    return ", ".join(counts) or "(flat)"
+
+
+def convert(model: Path, out: Path, *extra: str) -> Path:
+    from mindconverter.cli import main
+
+    code = main(["--model_file", str(model), "--output", str(out), "--check", "off", "-q", *extra])
+    if code != 0:
+        raise SystemExit(f"{model.name}: mindconverter exited {code}")
+    return out / f"{model.stem}.py"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=MODELS)
+    parser.add_argument("--keras", action="store_true", help="also the Keras fixture of tests/fixtures")
+    args = parser.parse_args()
+    from models.test_light_models import with_random_weights
+
+    work = Path(tempfile.mkdtemp(prefix="readable_lines."))
+    models = [with_random_weights(light_path(m), work / f"{m}.onnx") for m in args.models]
+    if args.keras:
+        models.append(ROOT / "tests" / "fixtures" / "keras_mobilenet_tiny.onnx")
+    print(f"{'model':24} {'flat':>6} {'structured':>10} {'ratio':>6}  classes")
+    for model in models:
+        flat = lines(convert(model, work / "flat" / model.stem, "--skip-pass", "structure-modules"))
+        script = convert(model, work / "structured" / model.stem)
+        structured = lines(script)
+        print(f"{model.stem:24} {flat:6d} {structured:10d} {structured / flat:6.2f}  {classes(script.read_text())}")
+
+
+if __name__ == "__main__":
+    main()
