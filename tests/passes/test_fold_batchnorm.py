@@ -90,3 +90,21 @@ def test_fold_batchnorm_flag_keeps_parity(tmp_path, bias):
     code = folded.script.read_text()
     assert "BatchNorm" not in code and "nn.Conv2d(3, 4, 3" in code and "has_bias=False" not in code, code
     assert folded.parity_passed and len(folded.parity) == 2, folded.parity
+
+
+def test_fold_batchnorm_command_line_flag(tmp_path):
+    from helpers import convert_and_check
+
+    rng = np.random.default_rng(1)
+    model = make_model(
+        [
+            helper.make_node("Conv", ["x", "w"], ["c"], name="/conv/Conv", kernel_shape=[1, 1]),
+            helper.make_node("BatchNormalization", ["c", "s", "b", "m", "v"], ["y"], name="/bn/BN"),
+        ],
+        {"x": (np.float32, (1, 2, 4, 4))}, ["y"],
+        {"w": rng.normal(size=(3, 2, 1, 1)).astype(np.float32), "s": np.ones(3, np.float32),
+         "b": np.zeros(3, np.float32), "m": rng.normal(size=3).astype(np.float32), "v": np.full(3, 2.0, np.float32)},
+    )
+    onnx.save(model, tmp_path / "m.onnx")
+    _, script = convert_and_check(tmp_path / "m.onnx", tmp_path / "out", "--fold-batchnorm")
+    assert "BatchNorm" not in script.read_text()
