@@ -10,6 +10,7 @@ import logging
 import sys
 
 from mindconverter import __version__
+from mindconverter.logs import console_logger
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
@@ -67,13 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _setup_logging(verbose: int, quiet: bool) -> None:
-    level = logging.ERROR if quiet else logging.DEBUG if verbose else logging.INFO
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    logger = logging.getLogger("mindconverter")
-    logger.handlers[:] = [handler]
-    logger.setLevel(level)
-    logger.propagate = False
+    console_logger(logging.ERROR if quiet else logging.DEBUG if verbose else logging.INFO)
 
 
 def _split(values: list[str]) -> list[str]:

@@ -17,6 +17,8 @@ import re
 import sys
 from pathlib import Path
 
+from mindconverter.logs import console_logger
+
 EXIT_OK, EXIT_ERROR = 0, 1
 _HEADER = re.compile(r"^// mindconverter-ir v1  (.*)$")
 
@@ -187,12 +189,7 @@ def run(args: argparse.Namespace, out=None) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    logger = logging.getLogger("mindconverter")
-    logger.handlers[:] = [handler]
-    logger.setLevel(logging.DEBUG if args.verbose else logging.WARNING)
-    logger.propagate = False
+    logger = console_logger(logging.DEBUG if args.verbose else logging.WARNING)
     from mindconverter.errors import MindConverterError, internal_error_message
 
     try:

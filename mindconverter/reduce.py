@@ -23,6 +23,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from mindconverter.logs import console_logger
+
 EXIT_OK, EXIT_ERROR = 0, 1
 log = logging.getLogger("mindconverter")
 
@@ -232,11 +234,7 @@ def reduce_model(model, oracle: Oracle):
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    logger = logging.getLogger("mindconverter")
-    logger.handlers[:] = [handler]
-    logger.propagate = False
+    logger = console_logger(logging.INFO)
     from mindconverter.errors import ArgumentError, MindConverterError, internal_error_message
 
     try:

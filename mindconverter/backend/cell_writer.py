@@ -124,6 +124,17 @@ def _is_causal_mask(array: np.ndarray) -> bool:
     return bool(np.all(array[..., above] <= -1e4) and np.all(array[..., ~above] == 0))
 
 
+def _import_lines(text: str) -> list[str]:
+    """The imports the script `text` uses: `import mindspore as ms`, `from mindspore import Parameter, nn, ops`."""
+    imports = ["import mindspore as ms"] if "ms." in text else []
+    names = {m for m in ("nn", "ops") if f"{m}." in text} | {"nn"}
+    if "Parameter(" in text:
+        names.add("Parameter")
+    # isort order (ruff's I001): classes (capitalised) before modules and functions.
+    imports.append("from mindspore import " + ", ".join(sorted(names, key=lambda n: (not n[0].isupper(), n))))
+    return imports
+
+
 def _comment(text: str) -> str:
     """A source name made safe for a one-line comment."""
     return re.sub(r"[^\x20-\x7e]", "?", text)[:120]
@@ -393,13 +404,7 @@ class CellWriter:
         construct = [f"        {', '.join(st.targets)} = {st.expr}  # {_comment(st.comment)}" for st in self.statements]
         construct.append(f"        return {', '.join(outputs)}")
         text = "\n".join(init + construct + list(self.support_classes.values()))
-        imports = ["import mindspore as ms"] if "ms." in text else []
-        names = {m for m in ("nn", "ops") if f"{m}." in text} | {"nn"}
-        if "Parameter(" in text:
-            names.add("Parameter")
-        # isort order (ruff's I001): classes (capitalised) before modules and functions.
-        imports.append("from mindspore import " + ", ".join(sorted(names, key=lambda n: (not n[0].isupper(), n))))
-        parts = [*imports, "", ""]
+        parts = [*_import_lines(text), "", ""]
         if "placeholder" in self.imports:
             parts += [_PLACEHOLDER, "", ""]
         for source in self.support_classes.values():
@@ -1112,12 +1117,7 @@ def _generate_hierarchy(module: Module, class_name: str, docstring: str) -> Gene
     for w in writers:
         support.update(w.support_classes)
     text += "\n".join(support.values())
-    imports = ["import mindspore as ms"] if "ms." in text else []
-    names = {m for m in ("nn", "ops") if f"{m}." in text} | {"nn"}
-    if "Parameter(" in text:
-        names.add("Parameter")
-    imports.append("from mindspore import " + ", ".join(sorted(names, key=lambda n: (not n[0].isupper(), n))))
-    parts = [*imports, "", ""]
+    parts = [*_import_lines(text), "", ""]
     if any("placeholder" in w.imports for w in writers):
         parts += [_PLACEHOLDER, "", ""]
     for source in support.values():

@@ -248,7 +248,7 @@ def structure_modules(module: Module, ctx: PassContext) -> bool:
         if not any(paths.values()):
             if _outline_repeats(func, ctx):
                 changed = True
-                _add_absent_sub_cells(_cells(func))
+                _add_absent_sub_cells(_cells(func), naming)
             continue
         counts: dict[Path, int] = {}
         for p in paths.values():

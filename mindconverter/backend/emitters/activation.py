@@ -6,6 +6,8 @@ Stateless activations become `ops.*` calls (no member needed); LeakyRelu keeps i
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from mindconverter.backend.context import EmitContext
@@ -92,20 +94,24 @@ def softmax(op: Op, cx: EmitContext) -> str:
     return f"ops.cast({expr}, ms.bfloat16)" if bf16 else expr
 
 
-@emits("onnx.Softmax", since=1, until=12)
-def softmax_2d(op: Op, cx: EmitContext) -> str:
-    """onnx.Softmax (opset < 13) -> ops.softmax over the input flattened to 2-D at `axis`, reshaped back."""
+def _over_2d(cx: EmitContext, what: str, last_axis: Callable[[str], str]) -> str:
+    """`last_axis(x)` (a function over the last dim) applied as before opset 13: on the input coerced to
+    2-D [prod(dims[:axis]), prod(dims[axis:])], reshaped back; when axis is the last dim, on x itself."""
     rank = cx.in_type(0).rank
     if rank is None:
-        cx.fail("Softmax before opset 13 needs the input rank to flatten it at 'axis'")
+        cx.fail(f"{what} before opset 13 needs the input rank to flatten it at 'axis'")
     axis = cx.attr("axis", 1)
     axis = axis + rank if axis < 0 else axis
     x = cx.arg(0)
-    # Before opset 13 the input is coerced to 2-D [prod(dims[:axis]), prod(dims[axis:])]: when
-    # axis is the last dim this is the usual softmax over that dim.
     if axis == rank - 1:
-        return f"ops.softmax({x})"
-    return f"ops.reshape(ops.softmax({flatten_expr(cx, x, axis)}), {x}.shape)"
+        return last_axis(x)
+    return f"ops.reshape({last_axis(flatten_expr(cx, x, axis))}, {x}.shape)"
+
+
+@emits("onnx.Softmax", since=1, until=12)
+def softmax_2d(op: Op, cx: EmitContext) -> str:
+    """onnx.Softmax (opset < 13) -> ops.softmax over the input flattened to 2-D at `axis`, reshaped back."""
+    return _over_2d(cx, "Softmax", lambda x: f"ops.softmax({x})")
 
 
 
@@ -118,15 +124,7 @@ def log_softmax(op: Op, cx: EmitContext) -> str:
 @emits("onnx.LogSoftmax", since=1, until=12)
 def log_softmax_2d(op: Op, cx: EmitContext) -> str:
     """onnx.LogSoftmax (opset < 13) -> ops.log_softmax over the input flattened to 2-D at `axis`, reshaped back."""
-    rank = cx.in_type(0).rank
-    if rank is None:
-        cx.fail("LogSoftmax before opset 13 needs the input rank to flatten it at 'axis'")
-    axis = cx.attr("axis", 1)
-    axis = axis + rank if axis < 0 else axis
-    x = cx.arg(0)
-    if axis == rank - 1:
-        return f"ops.log_softmax({x}, -1)"
-    return f"ops.reshape(ops.log_softmax({flatten_expr(cx, x, axis)}, -1), {x}.shape)"
+    return _over_2d(cx, "LogSoftmax", lambda x: f"ops.log_softmax({x}, -1)")
 
 
 def _hardmax(cx: EmitContext, x: str, axis: int, depth: int) -> str:

@@ -64,6 +64,18 @@ def _weight_and_geometry(cx: EmitContext, what: str) -> tuple:
     return w, kernel, cx.attr("group", 1), strides, dilations
 
 
+def _geometry(strides: list[int], dilations: list[int], group: int) -> dict:
+    """The `stride`, `dilation` and `group` keywords of a MindSpore conv op, where they are not 1."""
+    kwargs: dict = {}
+    if any(s != 1 for s in strides):
+        kwargs["stride"] = same_or_tuple(strides)
+    if any(d != 1 for d in dilations):
+        kwargs["dilation"] = same_or_tuple(dilations)
+    if group != 1:
+        kwargs["group"] = group
+    return kwargs
+
+
 def _layer_kwargs(cx: EmitContext, pads: list[int], dilations: list[int], group: int, n: int) -> dict:
     """nn.ConvNd / nn.ConvNdTranspose keywords for symmetric pads, dilations, groups and the bias."""
     kwargs: dict = {}
@@ -252,12 +264,7 @@ def _grown_transpose(cx: EmitContext, x: str, w: WeightRef, in_c: int, out_c: in
               for size, k, s, d, b, e in zip(spatial, kernel, strides, dilations, pads[:n], pads[n:], strict=True)]
     out_hw = [h + g for h, g in zip(out_hw, grow, strict=True)]
     kwargs = {"pad_mode": "pad", "pad": ms_padding(pads)}
-    if any(s != 1 for s in strides):
-        kwargs["stride"] = same_or_tuple(strides)
-    if any(d != 1 for d in dilations):
-        kwargs["dilation"] = same_or_tuple(dilations)
-    if group != 1:
-        kwargs["group"] = group
+    kwargs.update(_geometry(strides, dilations, group))
     deconv = cx.layer("ops.Conv2DTranspose", out_c, same_or_tuple(kernel), **kwargs)
     weight = cx.parameter(w, hint=f"{deconv.removeprefix('self.')}_weight")
     expr = f"{deconv}({x}, {weight}, ({x}.shape[0], {out_c}, {out_hw[0]}, {out_hw[1]}))"
@@ -294,12 +301,7 @@ def _functional_transpose(cx: EmitContext) -> str:
     kwargs: dict = {"pad_mode": "pad"}
     if n == 3:
         kwargs["pad"] = ms_padding(pads)
-        if any(s != 1 for s in strides):
-            kwargs["stride"] = same_or_tuple(strides)
-        if any(d != 1 for d in dilations):
-            kwargs["dilation"] = same_or_tuple(dilations)
-        if group != 1:
-            kwargs["group"] = group
+        kwargs.update(_geometry(strides, dilations, group))
         if any(grow):
             kwargs["output_padding"] = same_or_tuple(grow)
         expr = f"{cx.layer('ops.Conv3DTranspose', in_c, out_c, same_or_tuple(kernel), **kwargs)}({x}, {w})"
@@ -311,12 +313,7 @@ def _functional_transpose(cx: EmitContext) -> str:
         out_hw = [s * (size - 1) + d * (k - 1) + 1 - b - e + g
                   for size, k, s, d, b, e, g in zip(spatial, kernel, strides, dilations, pads[:2], pads[2:], grow, strict=True)]
         kwargs["pad"] = ms_padding(pads)
-        if any(s != 1 for s in strides):
-            kwargs["stride"] = same_or_tuple(strides)
-        if any(d != 1 for d in dilations):
-            kwargs["dilation"] = same_or_tuple(dilations)
-        if group != 1:
-            kwargs["group"] = group
+        kwargs.update(_geometry(strides, dilations, group))
         deconv = cx.layer("ops.Conv2DTranspose", out_c, same_or_tuple(kernel), **kwargs)
         expr = f"{deconv}({x}, {w}, ({cx.arg(0)}.shape[0], {out_c}, {out_hw[0]}, {out_hw[1]}))"
         if n == 1:
