@@ -1,0 +1,1 @@
+"""Structural rewrites, one module per idiom; each registers itself with `register_rewrite`."""
