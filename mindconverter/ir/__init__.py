@@ -22,7 +22,7 @@ from mindconverter.ir.core import (
 )
 from mindconverter.ir.parser import parse
 from mindconverter.ir.printer import print_func, print_module
-from mindconverter.ir.types import UNKNOWN, Dim, DType, Sym, TensorType, Unknown, tensor_type
+from mindconverter.ir.types import UNKNOWN, Dim, DType, Sym, SymExpr, TensorType, Unknown, tensor_type
 from mindconverter.ir.verify import verify
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "Module",
     "Op",
     "Sym",
+    "SymExpr",
     "TensorType",
     "Unknown",
     "Value",

@@ -70,6 +70,7 @@ def _token_text(token: Token, sigil_len: int) -> str:
 
 
 # One dim: `?"quoted symbol"`, `?symbol` (no lowercase x: it separates dims), `?` or an integer.
+# `?(expression)` is matched by _expr_end, which balances parentheses.
 _DIM = re.compile(r'\?("([^"\\\n]|\\.)*"|[A-Za-wyzA-Z_][A-Za-wyzA-Z0-9_]*)?|[0-9]+')
 _DTYPE_NAMES = ", ".join(d.value for d in DType)
 
@@ -82,6 +83,25 @@ class _BadType(Exception):
         self.what, self.offset = what, offset
 
 
+def _expr_end(text: str, i: int, end: int) -> int:
+    """The index after the `)` closing the `?(` at i, skipping quoted symbol names."""
+    depth, j = 0, i + 1
+    while j < end:
+        c = text[j]
+        if c == '"':
+            j += 1
+            while j < end and text[j] != '"':
+                j += 2 if text[j] == "\\" else 1
+        elif c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+            if depth == 0:
+                return j + 1
+        j += 1
+    raise _BadType("unbalanced parentheses in a dim expression", i)
+
+
 @functools.lru_cache(maxsize=4096)
 def parse_type(text: str) -> TensorType:
     """Parse one `tensor<...>`: dims each followed by `x`, then the element type. Raises _BadType."""
@@ -91,17 +111,33 @@ def parse_type(text: str) -> TensorType:
         i += 2
     else:
         dims = []
-        while dim := _DIM.match(text, i, end):
-            dims.append(_dim(dim.group(), i))
-            i = dim.end()
-            if text[i] != "x":
-                raise _BadType(f"expected 'x' after a dim, got '{text[i]}'", i)
+        while True:
+            if text.startswith("?(", i):
+                j = _expr_end(text, i, end)
+                dims.append(_expr_dim(text[i:j], i))
+            elif dim := _DIM.match(text, i, end):
+                dims.append(_dim(dim.group(), i))
+                j = dim.end()
+            else:
+                break
+            i = j
+            if i >= end or text[i] != "x":
+                raise _BadType(f"expected 'x' after a dim, got '{text[i] if i < end else '>'}'", i)
             i += 1
     dtype = text[i:end]
     try:
         return TensorType(DType(dtype), None if dims is None else tuple(dims))
     except ValueError:
         raise _BadType(f"unknown element type '{dtype}' (expected one of {_DTYPE_NAMES})", i) from None
+
+
+def _expr_dim(text: str, offset: int) -> Dim:
+    from mindconverter.ir.symbolic import DimSyntaxError, parse_dim  # sympy only loads for symbolic dims
+
+    try:
+        return parse_dim(text)
+    except DimSyntaxError as e:
+        raise _BadType(e.what, offset + 2 + e.offset) from None
 
 
 def _dim(text: str, offset: int) -> Dim:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import re
+from typing import Any
 
 import attrs
 import numpy as np
@@ -98,7 +99,25 @@ class Unknown:
 
 
 UNKNOWN = Unknown()
-Dim = int | Sym | Unknown
+
+
+@attrs.frozen
+class SymExpr:
+    """A dim computed from symbols (`?(12*b)`, `?((h + 6)//7)`): a sympy expression of positive integers.
+
+    Build and combine these with `mindconverter.ir.symbolic` (add, mul, floordiv, ...), which keeps
+    them canonical and returns a plain int or `Sym` when an expression simplifies to one.
+    """
+
+    expr: Any
+
+    def __str__(self) -> str:
+        from mindconverter.ir.symbolic import expr_text  # sympy only loads when symbols are used
+
+        return f"?({expr_text(self.expr)})"
+
+
+Dim = int | Sym | SymExpr | Unknown
 
 
 def _quote(s: str) -> str:
@@ -126,6 +145,15 @@ class TensorType:
         if not self.is_static:
             raise ValueError(f"{self} has no static shape")
         return self.dims  # type: ignore[return-value]
+
+    @property
+    def symbols(self) -> frozenset[str]:
+        """Names of the symbols the dims depend on."""
+        if self.dims is None or all(isinstance(d, (int, Unknown)) for d in self.dims):
+            return frozenset()
+        from mindconverter.ir.symbolic import free_symbols
+
+        return frozenset().union(*(free_symbols(d) for d in self.dims))
 
     @property
     def num_elements(self) -> int | None:
