@@ -1,0 +1,267 @@
+"""The symbolic contents of shape tensors: what a small int64 tensor holds, as dims.
+
+Exporters compute shapes at run time: `Concat(Gather(Shape(x), 0), [12, 64])` is the tensor
+`(?batch, 12, 64)`. `contents(v)` follows such chains (Shape, Size, Gather, Slice, Concat,
+(Un)Squeeze, Reshape, Cast, integer arithmetic, Floor/Ceil of a float division, Equal/Where on
+decidable conditions, small ConstantOfShape/Expand/Range, constants) and returns one dim per
+element: an int where the size is known, a `Sym`/`SymExpr` where it is symbolic, UNKNOWN where it
+cannot be said. Passes use it to fold shape arithmetic away when every entry is an int, and to
+replace the rest by readable run-time code.
+
+`contents` is a pure function of the IR; pass a `cache` dict to share work between calls in one pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from mindconverter.ir import symbolic as S
+from mindconverter.ir.core import Value, WeightStore, known_array
+from mindconverter.ir.types import UNKNOWN, Dim, Unknown
+
+#: Longest tensor followed: shape tensors are short; anything longer is data, not a shape.
+MAX_ELEMENTS = 64
+#: How deep a chain is followed before giving up (shape chains are short; this bounds the work).
+MAX_DEPTH = 48
+
+Contents = tuple[Dim, ...]
+_MISSING = object()
+
+
+def contents(v: Value | None, weights: WeightStore | None = None, cache: dict | None = None) -> Contents | None:
+    """The elements of a rank-0/rank-1 integer (or integral float) tensor as dims; None when unknown.
+
+    A rank-0 value gives a 1-tuple. Entries may be UNKNOWN when only some are known.
+    """
+    return _contents(v, weights, {} if cache is None else cache, 0)
+
+
+def all_known(c: Contents | None) -> bool:
+    """Whether every entry is an int or a symbolic dim (no UNKNOWN)."""
+    return c is not None and not any(isinstance(d, Unknown) for d in c)
+
+
+def all_static(c: Contents | None) -> bool:
+    """Whether every entry is an int: the tensor can be folded to a constant."""
+    return c is not None and all(isinstance(d, int) for d in c)
+
+
+def _contents(v: Value | None, weights: WeightStore | None, cache: dict, depth: int) -> Contents | None:
+    if v is None or v.type.dims is None or len(v.type.dims) > 1:
+        return None
+    if v.type.dims and isinstance(v.type.dims[0], int) and v.type.dims[0] > MAX_ELEMENTS:
+        return None  # data, not a shape
+    key = id(v)
+    hit = cache.get(key, _MISSING)
+    if hit is not _MISSING:
+        return hit
+    cache[key] = None  # a cycle (malformed IR) reads as unknown
+    result = None if depth > MAX_DEPTH else _compute(v, weights, cache, depth + 1)
+    if result is not None and len(result) > MAX_ELEMENTS:
+        result = None
+    cache[key] = result
+    return result
+
+
+def _ints(array: np.ndarray) -> Contents | None:
+    flat = np.asarray(array).reshape(-1)
+    if flat.size > MAX_ELEMENTS:
+        return None
+    if flat.dtype.kind == "f":
+        if not np.all(np.isfinite(flat)) or not np.all(flat == np.round(flat)):
+            return None
+    elif flat.dtype.kind not in "iub":
+        return None
+    return tuple(int(x) for x in flat)
+
+
+def _compute(v: Value, weights: WeightStore | None, cache: dict, depth: int) -> Contents | None:
+    op = v.op
+    if op is None:
+        return None
+    if op.name in ("ir.const", "ir.param", "onnx.Constant"):
+        if op.name == "onnx.Constant":
+            value = op.attrs.get("value")
+            return None if value is None else _ints(np.asarray(value.array))
+        array = known_array(v, weights)
+        return None if array is None else _ints(array)
+
+    def arg(i: int) -> Contents | None:
+        return _contents(op.operands[i] if i < len(op.operands) else None, weights, cache, depth)
+
+    kind = op.name
+    if kind == "onnx.Shape":
+        dims = op.operands[0].type.dims
+        if dims is None:
+            return None
+        rank = len(dims)
+        start, end = op.attrs.get("start", 0), op.attrs.get("end", rank)
+        start, end = (max(0, min(rank, s + rank if s < 0 else s)) for s in (start, end))
+        return tuple(dims[start:end])
+    if kind == "onnx.Size":
+        dims = op.operands[0].type.dims
+        return None if dims is None else (S.product(dims),)
+    if kind in ("onnx.Identity", "onnx.Cast", "onnx.Squeeze", "onnx.Unsqueeze", "onnx.Reshape", "onnx.Flatten"):
+        if kind == "onnx.Cast" and not _integral_cast(op):
+            return None
+        return arg(0)
+    if kind == "onnx.Concat":
+        parts = [arg(i) for i in range(len(op.operands))]
+        return None if any(p is None for p in parts) else tuple(d for p in parts for d in p)  # type: ignore[union-attr]
+    if kind == "onnx.Gather":
+        data, idx = arg(0), arg(1)
+        if data is None or not all_static(idx) or int(op.attrs.get("axis", 0)) != 0:
+            return None
+        n = len(data)
+        picked = []
+        for i in idx:  # type: ignore[union-attr]
+            i = i + n if i < 0 else i
+            if not 0 <= i < n:
+                return None
+            picked.append(data[i])
+        return tuple(picked)
+    if kind == "onnx.Slice":
+        return _slice(arg)
+    if kind in _BINARY:
+        a, b = arg(0), arg(1)
+        if a is None or b is None:
+            return None
+        if len(a) != len(b) and 1 not in (len(a), len(b)):
+            return None
+        n = max(len(a), len(b))
+        a, b = (a * n if len(a) == 1 else a), (b * n if len(b) == 1 else b)
+        fn = _BINARY[kind]
+        if kind == "onnx.Div" and op.results[0].type.dtype.is_float:
+            fn = _exact_div
+        try:
+            return tuple(fn(x, y) for x, y in zip(a, b, strict=True))
+        except (ValueError, ZeroDivisionError, TypeError):
+            return None
+    if kind in ("onnx.Floor", "onnx.Ceil"):
+        src = op.operands[0].op
+        if src is not None and src.name == "onnx.Div":  # Cast(float) -> Div -> Floor/Ceil: integer division
+            a, b = arg_of(src, 0, weights, cache, depth), arg_of(src, 1, weights, cache, depth)
+            if a is not None and b is not None and (len(a) == len(b) or 1 in (len(a), len(b))):
+                n = max(len(a), len(b))
+                a, b = (a * n if len(a) == 1 else a), (b * n if len(b) == 1 else b)
+                fn = S.floordiv if kind == "onnx.Floor" else S.ceildiv
+                try:
+                    return tuple(fn(x, y) for x, y in zip(a, b, strict=True))
+                except (ValueError, ZeroDivisionError, TypeError):
+                    return None
+        return arg(0)  # of an integral value: unchanged
+    if kind == "onnx.Neg":
+        a = arg(0)
+        return None if a is None else tuple(S.mul(d, -1) for d in a)
+    if kind == "onnx.Equal":
+        a, b = arg(0), arg(1)
+        if a is None or b is None or (len(a) != len(b) and 1 not in (len(a), len(b))):
+            return None
+        n = max(len(a), len(b))
+        a, b = (a * n if len(a) == 1 else a), (b * n if len(b) == 1 else b)
+        out = []
+        for x, y in zip(a, b, strict=True):
+            same = S.equal(x, y)
+            if same is None and (isinstance(y, int) and y <= 0 or isinstance(x, int) and x <= 0):
+                same = False  # symbols are positive sizes: never equal to 0 or -1
+            out.append(UNKNOWN if same is None else int(same))
+        return tuple(out)
+    if kind == "onnx.Where":
+        cond, a, b = arg(0), arg(1), arg(2)
+        if cond is None or a is None or b is None:
+            return None
+        n = max(len(cond), len(a), len(b))
+        if any(len(p) not in (1, n) for p in (cond, a, b)):
+            return None
+        cond, a, b = (p * n if len(p) == 1 else p for p in (cond, a, b))
+        out = []
+        for c, x, y in zip(cond, a, b, strict=True):
+            out.append(UNKNOWN if isinstance(c, Unknown) or not isinstance(c, int) else (x if c else y))
+        return tuple(out)
+    if kind == "onnx.ConstantOfShape":
+        shape = arg(0)
+        value = op.attrs.get("value")
+        fill = _ints(np.asarray(value.array)) if value is not None else (0,)
+        if not all_static(shape) or fill is None or len(shape) > 1:  # type: ignore[arg-type]
+            return None
+        n = shape[0] if shape else 1  # type: ignore[index]
+        return None if n > MAX_ELEMENTS else fill * n
+    if kind == "onnx.Expand":
+        a, shape = arg(0), arg(1)
+        if a is None or not all_static(shape) or len(shape) > 1 or len(a) != 1:  # type: ignore[arg-type]
+            return None
+        n = shape[0] if shape else 1  # type: ignore[index]
+        return None if n > MAX_ELEMENTS else a * n
+    if kind == "onnx.Range":
+        start, limit, delta = arg(0), arg(1), arg(2)
+        if not (all_static(start) and all_static(limit) and all_static(delta)) or delta[0] == 0:  # type: ignore[index]
+            return None
+        values = tuple(range(start[0], limit[0], delta[0]))  # type: ignore[index]
+        return values if len(values) <= MAX_ELEMENTS else None
+    if kind in ("onnx.ReduceProd", "onnx.ReduceSum") and v.type.rank in (0, 1):
+        a = arg(0)
+        if a is None:
+            return None
+        combine = S.product if kind == "onnx.ReduceProd" else _sum
+        return (combine(a),)
+    return None
+
+
+def arg_of(op, i: int, weights: WeightStore | None, cache: dict, depth: int) -> Contents | None:  # noqa: ANN001
+    return _contents(op.operands[i] if i < len(op.operands) else None, weights, cache, depth)
+
+
+def _sum(dims: Contents) -> Dim:
+    out: Dim = 0
+    for d in dims:
+        out = S.add(out, d)
+    return out
+
+
+def _integral_cast(op) -> bool:  # noqa: ANN001
+    """A cast that keeps integer contents (to an int type, or to a float type from an int type)."""
+    src = op.operands[0].type.dtype
+    return op.results[0].type.dtype.is_int or (src.is_int and op.results[0].type.dtype.is_float)
+
+
+def _exact_div(a: Dim, b: Dim) -> Dim:
+    """Float division of integral values: only when it is exact (else a Floor/Ceil consumer handles it)."""
+    q = S.floordiv(a, b)
+    if S.equal(S.mul(q, b), a) is not True:
+        raise ValueError("not an exact division")
+    return q
+
+
+def _slice(arg: Callable[[int], Contents | None]) -> Contents | None:
+    data, starts, ends = arg(0), arg(1), arg(2)
+    axes, steps = arg(3), arg(4)
+    if data is None or not all_static(starts) or not all_static(ends):
+        return None
+    if axes is not None and (not all_static(axes) or list(axes) not in ([0], [-1])):
+        return None
+    step = 1
+    if steps is not None:
+        if not all_static(steps) or len(steps) != 1:
+            return None
+        step = steps[0]  # type: ignore[assignment]
+    if len(starts) != 1 or len(ends) != 1 or step == 0:  # type: ignore[arg-type]
+        return None
+    n = len(data)
+    start, end = starts[0], ends[0]  # type: ignore[index]
+    # ONNX clamps like Python slicing does, with INT64 extremes meaning "to the end".
+    return tuple(data[slice(max(-n - 1, min(n, start)), max(-n - 1, min(n, end)), step)])
+
+
+_BINARY: dict[str, Callable[[Dim, Dim], Dim]] = {
+    "onnx.Add": S.add,
+    "onnx.Sub": S.sub,
+    "onnx.Mul": S.mul,
+    "onnx.Div": S.floordiv,  # integer division of sizes (positive: truncation = floor)
+    "onnx.Mod": S.mod,
+    "onnx.Min": S.dmin,
+    "onnx.Max": S.dmax,
+}
+
+__all__ = ["MAX_ELEMENTS", "Contents", "all_known", "all_static", "contents"]
