@@ -5,7 +5,7 @@ Importing this package is cheap: heavy dependencies (mindspore, onnx) load only 
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "convert", "pytorch2mindspore"]
+__all__ = ["__version__", "convert", "migrate_script", "pytorch2mindspore"]
 
 
 def convert(*args, **kwargs):
@@ -20,3 +20,10 @@ def pytorch2mindspore(*args, **kwargs):
     from mindconverter.api import pytorch2mindspore as _pytorch2mindspore
 
     return _pytorch2mindspore(*args, **kwargs)
+
+
+def migrate_script(*args, **kwargs):
+    """Migrate a PyTorch script or project folder; see mindconverter.migrate.driver.migrate_path."""
+    from mindconverter.migrate.driver import migrate_path
+
+    return migrate_path(*args, **kwargs)

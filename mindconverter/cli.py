@@ -21,16 +21,22 @@ def build_parser() -> argparse.ArgumentParser:
         description="Convert an ONNX model into a readable MindSpore script (.py), a checkpoint (.ckpt), "
         "a migration report and a weight map, and check that the result computes the same numbers.",
         epilog="example: mindconverter --model_file resnet50.onnx --shape 1,3,224,224 --input_nodes input --output out/\n"
+        "migrate scripts: mindconverter --in_file train.py --output out/ (a folder converts as a project)\n"
         "shrink a failing model: mindconverter reduce --model_file m.onnx --output small.onnx (see mindconverter reduce -h)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--version", action="version", version=f"mindconverter {__version__}")
-    g = p.add_argument_group("model (MindConverter-compatible)")
-    g.add_argument("--model_file", required=True, metavar="FILE", help="the model to convert (.onnx)")
+    g = p.add_argument_group("model or scripts (MindConverter-compatible; exactly one of --model_file / --in_file)")
+    g.add_argument("--model_file", metavar="FILE", help="the model to convert (.onnx)")
+    g.add_argument("--in_file", metavar="FILE|DIR",
+                   help="a PyTorch script, or a project folder, to migrate to MindSpore source (API table + rewrites)")
+    g.add_argument("--target", choices=("classic", "mint"), default="classic",
+                   help="--in_file: map to mindspore.nn/ops (classic, runs on CPU) or mindspore.mint (default: classic)")
     g.add_argument("--shape", nargs="+", metavar="SHAPE", help="input shapes, e.g. 1,3,224,224; one per input, separated by spaces")
     g.add_argument("--input_nodes", nargs="+", metavar="NAME", help="input names the --shape values apply to")
     g.add_argument("--output_nodes", nargs="+", metavar="NAME", help="output tensor names; the graph is cut there")
-    g.add_argument("--output", default="output", metavar="DIR", help="folder for NAME.py and NAME.ckpt (default: ./output)")
+    g.add_argument("--output", default="output", metavar="DIR",
+                   help="folder for NAME.py and NAME.ckpt, or the migrated scripts (default: ./output)")
     g.add_argument("--report", metavar="DIR", help="folder for the reports and weight map (default: the --output folder)")
     c = p.add_argument_group("parity check")
     c.add_argument("--check", choices=("off", "end", "each"), default="end",
@@ -75,6 +81,39 @@ def _split(values: list[str]) -> list[str]:
     return [x.strip() for v in values for x in v.split(",") if x.strip()]
 
 
+_MODEL_ONLY = ("--shape", "--input_nodes", "--output_nodes", "--input_data", "--resume-ir", "--passes")
+
+
+def _check_source(args: argparse.Namespace, argv: list[str]) -> None:
+    """Exactly one of --model_file / --in_file; model-only flags not with --in_file."""
+    from mindconverter.errors import ArgumentError
+
+    if bool(args.model_file) == bool(args.in_file):
+        raise ArgumentError(
+            "give exactly one of --model_file and --in_file" if args.model_file else "nothing to convert",
+            where="the command line",
+            fix="--model_file MODEL.onnx converts a model; --in_file SCRIPT.py|DIR migrates PyTorch scripts",
+        )
+    if args.in_file:
+        given = [f for f in _MODEL_ONLY if any(a == f or a.startswith(f + "=") for a in argv)]
+        if given:
+            raise ArgumentError(f"{', '.join(given)} only appl{'ies' if len(given) == 1 else 'y'} to --model_file",
+                                where="the command line", fix="leave it out with --in_file")
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from mindconverter.migrate.driver import migrate_path
+
+    result = migrate_path(args.in_file, args.output, args.report, target=args.target, overwrite=args.overwrite)
+    if not args.quiet:
+        r = result.rates()
+        pct = 100.0 * r["converted_call_sites"] / r["call_sites"] if r["call_sites"] else 100.0
+        print(f"migrated {args.in_file} -> {args.output} ({len(result.files)} script(s); "
+              f"{r['converted_call_sites']}/{r['call_sites']} call sites converted, {pct:.1f}%); "
+              f"report: {result.report_txt}")
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "reduce":
@@ -86,6 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     from mindconverter.errors import MindConverterError, internal_error_message
 
     try:
+        _check_source(args, argv)
+        if args.in_file:
+            return _migrate(args)
         from mindconverter.api import convert
 
         result = convert(

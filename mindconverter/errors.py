@@ -40,6 +40,12 @@ class ModelLoadError(MindConverterError):
     code = 1000001
 
 
+class ScriptParseError(ModelLoadError):
+    """A script given to --in_file is not valid Python; the message has file:line:column."""
+
+    code = 1000002
+
+
 class FileWriteError(MindConverterError):
     """An output cannot be written (exists without --overwrite, no permission, disk full)."""
 
