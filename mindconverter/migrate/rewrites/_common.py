@@ -1,0 +1,201 @@
+"""Helpers shared by the structural rewrites: qualified names, positions, comment-keeping statement
+surgery and the `# [UnConvert]` marker. Registers no rewrite."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import libcst as cst
+from libcst.metadata import PositionProvider, QualifiedNameProvider
+
+from mindconverter.migrate.registry import Rewrite
+
+MS_IMPORT = "import mindspore as ms"
+NN_IMPORT = "from mindspore import nn"
+
+
+def expr(code: str) -> cst.BaseExpression:
+    """A libcst expression from source text (MindSpore names the rewrites emit, e.g. 'ms.save_checkpoint')."""
+    return cst.parse_expression(code)
+
+
+def stmt(code: str) -> cst.BaseStatement:
+    """One libcst statement from source text."""
+    return cst.parse_statement(code)
+
+
+def code_of(node: cst.CSTNode) -> str:
+    """The source text of a node (for messages and for textual comparisons of simple expressions)."""
+    return cst.Module(body=[]).code_for_node(node)
+
+
+def qualified_names(rw: cst.MetadataDependent, node: cst.CSTNode) -> set[str]:
+    """Every qualified name of `node` ('torch.nn.Module' for `nn.Module` after `from torch import nn`)."""
+    try:
+        return {q.name for q in rw.get_metadata(QualifiedNameProvider, node, set())}
+    except KeyError:
+        return set()
+
+
+def is_any(rw: cst.MetadataDependent, node: cst.CSTNode, names: Iterable[str]) -> bool:
+    """Whether `node` resolves to one of the qualified `names`."""
+    return bool(qualified_names(rw, node) & set(names))
+
+
+def position(rw: cst.MetadataDependent, node: cst.CSTNode) -> tuple[int, int]:
+    """1-based (line, column) of an original node; (0, 0) for nodes a rewrite created."""
+    try:
+        start = rw.get_metadata(PositionProvider, node).start
+    except KeyError:
+        return 0, 0
+    return start.line, start.column + 1
+
+
+def method_call(node: cst.CSTNode, names: Iterable[str] | str) -> cst.Call | None:
+    """`node` if it is a call `receiver.NAME(...)` with NAME in `names`, else None."""
+    if isinstance(names, str):
+        names = (names,)
+    if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and node.func.attr.value in names:
+        return node
+    return None
+
+
+def call_of_stmt(statement: cst.CSTNode) -> cst.Call | None:
+    """The call of an expression statement `f(...)` (one small statement on its line), else None."""
+    if isinstance(statement, cst.SimpleStatementLine) and len(statement.body) == 1:
+        small = statement.body[0]
+        if isinstance(small, cst.Expr) and isinstance(small.value, cst.Call):
+            return small.value
+    return None
+
+
+def assign_of_stmt(statement: cst.CSTNode) -> cst.Assign | None:
+    """The assignment of a statement line `targets = value`, else None."""
+    if isinstance(statement, cst.SimpleStatementLine) and len(statement.body) == 1:
+        small = statement.body[0]
+        if isinstance(small, cst.Assign):
+            return small
+    return None
+
+
+def arg(call: cst.Call, index: int, keyword: str) -> cst.Arg | None:
+    """The argument given at positional `index` or as `keyword=`, else None."""
+    for a in call.args:
+        if a.keyword is not None and a.keyword.value == keyword:
+            return a
+    positional = [a for a in call.args if a.keyword is None and not a.star]
+    return positional[index] if index < len(positional) else None
+
+
+def comment_line(text: str) -> cst.EmptyLine:
+    return cst.EmptyLine(comment=cst.Comment(f"# {text}"))
+
+
+def unconvert_comment(api: str, why: str, suggestion: str) -> cst.EmptyLine:
+    """The guide's marker for what stays as written: `# [UnConvert] 'api' didn't convert (why). Maybe ...`."""
+    reason = f" ({why})" if why else ""
+    return comment_line(f"[UnConvert] '{api}' didn't convert{reason}. Maybe could convert to {suggestion}.")
+
+
+def with_leading(statement: cst.BaseStatement, lines: Sequence[cst.EmptyLine]) -> cst.BaseStatement:
+    """`statement` with `lines` (comments, blank lines) put before its own leading lines."""
+    if not lines:
+        return statement
+    return statement.with_changes(leading_lines=[*lines, *statement.leading_lines])
+
+
+def comments_of(statement: cst.CSTNode) -> list[cst.EmptyLine]:
+    """The leading lines of a statement (blank lines and comments) that must survive its removal,
+    plus its trailing comment as a line of its own."""
+    lines = list(getattr(statement, "leading_lines", ()))
+    trailing = getattr(statement, "trailing_whitespace", None)
+    if trailing is not None and trailing.comment is not None:
+        lines.append(cst.EmptyLine(comment=trailing.comment))
+    return lines
+
+
+def splice(body: Sequence[cst.BaseStatement], index: int, new: Sequence[cst.BaseStatement]) -> list[cst.BaseStatement]:
+    """Replace body[index] with `new` statements, keeping the old statement's comments on the first new one
+    (or on the statement after it when `new` is empty)."""
+    old = body[index]
+    kept = comments_of(old)
+    out = list(body[:index])
+    rest = list(body[index + 1 :])
+    new = list(new)
+    trailing = getattr(old, "trailing_whitespace", None)
+    if new and trailing is not None and trailing.comment is not None and isinstance(new[-1], cst.SimpleStatementLine):
+        kept = list(old.leading_lines)  # the trailing comment stays at the end of the (last) new line
+        new[-1] = new[-1].with_changes(trailing_whitespace=trailing)
+    if new:
+        out.append(with_leading(new[0], kept))
+        out.extend(new[1:])
+    elif rest:
+        rest[0] = with_leading(rest[0], kept)
+    elif kept:
+        out.append(with_leading(cst.SimpleStatementLine(body=[cst.Pass()]), kept))
+    out.extend(rest)
+    return out
+
+
+def body_of(node: cst.CSTNode) -> Sequence[cst.BaseStatement] | None:
+    """The statements of a module or an indented block, else None."""
+    if isinstance(node, cst.Module):
+        return node.body
+    if isinstance(node, cst.IndentedBlock):
+        return node.body
+    return None
+
+
+def names_in(node: cst.CSTNode) -> set[str]:
+    """Every plain name read or written anywhere inside `node`."""
+    found: set[str] = set()
+
+    class _Names(cst.CSTVisitor):
+        def visit_Name(self, n: cst.Name) -> None:
+            found.add(n.value)
+
+    node.visit(_Names())
+    return found
+
+
+def unique_name(base: str, taken: set[str]) -> str:
+    """`base`, or `base_2`, `base_3` ... whichever is not in `taken` (then marked taken)."""
+    name, k = base, 2
+    while name in taken:
+        name, k = f"{base}_{k}", k + 1
+    taken.add(name)
+    return name
+
+
+def as_lines(block: cst.BaseSuite) -> list[cst.BaseStatement]:
+    """The statements of a suite; a one-line suite (`with x: a; b`) becomes one statement line."""
+    if isinstance(block, cst.IndentedBlock):
+        return list(block.body)
+    return [cst.SimpleStatementLine(body=list(block.body))]
+
+
+class BodyRewrite(Rewrite):
+    """A rewrite of statement sequences: `rewrite_body` sees every module body and indented block, with
+    the original statements (for metadata) beside the updated ones, and returns the new statements plus
+    comment lines that must follow them (they go to the block's footer)."""
+
+    def rewrite_body(
+        self, original: Sequence[cst.BaseStatement], body: Sequence[cst.BaseStatement]
+    ) -> tuple[list[cst.BaseStatement], list[cst.EmptyLine]]:
+        raise NotImplementedError
+
+    def _rewritten(self, original_node, updated_node):
+        if len(original_node.body) != len(updated_node.body):  # a child flattened: metadata no longer lines up
+            return updated_node
+        body, tail = self.rewrite_body(original_node.body, updated_node.body)
+        if isinstance(updated_node, cst.IndentedBlock) and not body:
+            body = [cst.SimpleStatementLine(body=[cst.Pass()])]
+        return updated_node.with_changes(body=body, footer=[*tail, *updated_node.footer])
+
+    def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
+        return self._rewritten(original_node, updated_node)
+
+    def leave_IndentedBlock(
+        self, original_node: cst.IndentedBlock, updated_node: cst.IndentedBlock
+    ) -> cst.IndentedBlock:
+        return self._rewritten(original_node, updated_node)
