@@ -199,3 +199,8 @@ class BodyRewrite(Rewrite):
         self, original_node: cst.IndentedBlock, updated_node: cst.IndentedBlock
     ) -> cst.IndentedBlock:
         return self._rewritten(original_node, updated_node)
+
+
+def with_marker(statement: cst.BaseStatement, marker: cst.EmptyLine) -> cst.BaseStatement:
+    """`statement` with a marker comment (`# [UnConvert] ...`) on the line right above it."""
+    return statement.with_changes(leading_lines=[*statement.leading_lines, marker])
