@@ -204,3 +204,13 @@ class BodyRewrite(Rewrite):
 def with_marker(statement: cst.BaseStatement, marker: cst.EmptyLine) -> cst.BaseStatement:
     """`statement` with a marker comment (`# [UnConvert] ...`) on the line right above it."""
     return statement.with_changes(leading_lines=[*statement.leading_lines, marker])
+
+
+DS_IMPORT = "import mindspore.dataset as ds"
+DATASET_COLUMNS = "dataset_columns"  # ctx.options key: source class name -> its column names
+DICT_ITEMS = "dataset_dict_items"  # ctx.options key: source classes whose items were dicts
+
+
+def dataset_module(taken: set[str]) -> str:
+    """How converted code names `mindspore.dataset`: `ds` (imported as such) unless the script uses `ds` itself."""
+    return "ms.dataset" if "ds" in taken else "ds"
