@@ -37,7 +37,7 @@ class Named(torch.utils.data.Dataset):
 def test_dataset_subclass_becomes_a_numpy_source():
     code, ctx = rewrite(DATASET, "dataset-source")
     assert "class Pairs:\n" in code
-    assert "return x, np.asarray(self.labels[idx], dtype=np.int64)" in code
+    assert "return x, np.asarray(self.labels[idx], dtype=np.int32)" in code
     assert "class Named:\n" in code
     assert "return 1, 2, 3" in code  # a nested function's return is not the item
     assert "return self.images[i], self.targets[i]" in code

@@ -26,10 +26,10 @@ TO_TENSOR = (
 )
 NUMPY_DTYPES = {  # torch dtype attribute -> numpy dtype
     "float32": "float32", "float": "float32", "float64": "float64", "double": "float64", "float16": "float16",
-    "half": "float16", "int64": "int64", "long": "int64", "int32": "int32", "int": "int32", "int16": "int16",
+    "half": "float16", "int64": "int32", "long": "int32", "int32": "int32", "int": "int32", "int16": "int16",
     "int8": "int8", "uint8": "uint8", "bool": "bool_",
 }  # fmt: skip
-TENSOR_DTYPE = {"torch.FloatTensor": "float32", "torch.LongTensor": "int64", "torch.Tensor": "float32"}
+TENSOR_DTYPE = {"torch.FloatTensor": "float32", "torch.LongTensor": "int32", "torch.Tensor": "float32"}
 
 
 def column_name(value: cst.BaseExpression, index: int) -> str:
@@ -53,7 +53,8 @@ class DatasetSource(Rewrite):
     1. The base goes (a source is any class with `__getitem__`/`__len__`, or `__iter__` for an
        IterableDataset); other bases stay.
     2. Returned `torch.tensor(v, dtype=torch.long)` (also `as_tensor`, `from_numpy`, `LongTensor`, ...)
-       become `np.asarray(v, dtype=np.int64)`: the dataset pipeline takes numpy.
+       become `np.asarray(v, dtype=np.int32)`: the dataset pipeline takes numpy, and MindSpore's label
+       and index inputs (`nn.CrossEntropyLoss`, `nn.NLLLoss`, gathers) take int32 where torch takes int64.
     3. Column names come from what `__getitem__` returns: `return data, self.labels[idx]` ->
        ['data', 'label'] (a variable's name, a collection's name made singular, else `column_N`); a
        returned dict literal becomes the tuple of its values, its keys the column names. They are kept
@@ -137,7 +138,7 @@ class DatasetSource(Rewrite):
         return updated_node.with_changes(value=value)
 
     def _numpy(self, orig: cst.BaseExpression, value: cst.BaseExpression) -> cst.BaseExpression:
-        """`torch.tensor(v, dtype=torch.long)` -> `np.asarray(v, dtype=np.int64)`; other values unchanged."""
+        """`torch.tensor(v, dtype=torch.long)` -> `np.asarray(v, dtype=np.int32)`; other values unchanged."""
         if not isinstance(orig, cst.Call) or not isinstance(value, cst.Call) or not value.args:
             return value
         if not is_any(self, orig.func, TO_TENSOR):
