@@ -167,3 +167,9 @@ def test_project_folder_keeps_layout_copies_files_and_never_overwrites(tmp_path)
         migrate_path(src, out, rep)
     migrate_path(src, out, rep, overwrite=True)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging left behind
+
+
+def test_mindspore_names_written_by_rewrites_are_left_alone():
+    r = conv("import torch.nn as nn\n\n\nclass Net(nn.Cell):\n    pass\n\n\nx = nn.SequentialCell()\n")
+    assert "class Net(nn.Cell):" in r.code and "x = nn.SequentialCell()" in r.code
+    assert "from mindspore import nn" in r.code and "torch" not in r.code and not r.findings
