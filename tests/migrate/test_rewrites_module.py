@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rewrite_helpers import assert_comments_kept, rewrite
+from tests.migrate.rewrite_helpers import assert_comments_kept, rewrite
 
 NET = '''\
 import torch
