@@ -77,6 +77,8 @@ class Reference:
     source: str
     #: Inputs (numpy, in the model's input order) -> expected outputs.
     run: Callable[[list[np.ndarray]], list[np.ndarray]]
+    #: The report's `source.format` (default: the label).
+    format: str | None = None
 
 
 def _pair_shapes(
@@ -103,6 +105,16 @@ def _pair_shapes(
             fix="give one --shape per --input_nodes entry, in the same order",
         )
     return dict(zip(nodes, shapes, strict=True))
+
+
+def _load_pb(model_path: Path, shape, input_nodes, output_nodes):
+    """The ONNX frontend's source for a frozen GraphDef, and TensorFlow running that GraphDef as the reference."""
+    from mindconverter.frontend.pb import load_pb
+    from mindconverter.runtime_check.tf_reference import graph_def_runner
+
+    pb = load_pb(model_path, shape, input_nodes, output_nodes)
+    run = graph_def_runner(pb.graph_def, pb.input_tensors, pb.output_tensors)
+    return pb.onnx, Reference("TensorFlow", f"the TensorFlow graph {model_path.name}", run, format="pb")
 
 
 def _model_inputs(model_file: Path) -> list[str]:
@@ -157,7 +169,7 @@ def convert(
     reference: Reference | None = None,
     fold_batchnorm: bool = False,
 ) -> ConversionResult:
-    """Convert an ONNX model to a MindSpore script + checkpoint + reports, and check parity.
+    """Convert an ONNX model (or a TensorFlow frozen graph) to a MindSpore script + checkpoint + reports, and check parity.
 
     `check="each"` also runs the IR after the frontend and after every pass that changed it, and on
     a mismatch names the first diverging op. `passes` is a pipeline of pass names or registered pass
@@ -171,6 +183,8 @@ def convert(
     `pass_options` are read by passes through `ctx.option(...)` (e.g. `dropout-rate`). `reference`
     replaces onnxruntime as the source of expected outputs of the final check (pytorch2mindspore
     checks against the torch module itself); stage checks still run the model file in onnxruntime.
+    A `.pb` model (a frozen TensorFlow GraphDef) needs `input_nodes` and `output_nodes`; TensorFlow
+    runs the GraphDef as the reference of every check.
 
     Raises UnsupportedOpsError (after writing everything) when ops could not be converted and
     `allow_unsupported` is False, and ParityError (after writing) when the check fails.
@@ -184,13 +198,7 @@ def convert(
     if not model_path.is_file():
         raise ArgumentError(f"model file '{model_path}' does not exist", fix="check the --model_file path")
     suffix = model_path.suffix.lower()
-    if suffix == ".pb":
-        raise ArgumentError(
-            "TensorFlow .pb models are not supported by this version yet",
-            where=str(model_path),
-            fix="convert it to ONNX with tf2onnx (python -m tf2onnx.convert --graphdef ...) and pass the .onnx file",
-        )
-    if suffix != ".onnx":
+    if suffix not in (".onnx", ".pb"):
         raise ArgumentError(f"--model_file must be an .onnx (or .pb) file, got '{model_path.name}'")
     name = model_path.stem
     out_dir = Path(output)
@@ -217,8 +225,12 @@ def convert(
 
     start = time.perf_counter()
     log.info("[1/4] loading %s", model_path.name)
-    shapes = _pair_shapes(shape, input_nodes, lambda: _model_inputs(model_path))
-    source = load_onnx(model_path, shapes=shapes, outputs=list(output_nodes) if output_nodes else None)
+    if suffix == ".pb":  # tf2onnx, then the ONNX frontend; TensorFlow runs the GraphDef as the reference
+        source, tf_reference = _load_pb(model_path, shape, input_nodes, output_nodes)
+        reference = reference or tf_reference
+    else:
+        shapes = _pair_shapes(shape, input_nodes, lambda: _model_inputs(model_path))
+        source = load_onnx(model_path, shapes=shapes, outputs=list(output_nodes) if output_nodes else None)
     module = source.module
     first_stage = "frontend"
     resumed_weights: dict[str, np.ndarray] = {}
@@ -245,7 +257,7 @@ def convert(
             checker = StageChecker(
                 source, check_inputs, rtol, atol,
                 dump_dir=Path(dump_ir) if dump_ir else rep_dir / f"dumps_of_{name}",
-                source_name=model_path.name,
+                source_name=model_path.name, expected=reference.run(check_inputs) if suffix == ".pb" else None,
             )
         except RuntimeCheckError as exc:
             log.warning("--check each: no stage checks, the reference does not run: %s", exc.what)
@@ -321,7 +333,7 @@ def convert(
 
         report_data = _report_json(name, module, source, gen, parity, check_note, timings, node_count)
         if reference is not None:
-            report_data["source"]["format"] = reference.label
+            report_data["source"]["format"] = reference.format or reference.label
         report_data["stages"] = stages
         report_data["first_divergence"] = divergence.to_json() if divergence else None
         staged["report_json"].write_text(json.dumps(report_data, indent=2) + "\n")
