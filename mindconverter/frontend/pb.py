@@ -300,6 +300,57 @@ def _inv_parts(tf: Any, nodes: dict[str, Any], inv: Any) -> tuple[Any, float, An
     return None
 
 
+def read_variables_directly(graph_def: Any, keep: set[str]) -> int:
+    """Consumers of `Identity(Const)` read the Const itself, so weights are named after their variables.
+
+    TF1 freezing turns variable `conv1/kernel` into a Const of that name, read through the Identity
+    `conv1/Conv2D/ReadVariableOp`; the variable's name is the one users know. TF2 freezing names the
+    Const after the captured resource (`.../ReadVariableOp/resource`): there the Identity's name is the better one.
+    """
+    nodes = {n.name: n for n in graph_def.node}
+    bypass = {}
+    for node in graph_def.node:
+        if node.op != "Identity" or node.name in keep or len([i for i in node.input if not i.startswith("^")]) != 1:
+            continue
+        source = nodes.get(_node_of(node.input[0]))
+        if source is not None and source.op == "Const" and not source.name.endswith("/resource"):
+            bypass[node.name] = source.name
+    for node in graph_def.node:
+        for i, name in enumerate(node.input):
+            if not name.startswith("^") and _node_of(name) in bypass and tensor_name(name).endswith(":0"):
+                node.input[i] = bypass[_node_of(name)]
+    return len(bypass)
+
+
+def rewrite_erfc(graph_def: Any) -> int:
+    """`Erfc(x)` (Keras' exact GELU writes `0.5 * x * erfc(-x / sqrt(2))`), which tf2onnx lacks, becomes `1 - Erf(x)`.
+
+    The Sub keeps the Erfc's name, so its consumers and its source location are unchanged.
+    """
+    tf = import_tf()
+    count = 0
+    names = {n.name for n in graph_def.node}
+    for node in list(graph_def.node):
+        if node.op != "Erfc":
+            continue
+        dtype = node.attr["T"].type
+        erf = graph_def.node.add()
+        erf.op, erf.name = "Erf", f"{node.name}/erf"
+        erf.input.extend(node.input)
+        erf.attr["T"].type = dtype
+        one = graph_def.node.add()
+        one.op, one.name = "Const", f"{node.name}/one"
+        one.attr["dtype"].type = dtype
+        one.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(np.array(1, tf.dtypes.as_dtype(dtype).as_numpy_dtype)))
+        if erf.name in names or one.name in names:
+            raise ModelLoadError(f"cannot rewrite Erfc node '{node.name}': its helper names are taken")
+        node.op = "Sub"
+        del node.input[:]
+        node.input.extend([one.name, erf.name])
+        count += 1
+    return count
+
+
 @contextlib.contextmanager
 def _no_conv_batchnorm_fusion() -> Iterator[None]:
     """tf2onnx's back-to-back optimizer folds BatchNormalization into Conv; keep the layer instead."""
@@ -382,10 +433,12 @@ def load_pb(
     reference = type(graph_def)()
     reference.CopyFrom(graph_def)
 
+    read_variables_directly(graph_def, {_node_of(t) for t in [*ins, *outs]})
     ranks = _tensor_ranks(tf, graph_def)
     batchnorms = restore_batchnorms(graph_def, ranks)
     if batchnorms:
         log.info("kept %d BatchNormalization layer(s) that Keras wrote as Mul/Add", len(batchnorms))
+    rewrite_erfc(graph_def)
     renames = {t: t[:-2] if t.endswith(":0") else t for t in [*ins, *outs]}
     try:
         with _quiet_tf2onnx(), _no_conv_batchnorm_fusion(), tf.device("/cpu:0"):

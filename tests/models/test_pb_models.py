@@ -1,0 +1,92 @@
+"""Keras/TensorFlow models frozen with the guide's two recipes, converted from .pb and checked against TensorFlow."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+pytest.importorskip("tensorflow")
+pytest.importorskip("tf2onnx")
+
+import tf_models  # noqa: E402
+
+from mindconverter import convert  # noqa: E402
+from mindconverter.ir.parser import parse  # noqa: E402
+
+RTOL, ATOL = 1e-3, 1e-4
+
+
+def _convert(tmp_path, pb, ins, outs, shape, **options):
+    result = convert(pb, shape=[shape], input_nodes=ins, output_nodes=outs, output=tmp_path / "out",
+                     check_mode="both", rtol=RTOL, atol=ATOL, dump_ir=tmp_path / "dumps", **options)
+    assert result.parity_passed, result.parity
+    assert {p["mode"] for p in result.parity if p["stage"] == "backend"} == {"pynative", "graph"}
+    assert result.report["source"]["format"] == "pb"
+    return result
+
+
+def _final_ir(tmp_path):
+    dumps = sorted(p for p in (tmp_path / "dumps").glob("*.ir"))
+    return parse(dumps[-1].read_text())
+
+
+def _transpose_pairs(module) -> list[str]:
+    """Transposes whose input is another Transpose, or that feed one (a pair left inside the body)."""
+    pairs = []
+    for op in module.ops():
+        if op.name == "onnx.Transpose" and op.operands[0].op is not None and op.operands[0].op.name == "onnx.Transpose":
+            pairs.append(op.loc_name)
+    return pairs
+
+
+def _layout_transposes(module) -> list:
+    """4-D NHWC<->NCHW transposes anywhere (tf2onnx's layout wrappers)."""
+    return [op for op in module.ops() if op.name == "onnx.Transpose" and list(op.attrs["perm"]) in ([0, 3, 1, 2], [0, 2, 3, 1])]
+
+
+def test_keras_cnn_frozen_with_the_tf2_recipe(tmp_path):
+    pb = tmp_path / "keras_cnn.pb"
+    ins, outs = tf_models.freeze_tf2(tf_models.keras_cnn(), pb, (None, 16, 16, 3))
+    result = _convert(tmp_path, pb, ins, outs, "2,16,16,3", check="each")
+    assert all(s["status"] in ("passed", "unchanged") for s in result.stages), result.stages
+    code = result.script.read_text()
+    assert code.count("nn.BatchNorm2d(") == 2, code
+    module = _final_ir(tmp_path)
+    assert not _transpose_pairs(module)
+    assert len(_layout_transposes(module)) == 1  # NHWC in: one transpose at the input boundary only
+    weight_map = json.loads(result.weight_map.read_text())["keras_cnn"]
+    sources = {w["converted_weight"]["name"]: w["source_weight"]["name"] for w in weight_map}
+    assert sources["bn1.moving_mean"] == "tiny_cnn_1/bn1_1/Cast/ReadVariableOp:0", sources
+    assert sources["bn1.moving_variance"] == "tiny_cnn_1/bn1_1/Cast_1/ReadVariableOp:0", sources
+    assert sources["conv1.weight"] == "tiny_cnn_1/conv1_1/convolution/ReadVariableOp:0", sources
+    assert all(re.fullmatch(r"tiny_cnn_1/\w+/.*:0", s) for s in sources.values()), sources
+
+
+def test_tf1_graph_frozen_with_the_tf1_recipe(tmp_path):
+    pb = tmp_path / "tf1_cnn.pb"
+    ins, outs = tf_models.freeze_tf1(tf_models.tf1_cnn, pb)
+    result = _convert(tmp_path, pb, [f"{ins[0]}:0"], outs, "2,12,12,3")
+    code = result.script.read_text()
+    assert "nn.BatchNorm2d(6, eps=0.001" in code, code
+    assert not _transpose_pairs(_final_ir(tmp_path))
+    weight_map = json.loads(result.weight_map.read_text())["tf1_cnn"]
+    names = {w["source_weight"]["name"] for w in weight_map}
+    assert {"batch_normalization/moving_mean:0", "batch_normalization/moving_variance:0", "conv1/kernel:0"} <= names, names
+
+
+@pytest.mark.slow
+def test_keras_mobilenet_v2_224(tmp_path):
+    import tensorflow as tf
+
+    model = tf.keras.applications.MobileNetV2(weights=None, input_shape=(224, 224, 3))
+    tf_models.randomize(model)
+    pb = tmp_path / "mobilenet_v2.pb"
+    ins, outs = tf_models.freeze_tf2(model, pb, (1, 224, 224, 3))
+    result = _convert(tmp_path, pb, ins, outs, "1,224,224,3")
+    module = _final_ir(tmp_path)
+    assert not _transpose_pairs(module) and len(_layout_transposes(module)) == 1
+    keras_bns = sum(isinstance(layer, tf.keras.layers.BatchNormalization) for layer in model.layers)
+    assert sum(op.name == "onnx.BatchNormalization" for op in module.ops()) == keras_bns
+    assert result.report["converted_rate"] == 100.0
