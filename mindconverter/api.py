@@ -16,7 +16,7 @@ from typing import Any
 import attrs
 import numpy as np
 
-from mindconverter import __version__
+from mindconverter import __version__, staging
 from mindconverter.errors import ArgumentError, FileWriteError, MindConverterError, ParityError, UnsupportedOpsError
 
 log = logging.getLogger("mindconverter")
@@ -204,6 +204,7 @@ def convert(
     out_dir = Path(output)
     rep_dir = Path(report) if report is not None else out_dir
     paths = output_paths(name, out_dir, rep_dir)
+    staging.check_output_dirs({"--output": out_dir, "--report": rep_dir, "--dump-ir": Path(dump_ir) if dump_ir else None})
     existing = [str(p) for p in paths.values() if p.exists()]
     if existing and not overwrite:
         raise FileWriteError(
@@ -298,7 +299,7 @@ def convert(
     timings["backend"] = time.perf_counter() - start
 
     node_count = sum(1 for op in module.ops() if op.name not in ("ir.param", "ir.const", "ir.return", "ir.yield"))
-    stage_dir = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=_existing_parent(out_dir)))
+    stage_dir = staging.stage_dir(out_dir, name)
     try:
         staged = output_paths(name, stage_dir, stage_dir)
         staged["script"].write_text(gen.code)
@@ -338,7 +339,7 @@ def convert(
         report_data["first_divergence"] = divergence.to_json() if divergence else None
         staged["report_json"].write_text(json.dumps(report_data, indent=2) + "\n")
         staged["report_txt"].write_text(_report_txt(gen, parity, check_note))
-        _publish(staged, paths, overwrite)
+        staging.publish(staged, paths, overwrite)
     except OSError as exc:
         raise FileWriteError(
             f"cannot write the outputs: {exc.strerror or exc}",
@@ -428,24 +429,6 @@ def pytorch2mindspore(
             exported.path, output=output_dir if output_dir is not None else "output", pass_options=pass_options,
             reference=reference, **options,
         )
-
-
-def _existing_parent(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def _publish(staged: dict[str, Path], final: dict[str, Path], overwrite: bool) -> None:
-    """Move staged files into place; refuses to replace files that appeared meanwhile (unless overwrite)."""
-    for dest in final.values():
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        if dest.exists() and not overwrite:
-            raise FileWriteError(f"output file '{dest}' appeared during the conversion", fix="rerun with --overwrite")
-    for key, dest in final.items():
-        try:
-            os.replace(staged[key], dest)
-        except OSError:
-            shutil.move(str(staged[key]), str(dest))  # across file systems
 
 
 class _Explainer:

@@ -122,8 +122,10 @@ def main(argv: list[str] | None = None) -> int:
         return reduce_main(argv[1:])
     args = build_parser().parse_args(argv)
     _setup_logging(args.verbose, args.quiet)
-    from mindconverter.errors import MindConverterError, internal_error_message
+    from mindconverter.errors import InterruptedConversion, MindConverterError, internal_error_message
+    from mindconverter.staging import interrupts_as_errors
 
+    restore_signals = interrupts_as_errors()  # SIGINT/SIGTERM: staged files removed, one coded error
     try:
         _check_source(args, argv)
         if args.in_file:
@@ -162,14 +164,16 @@ def main(argv: list[str] | None = None) -> int:
             logging.getLogger("mindconverter").exception("traceback:")
         print(exc.render(), file=sys.stderr)
         return EXIT_ERROR
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
+    except KeyboardInterrupt:  # a signal before the handlers were in place
+        print(InterruptedConversion("interrupted; nothing was written").render(), file=sys.stderr)
         return EXIT_ERROR
     except Exception as exc:  # noqa: BLE001 - never show a traceback unless -v
         if args.verbose:
             raise
         print(internal_error_message(exc), file=sys.stderr)
         return EXIT_ERROR
+    finally:
+        restore_signals()
     if not args.quiet:
         print(f"converted {args.model_file} -> {result.script}")
     return EXIT_OK

@@ -171,7 +171,7 @@ def test_a_failed_run_leaves_no_partial_outputs(tmp_path, capsys, monkeypatch):
     out = tmp_path / "out"
     assert main(["--model_file", str(EXAMPLE), "--output", str(out), "--check", "off"]) == 1
     assert "No space left on device" in capsys.readouterr().err
-    assert list(out.iterdir()) == []  # no script, no report, no staging folder
+    assert list(tmp_path.iterdir()) == []  # no script, no report, no staging folder, not even the --output folder
 
 
 def test_dump_ir_and_custom_pipeline(tmp_path):

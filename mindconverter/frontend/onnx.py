@@ -19,6 +19,7 @@ import onnx
 from onnx import numpy_helper
 
 from mindconverter.errors import ArgumentError, ModelLoadError
+from mindconverter.frontend import validate
 from mindconverter.ir.core import Block, Builder, Dense, Func, Module, Value
 from mindconverter.ir.onnx_bridge import (
     CANONICAL_OPSET,
@@ -54,14 +55,8 @@ def load_onnx(
     path = Path(path)
     if not path.is_file():
         raise ArgumentError(f"model file '{path}' does not exist", fix="check the --model_file path")
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception as exc:  # noqa: BLE001 - protobuf raises many types
-        raise ModelLoadError(
-            f"cannot parse '{path.name}' as an ONNX model: {exc}",
-            where=str(path),
-            fix="check that the file is a complete .onnx model (not truncated, not a TF .pb)",
-        ) from exc
+    model = validate.read_model(path)
+    validate.validate_model(model, path)
     source_opset = _onnx_opset(model)
     log.info("loaded %s: %d nodes, %d initializers, opset %d", path.name, len(model.graph.node), len(model.graph.initializer), source_opset)
 
@@ -73,6 +68,7 @@ def load_onnx(
         graph_model = onnx.shape_inference.infer_shapes(graph_model, strict_mode=False, data_prop=True)
     except Exception as exc:  # noqa: BLE001 - inference failures only cost us types
         log.warning("onnx shape inference failed (%s); types will come from the infer-shapes pass", exc)
+    validate.check_attribute_values(graph_model)
 
     module = Module(name=_module_name(path), attrs={"source": "onnx", "opset": opset})
     builder = _GraphBuilder(module, path.parent)
@@ -359,13 +355,7 @@ class _GraphBuilder:
     def _loader(self, init: onnx.TensorProto) -> Callable[[], np.ndarray]:
         if init.data_location == onnx.TensorProto.EXTERNAL:
             info = {e.key: e.value for e in init.external_data}
-            file = self.base_dir / info["location"]
-            if not file.is_file():
-                raise ModelLoadError(
-                    f"external data file '{info['location']}' of initializer '{init.name}' is missing",
-                    where=str(self.base_dir),
-                    fix="keep the external data files next to the .onnx file",
-                )
+            file = validate.external_data_file(init, self.base_dir)  # confined to the model's folder
             dtype = dtype_from_onnx(init.data_type).to_numpy()
             shape = tuple(int(d) for d in init.dims)
             offset = int(info.get("offset", 0))

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
 
-from mindconverter.errors import ArgumentError
+from mindconverter.errors import ArgumentError, InputDataError, ResourceLimitError
 from mindconverter.ir.core import Module, Value, users
 
 #: Ops that pass an index tensor through unchanged in value (followed to find how an input is used).
@@ -60,12 +61,8 @@ def random_inputs(args: list[Value], seed: int = 0, module: Module | None = None
     """
     rng = np.random.default_rng(seed)
     arrays = []
+    check_test_data_size(args)
     for a in args:
-        if not a.type.is_static:
-            raise ArgumentError(
-                f"input '{a.name}' has shape {a.type}, so the parity check cannot make test data",
-                fix="fix the shape with --shape/--input_nodes, give --input_data FILE.npz, or use --check off",
-            )
         shape, dtype = a.type.shape, a.type.dtype.to_numpy()
         bounds = value_range(a, module)
         if dtype.kind == "f":
@@ -81,15 +78,62 @@ def random_inputs(args: list[Value], seed: int = 0, module: Module | None = None
     return arrays
 
 
+#: Test data the parity check may allocate for the inputs, in bytes; larger shapes are refused first.
+MAX_TEST_DATA_BYTES = 2 * 1024**3
+
+
+def check_test_data_size(args: list[Value]) -> None:
+    """Refuse, before allocating anything, inputs without static shapes or too large to make test data for."""
+    total = 0
+    for a in args:
+        if not a.type.is_static:
+            raise ArgumentError(
+                f"input '{a.name}' has shape {a.type}, so the parity check cannot make test data",
+                fix="fix the shape with --shape/--input_nodes, give --input_data FILE.npz, or use --check off",
+            )
+        size = math.prod(a.type.shape) * a.type.dtype.to_numpy().itemsize
+        total += size
+        if total > MAX_TEST_DATA_BYTES:
+            raise ResourceLimitError(
+                f"test data for input '{a.name}' (shape {list(a.type.shape)}) needs {size / 1024**3:.3g} GiB; "
+                f"the parity check makes at most {MAX_TEST_DATA_BYTES / 1024**3:g} GiB",
+                where=f"input '{a.name}'",
+                fix="give a smaller --shape, or convert without the check (--check off)",
+            )
+
+
 def load_input_data(path: Path, args: list[Value]) -> list[np.ndarray]:
-    """Inputs from an .npz file keyed by input name (or arr_0, arr_1... in input order)."""
+    """Inputs from an .npz file keyed by input name (or arr_0, arr_1... in input order); shapes must match."""
     if not path.is_file():
-        raise ArgumentError(f"--input_data file '{path}' does not exist")
-    data = np.load(path)
+        raise InputDataError(f"--input_data file '{path}' does not exist", fix="give an .npz file written by numpy.savez")
+    expected = ", ".join(f"{a.name}: {a.type}" for a in args)
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise InputDataError(f"--input_data '{path}' is not an .npz file: {exc}", where=str(path),
+                             fix=f"save the inputs with numpy.savez(path, {expected})") from exc
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise InputDataError(f"--input_data '{path}' holds one array, not an .npz archive of named arrays", where=str(path),
+                             fix=f"save the inputs with numpy.savez(path, {expected})")
     arrays = []
-    for i, a in enumerate(args):
-        key = a.name if a.name in data else f"arr_{i}"
-        if key not in data:
-            raise ArgumentError(f"--input_data has no array for input '{a.name}'", fix=f"keys present: {', '.join(data.files)}")
-        arrays.append(np.asarray(data[key]).astype(a.type.dtype.to_numpy(), copy=False))
+    with data:
+        for i, a in enumerate(args):
+            key = a.name if a.name in data.files else f"arr_{i}"
+            if key not in data.files:
+                raise InputDataError(f"--input_data has no array for input '{a.name}'", where=str(path),
+                                     fix=f"keys present: {', '.join(data.files) or '(none)'}; expected {expected}")
+            try:
+                array = np.asarray(data[key])
+                array = array.astype(a.type.dtype.to_numpy(), copy=False)
+            except (OSError, ValueError, TypeError, EOFError) as exc:
+                raise InputDataError(f"--input_data array '{key}' cannot be read as {a.type.dtype.to_numpy().name}: {exc}", where=str(path),
+                                     fix=f"save numeric arrays: {expected}") from exc
+            dims = a.type.dims
+            if dims is not None and (len(dims) != array.ndim or any(
+                    isinstance(d, int) and d != n for d, n in zip(dims, array.shape, strict=True))):
+                raise InputDataError(
+                    f"--input_data array '{key}' has shape {list(array.shape)}, input '{a.name}' is {a.type}",
+                    where=str(path), fix="save arrays of the input shapes (or fix them with --shape)",
+                )
+            arrays.append(array)
     return arrays

@@ -1,0 +1,255 @@
+"""Validation at the door: malformed or hostile models get one coded error naming the node and the rule."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+import onnx
+import pytest
+from helpers import make_model
+from onnx import TensorProto, helper, numpy_helper
+
+from mindconverter.errors import (
+    ExternalDataError,
+    InvalidAttributeError,
+    InvalidModelError,
+    ModelLoadError,
+    UnsupportedVersionError,
+)
+from mindconverter.frontend.onnx import load_onnx
+
+
+def _raw(nodes, inputs, outputs, inits=(), opset=17, ir_version=8) -> onnx.ModelProto:
+    """A model built without checks, so it can break the rules on purpose."""
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in inputs],
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in outputs], list(inits),
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = ir_version
+    return model
+
+
+def _load(tmp_path, model: onnx.ModelProto | bytes):
+    path = tmp_path / "m.onnx"
+    path.write_bytes(model if isinstance(model, bytes) else model.SerializeToString())
+    return load_onnx(path)
+
+
+def _relu(x="x", y="y", name="r"):
+    return helper.make_node("Relu", [x], [y], name=name)
+
+
+# -- the file -------------------------------------------------------------------------------
+
+
+def test_empty_file_bare_graph_and_other_protobufs_are_refused(tmp_path):
+    with pytest.raises(InvalidModelError, match=r"'m.onnx' is empty \(0 bytes\)") as exc:
+        _load(tmp_path, b"")
+    assert exc.value.code == 1000003
+    graph = _raw([_relu()], [("x", [1, 4])], ["y"]).graph
+    with pytest.raises(InvalidModelError, match="is a bare GraphProto") as exc:
+        _load(tmp_path, graph.SerializeToString())
+    assert "make_model" in exc.value.fix
+    tensor = numpy_helper.from_array(np.ones((3, 3), np.float32), "t")
+    with pytest.raises(ModelLoadError):
+        _load(tmp_path, tensor.SerializeToString())
+
+
+def test_ir_version_and_opset_out_of_range(tmp_path):
+    with pytest.raises(UnsupportedVersionError, match="IR version 0; mindconverter reads IR versions 3 to"):
+        _load(tmp_path, _raw([_relu()], [("x", [1, 4])], ["y"], ir_version=0))
+    with pytest.raises(UnsupportedVersionError, match="uses ONNX opset 99; mindconverter reads opsets 1 to"):
+        _load(tmp_path, _raw([_relu()], [("x", [1, 4])], ["y"], opset=99))
+    model = _raw([_relu()], [("x", [1, 4])], ["y"])
+    del model.opset_import[:]
+    with pytest.raises(InvalidModelError, match="no opset import for the default ONNX domain"):
+        _load(tmp_path, model)
+
+
+# -- the graph ------------------------------------------------------------------------------
+
+
+def test_value_produced_twice_and_output_listed_twice(tmp_path):
+    nodes = [_relu("x", "y", "a"), helper.make_node("Sigmoid", ["x"], ["y"], name="b")]
+    with pytest.raises(InvalidModelError, match=r"value 'y' is produced twice: by node 'a' \(Relu\) and by node 'b'"):
+        _load(tmp_path, _raw(nodes, [("x", [1, 4])], ["y"]))
+    model = _raw([_relu()], [("x", [1, 4])], ["y", "y"])
+    with pytest.raises(InvalidModelError, match="output 'y' is listed twice"):
+        _load(tmp_path, model)
+    with pytest.raises(InvalidModelError, match="value 'x' is produced twice"):
+        _load(tmp_path, _raw([_relu()], [("x", [1, 4]), ("x", [1, 4])], ["y"]))
+
+
+def test_dangling_input_and_cycle_are_named(tmp_path):
+    with pytest.raises(InvalidModelError, match=r"node 'r' \(Relu\) reads 'ghost', which no node, input or initializer produces"):
+        _load(tmp_path, _raw([_relu("ghost")], [("x", [1, 4])], ["y"]))
+    cycle = [helper.make_node("Add", ["x", "b"], ["a"], name="p"), helper.make_node("Relu", ["a"], ["b"], name="q")]
+    with pytest.raises(InvalidModelError, match=r"the graph has a cycle through node 'p' \(Add\) and 1 other node"):
+        _load(tmp_path, _raw(cycle, [("x", [1, 4])], ["b"]))
+    with pytest.raises(InvalidModelError, match="reads its own output"):
+        _load(tmp_path, _raw([helper.make_node("Add", ["x", "y"], ["y"], name="s")], [("x", [1, 4])], ["y"]))
+    with pytest.raises(InvalidModelError, match="output 'z' is produced by no node"):
+        _load(tmp_path, _raw([_relu()], [("x", [1, 4])], ["z"]))
+
+
+def test_nodes_out_of_order_are_sorted(tmp_path):
+    nodes = [helper.make_node("Sigmoid", ["a"], ["y"], name="second"), _relu("x", "a", "first")]
+    module = _load(tmp_path, _raw(nodes, [("x", [1, 4])], ["y"])).module
+    assert [op.name for op in module.main.body.ops][:2] == ["onnx.Relu", "onnx.Sigmoid"]
+
+
+# -- tensors --------------------------------------------------------------------------------
+
+
+def test_initializer_data_must_match_its_dims(tmp_path):
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")]
+    short = numpy_helper.from_array(np.ones((4, 4), np.float32), "w")
+    short.raw_data = short.raw_data[:-4]
+    with pytest.raises(InvalidModelError, match=r"tensor dims \[4, 4\] need 64 bytes of raw data, it has 60") as exc:
+        _load(tmp_path, _raw(nodes, [("x", [1, 4])], ["y"], [short]))
+    assert exc.value.where == "initializer 'w'"
+    typed = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[4, 4], float_data=[1.0] * 15)
+    with pytest.raises(InvalidModelError, match="need 16 entries in float_data, it has 15"):
+        _load(tmp_path, _raw(nodes, [("x", [1, 4])], ["y"], [typed]))
+    negative = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[4, -4])
+    with pytest.raises(InvalidModelError, match="negative"):
+        _load(tmp_path, _raw(nodes, [("x", [1, 4])], ["y"], [negative]))
+    huge = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[2**40, 2**40])
+    with pytest.raises(InvalidModelError, match="need"):
+        _load(tmp_path, _raw(nodes, [("x", [1, 4])], ["y"], [huge]))
+
+
+# -- attributes -----------------------------------------------------------------------------
+
+
+def _conv_model(x_shape, w_shape, **attrs):
+    w = numpy_helper.from_array(np.ones(w_shape, np.float32), "w")
+    node = helper.make_node("Conv", ["x", "w"], ["y"], name="conv1", **attrs)
+    return _raw([node], [("x", list(x_shape))], ["y"], [w])
+
+
+def test_attribute_of_the_wrong_type_is_refused(tmp_path):
+    model = _conv_model((1, 4, 8, 8), (4, 4, 3, 3))
+    model.graph.node[0].attribute.append(helper.make_attribute("group", 1.5))
+    with pytest.raises(InvalidAttributeError, match=r"attribute 'group' of node 'conv1' \(Conv\) is FLOAT, but Conv \(opset 17\) takes INT") as exc:
+        _load(tmp_path, model)
+    assert exc.value.code == 1000005
+
+
+@pytest.mark.parametrize(
+    ("x_shape", "w_shape", "attrs", "rule"),
+    [
+        ((1, 4, 8, 8), (4, 2, 3, 3), {"group": 3}, "group 3 does not divide the 4 input channels"),
+        ((1, 6, 8, 8), (4, 2, 3, 3), {"group": 3}, r"group 3 does not divide the 4 output channels"),
+        ((1, 4, 8, 8), (4, 4, 3, 3), {"group": 0}, "group 0 must be >= 1"),
+        ((1, 4, 8, 8), (4, 4, 3, 3), {"strides": [0, 1]}, r"strides \[0, 1\] must be positive"),
+        ((1, 4, 8, 8), (4, 4, 3, 3), {"strides": [-2, 1]}, "must be positive"),
+        ((1, 4, 8, 8), (4, 4, 3, 3), {"dilations": [1, 0]}, "dilations"),
+        ((1, 4, 8, 8), (4, 4, 3, 3), {"pads": [0, -1, 0, 0]}, "are negative"),
+        ((1, 4, 8, 8), (4, 4, 3, 3), {"strides": [1, 1, 1]}, "has 3 entries for 2 spatial dim"),
+        ((1, 4, 2, 2), (4, 4, 3, 3), {}, r"kernel \[3, 3\] .* is larger than the padded input"),
+        ((1, 4, 8, 8), (4, 4, 3, 3), {"dilations": [4, 4]}, "larger than the padded input"),
+        ((1, 4, 8, 8), (4, 3, 3, 3), {}, "W .* expects 3 input channels, the input has 4"),
+    ],
+)
+def test_conv_attribute_values_the_op_cannot_run_with(tmp_path, x_shape, w_shape, attrs, rule):
+    with pytest.raises(InvalidAttributeError, match=rule) as exc:
+        _load(tmp_path, _conv_model(x_shape, w_shape, **attrs))
+    assert exc.value.where == "node 'conv1' (Conv)"
+
+
+def test_other_attribute_values(tmp_path):
+    x = [("x", [1, 4, 8, 8])]
+    cases = [
+        (helper.make_node("MaxPool", ["x"], ["y"], name="p", kernel_shape=[3, 3], strides=[0, 0]), "strides"),
+        (helper.make_node("MaxPool", ["x"], ["y"], name="p", kernel_shape=[16, 16]), "larger than the padded input"),
+        (helper.make_node("Transpose", ["x"], ["y"], name="t", perm=[0, 0, 1, 2]), "is not a permutation"),
+        (helper.make_node("Softmax", ["x"], ["y"], name="s", axis=4), "axis 4 is out of range for an input of rank 4"),
+        (helper.make_node("DepthToSpace", ["x"], ["y"], name="d", blocksize=0), "blocksize 0"),
+    ]
+    for node, rule in cases:
+        with pytest.raises(InvalidAttributeError, match=rule):
+            _load(tmp_path, _raw([node], x, ["y"]))
+
+
+def test_valid_models_pass_the_door():
+    from helpers import EXAMPLE, light_model_path
+
+    from mindconverter.frontend import validate
+
+    for path in (EXAMPLE, light_model_path("squeezenet"), light_model_path("inception_v1")):
+        model = validate.read_model(path)
+        validate.validate_model(model, path)
+        validate.check_attribute_values(onnx.shape_inference.infer_shapes(model))
+
+
+# -- external data --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def opened_paths():
+    """Every path the process opens while the test runs (audit hooks see open, os.open and mmap)."""
+    seen: list[str] = []
+    active = [True]
+
+    def hook(event, args):
+        if active[0] and event == "open" and args and isinstance(args[0], (str, bytes, os.PathLike)):
+            seen.append(os.fsdecode(args[0]))
+
+    sys.addaudithook(hook)
+    yield seen
+    active[0] = False
+
+
+def _external_model(tmp_path, location: str) -> onnx.ModelProto:
+    model_dir = tmp_path / "model"
+    model_dir.mkdir(exist_ok=True)
+    w = np.ones((4, 4), np.float32)
+    model = make_model([helper.make_node("MatMul", ["x", "w"], ["y"])], {"x": (np.float32, (1, 4))}, ["y"], {"w": w})
+    init = model.graph.initializer[0]
+    init.ClearField("raw_data")
+    init.data_location = TensorProto.EXTERNAL
+    for key, value in (("location", location), ("offset", "0"), ("length", "64")):
+        entry = init.external_data.add()
+        entry.key, entry.value = key, value
+    onnx.save(model, model_dir / "m.onnx")
+    return model_dir / "m.onnx"
+
+
+@pytest.mark.parametrize("how", ["dotdot", "absolute", "symlink"])
+def test_external_data_outside_the_folder_is_refused_unread(tmp_path, opened_paths, how):
+    canary = tmp_path / "canary.bin"
+    canary.write_bytes(np.full(16, 7, np.float32).tobytes())
+    location = {"dotdot": "../canary.bin", "absolute": str(canary), "symlink": "link.bin"}[how]
+    path = _external_model(tmp_path, location)
+    if how == "symlink":
+        (path.parent / "link.bin").symlink_to(canary)
+    opened_paths.clear()  # from here on, the canary must not be opened
+    with pytest.raises(ExternalDataError, match="outside the model's folder|leaves the model's folder|absolute path") as exc:
+        load_onnx(path)
+    assert exc.value.code == 1000006 and exc.value.where == "initializer 'w'"
+    assert not [p for p in opened_paths if os.path.basename(p) in ("canary.bin", "link.bin")]
+
+
+def test_external_data_must_fit_its_file(tmp_path):
+    path = _external_model(tmp_path, "w.bin")
+    (path.parent / "w.bin").write_bytes(b"\0" * 60)
+    with pytest.raises(ExternalDataError, match=r"needs bytes 0..64 of 'w.bin', which has 60"):
+        load_onnx(path)
+    (path.parent / "w.bin").write_bytes(b"\0" * 64)
+    module = load_onnx(path).module
+    assert isinstance(module.weights.get("w"), np.memmap)
+
+
+def test_external_data_in_the_cli_is_a_coded_error(tmp_path, capsys):
+    from mindconverter.cli import main
+
+    (tmp_path / "canary.bin").write_bytes(b"\0" * 64)
+    path = _external_model(tmp_path, "../canary.bin")
+    assert main(["--model_file", str(path), "--output", str(tmp_path / "out"), "--check", "off"]) == 1
+    err = capsys.readouterr().err
+    assert "error[1000006]: external data location '../canary.bin' leaves the model's folder" in err
+    assert not (tmp_path / "out").exists()
