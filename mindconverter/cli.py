@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _setup_logging(args.verbose, args.quiet)
     from mindconverter.errors import InterruptedConversion, MindConverterError, internal_error_message
-    from mindconverter.staging import interrupts_as_errors
+    from mindconverter.staging import interruption, interrupts_as_errors
 
     restore_signals = interrupts_as_errors()  # SIGINT/SIGTERM: staged files removed, one coded error
     try:
@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     except MindConverterError as exc:
         if args.verbose:
             logging.getLogger("mindconverter").exception("traceback:")
-        print(exc.render(), file=sys.stderr)
+        print((interruption() or exc).render(), file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:  # a signal before the handlers were in place
         print(InterruptedConversion("interrupted; nothing was written").render(), file=sys.stderr)
@@ -170,7 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - never show a traceback unless -v
         if args.verbose:
             raise
-        print(internal_error_message(exc), file=sys.stderr)
+        interrupted = interruption()  # a signal inside C code can surface as another exception
+        print(interrupted.render() if interrupted else internal_error_message(exc), file=sys.stderr)
         return EXIT_ERROR
     finally:
         restore_signals()

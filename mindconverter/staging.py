@@ -95,27 +95,40 @@ def publish(staged: dict[str, Path], final: dict[str, Path], overwrite: bool) ->
         _deferred = None
 
 
-def _on_signal(signum: int, frame) -> None:  # noqa: ARG001 - signal handler signature
-    global _raised
-    if _deferred is not None:
-        _deferred.append(signum)  # publishing: finish it; the outputs are complete
-        return
-    if _raised:
-        return  # a second Ctrl-C must not break the clean-up of the first
-    _raised = True
-    raise InterruptedConversion(
+def _interrupted(signum: int) -> InterruptedConversion:
+    return InterruptedConversion(
         f"interrupted by {signal.Signals(signum).name}; nothing was written",
         fix="the output folders are as they were; rerun the command",
     )
 
 
-_raised = False
+def _on_signal(signum: int, frame) -> None:  # noqa: ARG001 - signal handler signature
+    global _raised
+    if _deferred is not None:
+        _deferred.append(signum)  # publishing: finish it; the outputs are complete
+        return
+    if _raised is not None:
+        return  # a second Ctrl-C must not break the clean-up of the first
+    _raised = signum
+    raise _interrupted(signum)
+
+
+_raised: int | None = None  # the signal that interrupted the conversion
+
+
+def interruption() -> InterruptedConversion | None:
+    """The error to report if a signal interrupted the conversion.
+
+    Raised inside C code (an extension module being imported), the error may surface as another
+    exception (ImportError: initialization failed); the command reports this one instead.
+    """
+    return _interrupted(_raised) if _raised is not None else None
 
 
 def interrupts_as_errors() -> Callable[[], None]:
     """SIGINT/SIGTERM raise InterruptedConversion in the main thread; returns what restores the old handlers."""
     global _raised
-    _raised = False
+    _raised = None
     try:
         previous = {s: signal.signal(s, _on_signal) for s in _SIGNALS}
     except ValueError:  # not the main thread: signals stay as they are
@@ -132,4 +145,6 @@ def remove_stage(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
-__all__ = ["STAGE_PREFIX", "check_output_dirs", "interrupts_as_errors", "publish", "remove_stage", "stage_dir"]
+__all__ = [
+    "STAGE_PREFIX", "check_output_dirs", "interruption", "interrupts_as_errors", "publish", "remove_stage", "stage_dir",
+]

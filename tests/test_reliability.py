@@ -165,3 +165,34 @@ def test_a_killed_conversion_leaves_the_output_folder_as_it_was(tmp_path, sig, s
     assert f"error[2000003]: interrupted by {sig.name}" in rest
     assert "Traceback" not in rest
     assert _tree(out) == before and _no_staging_left(tmp_path)
+
+
+# -- bounded work -----------------------------------------------------------------------------
+
+
+def _convert_cpu_seconds(tmp_path, n: int) -> float:
+    from mindconverter.api import convert
+
+    model = tmp_path / f"chain{n}.onnx"
+    chain_model(model, n)
+    start = time.process_time()  # CPU time: other processes on the machine do not count
+    convert(model, output=tmp_path / f"out{n}", check="off", overwrite=True)
+    return time.process_time() - start
+
+
+def _assert_linear(tmp_path, small: int, large: int) -> None:
+    _convert_cpu_seconds(tmp_path, 50)  # imports (mindspore) out of the measurement
+    t_small = min(_convert_cpu_seconds(tmp_path, small) for _ in range(2))
+    t_large = _convert_cpu_seconds(tmp_path, large)
+    ratio = t_large / t_small
+    # Linear work gives about large/small; quadratic work gives its square. Twice linear is the bound.
+    assert ratio < 2 * large / small, f"{small} ops: {t_small:.2f} s, {large} ops: {t_large:.2f} s (x{ratio:.1f})"
+
+
+def test_a_long_chain_converts_in_linear_time(tmp_path):
+    _assert_linear(tmp_path, 1000, 10_000)
+
+
+@pytest.mark.slow
+def test_a_100000_op_chain_converts_in_linear_time(tmp_path):
+    _assert_linear(tmp_path, 10_000, 100_000)
