@@ -224,6 +224,12 @@ def convert(
         at = pipeline.index("fuse-pad") if "fuse-pad" in pipeline else len(pipeline)
         pipeline = (*pipeline[:at], "fold-batchnorm", *pipeline[at:])
 
+    if suffix == ".pb" and passes is None and resume_ir is None:
+        from mindconverter.frontend.pb import PIPELINE_ADDITIONS
+
+        at = pipeline.index("simplify-reshapes") if "simplify-reshapes" in pipeline else len(pipeline)
+        pipeline = (*pipeline[:at], *(p for p in PIPELINE_ADDITIONS if p not in skip_passes), *pipeline[at:])
+
     start = time.perf_counter()
     log.info("[1/4] loading %s", model_path.name)
     if suffix == ".pb":  # tf2onnx, then the ONNX frontend; TensorFlow runs the GraphDef as the reference

@@ -53,8 +53,12 @@ def freeze_tf2(model, path: Path, shape: tuple) -> tuple[list[str], list[str]]:
     return [i.name for i in frozen.inputs], [o.name for o in frozen.outputs]
 
 
-def freeze_tf1(build: Callable[[], tuple[object, object]], path: Path) -> tuple[list[str], list[str]]:
-    """The guide's TF 1.x recipe on a tf.compat.v1 graph; `build()` returns its (input, output) tensors."""
+def freeze_tf1(build: Callable[[], tuple[object, object]], path: Path, remove_training_nodes: bool = True) -> tuple[list[str], list[str]]:
+    """The guide's TF 1.x recipe on a tf.compat.v1 graph; `build()` returns its (input, output) tensors.
+
+    The recipe's `remove_training_nodes` also removes Identity nodes, the only trace of a Keras 2
+    Dropout in inference; `remove_training_nodes=False` freezes without that step.
+    """
     t = tf()
     graph = t.Graph()
     with graph.as_default():
@@ -63,7 +67,9 @@ def freeze_tf1(build: Callable[[], tuple[object, object]], path: Path) -> tuple[
         with t.compat.v1.Session(graph=graph) as session:
             session.run(t.compat.v1.global_variables_initializer())
             outputs = [out.op.name]
-            graph_inf = t.compat.v1.graph_util.remove_training_nodes(graph.as_graph_def())
+            graph_inf = graph.as_graph_def()
+            if remove_training_nodes:
+                graph_inf = t.compat.v1.graph_util.remove_training_nodes(graph_inf)
             frozen = t.compat.v1.graph_util.convert_variables_to_constants(session, graph_inf, outputs)
     t.io.write_graph(frozen, logdir=str(path.parent), name=path.name, as_text=False)
     return [inp.op.name], outputs
@@ -112,7 +118,7 @@ def keras_transformer(seq: int = 6, dim: int = 16):
 
 
 def tf1_cnn(size: int = 12) -> tuple[object, object]:
-    """A TF1-style graph: variables, conv2d, fused batch norm in inference, a Keras-1 style dropout Identity."""
+    """A TF1-style graph: variables, conv2d, fused batch norm in inference, and a Keras 2 Dropout's Identity."""
     t = tf()
     v1 = t.compat.v1
     rng = np.random.default_rng(1)
@@ -129,6 +135,7 @@ def tf1_cnn(size: int = 12) -> tuple[object, object]:
     y = t.nn.relu(y, name="relu/Relu")
     y = t.nn.max_pool2d(y, 2, 2, "VALID", name="max_pooling2d/MaxPool")
     y = t.reduce_mean(y, axis=[1, 2], name="global_average_pooling2d/Mean")
+    y = t.identity(y, name="dropout/Identity")  # a Keras 2 Dropout in inference (learning phase 0)
     with v1.variable_scope("dense"):
         w = v1.get_variable("kernel", initializer=rng.standard_normal((6, 4)).astype(np.float32))
         b = v1.get_variable("bias", initializer=rng.uniform(-0.3, 0.3, 4).astype(np.float32))

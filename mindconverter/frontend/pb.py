@@ -38,10 +38,16 @@ from mindconverter.ir.onnx_bridge import CANONICAL_OPSET
 
 log = logging.getLogger("mindconverter")
 
+#: Passes the default pipeline runs for a .pb model before simplify-reshapes: tf2onnx computes shapes
+#: at run time (Shape/Gather/Concat) that fold only once shape inference knows the input sizes, and
+#: sink-transposes cancels the NHWC<->NCHW transposes tf2onnx's own optimizer left.
+PIPELINE_ADDITIONS = ("fold-constants", "cleanup", "dce", "infer-shapes", "sink-transposes")
 #: Op types that never are a model's output (nothing consumes them, but they compute nothing to return).
 _NOT_OUTPUTS = frozenset({"NoOp", "Const", "Placeholder", "VarHandleOp", "Assert", "SaveV2", "RestoreV2"})
 #: Keras 3's scope of the ops of one inference BatchNormalization (`model/bn1/batchnorm/add_1`).
 _BN_OUTPUT = re.compile(r"(?P<scope>.*)/batchnorm/add_1")
+#: Keras' dropout layer scopes (`dropout`, `dropout_3`, `attention_dropout`), as restore-dropout reads them.
+_DROPOUT_SCOPE = re.compile(r"(.*[_.])?dropout(_\d+)?", re.IGNORECASE)
 
 
 def import_tf() -> Any:
@@ -69,6 +75,8 @@ class PbSource:
     output_tensors: list[str]
     #: BatchNorm scopes rebuilt from Keras' decomposed form.
     batchnorms: list[str]
+    #: Dropout Identity nodes kept for restore-dropout.
+    dropouts: list[str]
 
 
 @attrs.frozen
@@ -351,6 +359,50 @@ def rewrite_erfc(graph_def: Any) -> int:
     return count
 
 
+def dropout_identities(graph_def: Any) -> dict[str, str]:
+    """`<scope>/Identity` nodes of dropout scopes (how a Keras 2 Dropout looks in inference) -> the tensor they read.
+
+    Only those whose input feeds nothing else: that tensor then stands for the dropout's output.
+    """
+    consumers: dict[str, int] = {}
+    for node in graph_def.node:
+        for name in node.input:
+            if not name.startswith("^"):
+                consumers[tensor_name(name)] = consumers.get(tensor_name(name), 0) + 1
+    found = {}
+    for node in graph_def.node:
+        scope, _, leaf = node.name.rpartition("/")
+        if node.op != "Identity" or leaf != "Identity" or not _DROPOUT_SCOPE.fullmatch(scope.rsplit("/", 1)[-1]):
+            continue
+        source = tensor_name(node.input[0])
+        if consumers.get(source) == 1:
+            found[node.name] = source
+    return found
+
+
+def keep_dropouts(model: onnx.ModelProto, identities: dict[str, str]) -> list[str]:
+    """Put each dropout's Identity back after the tensor it read (tf2onnx removes Identity nodes).
+
+    restore-dropout turns them into Dropout layers. Returns the Identity names put back.
+    """
+    graph = model.graph
+    outputs = {o.name for o in graph.output}
+    produced = {o for n in graph.node for o in n.output}
+    kept = []
+    for name, source in identities.items():
+        if source not in produced or source in outputs:
+            continue
+        new_output = f"{name}:0"
+        for node in graph.node:
+            for i, inp in enumerate(node.input):
+                if inp == source:
+                    node.input[i] = new_output
+        at = next(i for i, n in enumerate(graph.node) if source in n.output) + 1
+        graph.node.insert(at, onnx.helper.make_node("Identity", [source], [new_output], name=name))
+        kept.append(name)
+    return kept
+
+
 @contextlib.contextmanager
 def _no_conv_batchnorm_fusion() -> Iterator[None]:
     """tf2onnx's back-to-back optimizer folds BatchNormalization into Conv; keep the layer instead."""
@@ -439,6 +491,7 @@ def load_pb(
     if batchnorms:
         log.info("kept %d BatchNormalization layer(s) that Keras wrote as Mul/Add", len(batchnorms))
     rewrite_erfc(graph_def)
+    dropouts = dropout_identities(graph_def)
     renames = {t: t[:-2] if t.endswith(":0") else t for t in [*ins, *outs]}
     try:
         with _quiet_tf2onnx(), _no_conv_batchnorm_fusion(), tf.device("/cpu:0"):
@@ -458,12 +511,13 @@ def load_pb(
             fix="check the node names and that the graph is frozen (no variables); rerun with -v for tf2onnx's log",
         ) from exc
     _symbolic_inputs(proto, {renames[t] for t in overrides})
+    kept = keep_dropouts(proto, dropouts)
     with tempfile.TemporaryDirectory(prefix="mindconverter-pb-") as tmp:
         onnx_path = Path(tmp) / f"{path.stem}.onnx"
         onnx.save(proto, str(onnx_path))
         source = load_onnx(onnx_path)
     source.module.attrs["source"] = "pb"
-    return PbSource(source, reference, ins, outs, batchnorms)
+    return PbSource(source, reference, ins, outs, batchnorms, kept)
 
 
 def _check_shapes(graph_def: Any, overrides: dict[str, tuple[int, ...]], path: Path) -> None:

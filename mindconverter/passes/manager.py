@@ -84,6 +84,7 @@ def load_builtin_passes() -> None:
         infer_shapes,
         restore_dropout,
         simplify_reshapes,
+        sink_transposes,
         structure_modules,
     )
 

@@ -70,10 +70,32 @@ def test_tf1_graph_frozen_with_the_tf1_recipe(tmp_path):
     result = _convert(tmp_path, pb, [f"{ins[0]}:0"], outs, "2,12,12,3")
     code = result.script.read_text()
     assert "nn.BatchNorm2d(6, eps=0.001" in code, code
+    assert "nn.Dropout" not in code  # the recipe's remove_training_nodes removed the dropout's Identity
     assert not _transpose_pairs(_final_ir(tmp_path))
     weight_map = json.loads(result.weight_map.read_text())["tf1_cnn"]
     names = {w["source_weight"]["name"] for w in weight_map}
     assert {"batch_normalization/moving_mean:0", "batch_normalization/moving_variance:0", "conv1/kernel:0"} <= names, names
+
+
+def test_dropout_identity_kept_in_a_tf1_graph_becomes_a_dropout_layer(tmp_path):
+    pb = tmp_path / "tf1_dropout.pb"
+    ins, outs = tf_models.freeze_tf1(tf_models.tf1_cnn, pb, remove_training_nodes=False)
+    result = _convert(tmp_path, pb, ins, outs, "2,12,12,3", pass_options={"dropout-rate": 0.25})
+    code = result.script.read_text()
+    assert "self.dropout = nn.Dropout(p=0.25)" in code, code
+    assert "nn.BatchNorm2d(6, eps=0.001" in code, code
+
+
+def test_keras_dense_layernorm_attention(tmp_path):
+    pb = tmp_path / "keras_transformer.pb"
+    ins, outs = tf_models.freeze_tf2(tf_models.keras_transformer(), pb, (None, 6, 16))
+    result = _convert(tmp_path, pb, ins, outs, "2,6,16")
+    module = _final_ir(tmp_path)
+    assert not _transpose_pairs(module)
+    weight_map = json.loads(result.weight_map.read_text())["keras_transformer"]
+    sources = {w["source_weight"]["name"] for w in weight_map}
+    for layer in ("embed", "attention_1/query", "attention_1/key", "attention_1/value", "norm1", "ffn_in", "logits"):
+        assert any(f"tiny_transformer_1/{layer}" in s for s in sources), (layer, sources)
 
 
 @pytest.mark.slow
