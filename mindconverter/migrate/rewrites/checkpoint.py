@@ -14,7 +14,6 @@ from mindconverter.migrate.rewrites._common import (
     BodyRewrite,
     arg,
     call_of_stmt,
-    code_of,
     is_any,
     method_call,
     position,
@@ -35,9 +34,10 @@ class Checkpoint(BodyRewrite):
     1. `torch.load(p)` alone -> `ms.load_checkpoint(p)` (a name -> Parameter dict, as a state_dict is a
        name -> tensor dict); `map_location`/`weights_only` are dropped. `net.load_state_dict(sd)` ->
        `ms.load_param_into_net(net, sd)`.
-    2. MindSpore appends `.ckpt` to a checkpoint name lacking it, so a `.pth`/`.pt` suffix in the path
-       literal (or f-string, `os.path.join` last part, or the module constant the path names) becomes
-       `.ckpt`, keeping save and load in agreement.
+    2. MindSpore appends `.ckpt` to a checkpoint name lacking it, so in a script that saves or loads
+       checkpoints every string (and f-string part) ending in `.pth`/`.pt`/`.pkl`/`.bin`/`.tar` ends in
+       `.ckpt` instead: paths reach `torch.save` through constants, defaults and arguments, and
+       the saving and the loading script must agree.
     3. `torch.save` of anything but one `state_dict()` (a dict bundling optimizer state, epoch ...) stays
        with `# [UnConvert]`: MindSpore saves such extras with `append_dict=`.
     """
@@ -46,46 +46,32 @@ class Checkpoint(BodyRewrite):
 
     def __init__(self, ctx) -> None:
         super().__init__(ctx)
-        self._path_names: set[str] = set()  # module constants used as checkpoint paths
+        self._checkpoints = False  # does the script save or load torch checkpoints?
         self._unconverted: set[int] = set()  # id() of original torch.save calls left as written
 
     def visit_Module(self, node: cst.Module) -> None:
         rw = self
 
-        class _Paths(cst.CSTVisitor):
+        class _Uses(cst.CSTVisitor):
             def visit_Call(self, c: cst.Call) -> None:
-                if is_any(rw, c.func, TORCH_SAVE + TORCH_LOAD):
-                    p = arg(c, 1 if is_any(rw, c.func, TORCH_SAVE) else 0, "f")
-                    if p is not None and isinstance(p.value, cst.Name):
-                        rw._path_names.add(p.value.value)
+                rw._checkpoints |= is_any(rw, c.func, TORCH_SAVE + TORCH_LOAD)
 
-        node.visit(_Paths())
+        node.visit(_Uses())
 
-    def _ckpt_path(self, node: cst.BaseExpression) -> cst.BaseExpression:
-        """The path with a torch suffix turned into `.ckpt` where it is written literally."""
-        if isinstance(node, cst.SimpleString):
-            quote = node.quote
-            text = node.raw_value
-            if TORCH_SUFFIX.search(text):
-                return node.with_changes(value=f"{node.prefix}{quote}{TORCH_SUFFIX.sub('.ckpt', text)}{quote}")
-        elif (
-            isinstance(node, cst.FormattedString) and node.parts and isinstance(node.parts[-1], cst.FormattedStringText)
-        ):
-            last = node.parts[-1]
-            if TORCH_SUFFIX.search(last.value):
-                return node.with_changes(
-                    parts=[*node.parts[:-1], last.with_changes(value=TORCH_SUFFIX.sub(".ckpt", last.value))]
-                )
-        elif isinstance(node, cst.Call) and node.args and code_of(node.func).endswith("path.join"):
-            return node.with_changes(
-                args=[*node.args[:-1], node.args[-1].with_changes(value=self._ckpt_path(node.args[-1].value))]
+    def leave_SimpleString(self, original_node: cst.SimpleString, updated_node: cst.SimpleString) -> cst.SimpleString:
+        text = updated_node.raw_value
+        if self._checkpoints and TORCH_SUFFIX.search(text):
+            quote = updated_node.quote
+            return updated_node.with_changes(
+                value=f"{updated_node.prefix}{quote}{TORCH_SUFFIX.sub('.ckpt', text)}{quote}"
             )
-        return node
+        return updated_node
 
-    def leave_Assign(self, original_node: cst.Assign, updated_node: cst.Assign) -> cst.Assign:
-        if len(updated_node.targets) == 1 and isinstance(updated_node.targets[0].target, cst.Name):
-            if updated_node.targets[0].target.value in self._path_names:
-                return updated_node.with_changes(value=self._ckpt_path(updated_node.value))
+    def leave_FormattedStringText(
+        self, original_node: cst.FormattedStringText, updated_node: cst.FormattedStringText
+    ) -> cst.FormattedStringText:
+        if self._checkpoints and TORCH_SUFFIX.search(updated_node.value):
+            return updated_node.with_changes(value=TORCH_SUFFIX.sub(".ckpt", updated_node.value))
         return updated_node
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
@@ -103,12 +89,12 @@ class Checkpoint(BodyRewrite):
                     "saves more than one state_dict",
                     "ms.save_checkpoint(net, path, append_dict={...})",
                 )
-                return updated_node
+                return original_node  # as written, its path too
             self.ctx.imports_needed.add(MS_IMPORT)
             self.ctx.report(line, col, "torch.save", True, "-> ms.save_checkpoint")
             return cst.Call(
                 func=cst.parse_expression("ms.save_checkpoint"),
-                args=[cst.Arg(state.func.value, comma=obj.comma), cst.Arg(self._ckpt_path(path.value))],
+                args=[cst.Arg(state.func.value, comma=obj.comma), cst.Arg(path.value)],
             )
         if is_any(self, original_node.func, TORCH_LOAD):
             path = arg(updated_node, 0, "f")
@@ -116,9 +102,7 @@ class Checkpoint(BodyRewrite):
                 return updated_node
             self.ctx.imports_needed.add(MS_IMPORT)
             self.ctx.report(line, col, "torch.load", True, "-> ms.load_checkpoint (a name -> Parameter dict)")
-            return cst.Call(
-                func=cst.parse_expression("ms.load_checkpoint"), args=[cst.Arg(self._ckpt_path(path.value))]
-            )
+            return cst.Call(func=cst.parse_expression("ms.load_checkpoint"), args=[cst.Arg(path.value)])
         load = method_call(updated_node, "load_state_dict")
         if load is not None and load.args:
             self.ctx.imports_needed.add(MS_IMPORT)

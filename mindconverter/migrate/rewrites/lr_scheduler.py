@@ -65,7 +65,7 @@ def _schedule(kind: str, call: cst.Call, lr: str, per_step: str) -> tuple[str, s
 SUGGESTION = "a schedule passed as learning_rate (nn.ExponentialDecayLR, nn.CosineDecayLR, nn.piecewise_constant_lr)"
 
 
-@register_rewrite("lr-scheduler", order=65)
+@register_rewrite("lr-scheduler", order=57)
 class LrScheduler(BodyRewrite):
     """`opt = torch.optim.SGD(params, lr=LR); sched = StepLR(opt, step_size=S, gamma=G)` + `sched.step()` ->
     `sched = nn.ExponentialDecayLR(LR, decay_rate=G, decay_steps=S * len(loader), is_stair=True)` built
