@@ -49,7 +49,7 @@ class TrainingComparison:
     def summary(self) -> str:
         rows = [
             f"step {i}: torch {t:.6f}  mindspore {m:.6f}"
-            for i, (t, m) in enumerate(zip(self.torch_losses, self.ms_losses))
+            for i, (t, m) in enumerate(zip(self.torch_losses, self.ms_losses, strict=False))
         ]
         return "\n".join(rows)
 
