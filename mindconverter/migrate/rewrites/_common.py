@@ -214,3 +214,35 @@ DICT_ITEMS = "dataset_dict_items"  # ctx.options key: source classes whose items
 def dataset_module(taken: set[str]) -> str:
     """How converted code names `mindspore.dataset`: `ds` (imported as such) unless the script uses `ds` itself."""
     return "ms.dataset" if "ds" in taken else "ds"
+
+
+def assigned_names(node: cst.CSTNode) -> set[str]:
+    """Every name bound anywhere inside `node` (assignments, loop targets, `with ... as`, augmented)."""
+    found: set[str] = set()
+
+    class _Bound(cst.CSTVisitor):
+        def _add(self, target: cst.CSTNode) -> None:
+            for n in target.elements if isinstance(target, (cst.Tuple, cst.List)) else [target]:
+                n = n.value if isinstance(n, cst.Element) else n
+                if isinstance(n, cst.Name):
+                    found.add(n.value)
+                elif isinstance(n, (cst.Tuple, cst.List)):
+                    self._add(n)
+
+        def visit_AssignTarget(self, t: cst.AssignTarget) -> None:
+            self._add(t.target)
+
+        def visit_AugAssign(self, a: cst.AugAssign) -> None:
+            self._add(a.target)
+
+        def visit_AnnAssign(self, a: cst.AnnAssign) -> None:
+            self._add(a.target)
+
+        def visit_For(self, f: cst.For) -> None:
+            self._add(f.target)
+
+        def visit_AsName(self, a: cst.AsName) -> None:
+            self._add(a.name)
+
+    node.visit(_Bound())
+    return found

@@ -13,6 +13,7 @@ from mindconverter.migrate.rewrites._common import (
     BodyRewrite,
     arg,
     assign_of_stmt,
+    assigned_names,
     call_of_stmt,
     code_of,
     comments_of,
@@ -73,8 +74,8 @@ class LrScheduler(BodyRewrite):
 
     1. MindSpore schedules count optimizer steps; torch schedulers count `scheduler.step()` calls. A
        `step()` in an epoch loop whose inner loop runs the training steps over `loader` counts
-       `len(loader)` steps (the loader must be built before the optimizer); one in the training loop
-       counts one.
+       `len(loader)` steps (the loader must be built before the optimizer, or come from outside the
+       script); one in the training loop counts one.
     2. StepLR and ExponentialLR -> `nn.ExponentialDecayLR` (exact: lr * gamma ** (step // decay_steps));
        CosineAnnealingLR -> `nn.CosineDecayLR` (per step); the guide writes ExponentialLR stepped
        per step as `nn.ExponentialDecayLR(LR, decay_rate=G, decay_steps=1)`.
@@ -89,6 +90,7 @@ class LrScheduler(BodyRewrite):
         self._steps: dict[str, list[tuple[cst.Call, list[cst.CSTNode]]]] = {}  # receiver -> (step call, loops)
         self._converted: set[str] = set()  # schedulers whose step() calls go
         self._params: list[set[str]] = []
+        self._bound: set[str] = set()  # names the script binds (a loader it never binds comes from elsewhere)
 
     def visit_Module(self, node: cst.Module) -> None:
         rw = self
@@ -112,6 +114,7 @@ class LrScheduler(BodyRewrite):
                     rw._steps.setdefault(code_of(c.func.value), []).append((c, list(loops)))
 
         node.visit(_Scan())
+        self._bound = assigned_names(node)
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         self._params.append({p.name.value for p in node.params.params})
@@ -202,7 +205,7 @@ class LrScheduler(BodyRewrite):
                 for j in range(opt_index)
                 if (a := assign_of_stmt(original[j])) and len(a.targets) == 1
             )
-            if not known and not (self._params and loader in self._params[-1]):
+            if not known and not (self._params and loader in self._params[-1]) and loader in self._bound:
                 why = f"{loader} is built after the optimizer"
         if not why:
             made = _schedule(kind, call, code_of(lr.value), per_step)

@@ -12,6 +12,7 @@ from mindconverter.migrate.rewrites._common import (
     MS_IMPORT,
     NN_IMPORT,
     BodyRewrite,
+    assigned_names,
     call_of_stmt,
     code_of,
     comments_of,
@@ -76,38 +77,6 @@ def _read_order(statement: cst.CSTNode) -> list[str]:
 
 def _reads(statement: cst.CSTNode) -> set[str]:
     return set(_read_order(statement))
-
-
-def _assigned(node: cst.CSTNode) -> set[str]:
-    """Every name bound anywhere inside `node` (assignments, loop targets, `with ... as`, augmented)."""
-    found: set[str] = set()
-
-    class _Bound(cst.CSTVisitor):
-        def _add(self, target: cst.CSTNode) -> None:
-            for n in target.elements if isinstance(target, (cst.Tuple, cst.List)) else [target]:
-                n = n.value if isinstance(n, cst.Element) else n
-                if isinstance(n, cst.Name):
-                    found.add(n.value)
-                elif isinstance(n, (cst.Tuple, cst.List)):
-                    self._add(n)
-
-        def visit_AssignTarget(self, t: cst.AssignTarget) -> None:
-            self._add(t.target)
-
-        def visit_AugAssign(self, a: cst.AugAssign) -> None:
-            self._add(a.target)
-
-        def visit_AnnAssign(self, a: cst.AnnAssign) -> None:
-            self._add(a.target)
-
-        def visit_For(self, f: cst.For) -> None:
-            self._add(f.target)
-
-        def visit_AsName(self, a: cst.AsName) -> None:
-            self._add(a.name)
-
-    node.visit(_Bound())
-    return found
 
 
 @register_rewrite("train-step", order=60)
@@ -245,7 +214,7 @@ class TrainStep(BodyRewrite):
         chain_bound = set().union(*(_targets(original[i]) for i in chain))
         others = [i for i in range(start, b) if i not in chain]
         for i in others:
-            if _assigned(original[i]) & (needed | chain_bound) and i > chain[0]:
+            if assigned_names(original[i]) & (needed | chain_bound) and i > chain[0]:
                 return f"line {position(self, original[i])[0]} changes a value the forward uses"
         between = list(range(b + 1, s))
         clip = []
@@ -261,10 +230,10 @@ class TrainStep(BodyRewrite):
         for i in chain:
             reads_free |= _reads(original[i].body[0].value) - bound_so_far
             bound_so_far |= _targets(original[i])
-        host = next((loop for loop in self._loops if not names_in(optimizer) & _assigned(loop)), None)
+        host = next((loop for loop in self._loops if not names_in(optimizer) & assigned_names(loop)), None)
         scope = host if host is not None else cst.Module(body=list(original))
         varying = (
-            _assigned(scope)
+            assigned_names(scope)
             if host is not None
             else set().union(*(_targets(original[i]) or set() for i in range(start)))
         )
