@@ -153,6 +153,7 @@ def convert(
     atol: float | None = None,
     input_data: str | os.PathLike[str] | None = None,
     seed: int = 0,
+    check_sizes: dict[str, Any] | Sequence[str] | None = None,
     dump_ir: str | os.PathLike[str] | None = None,
     print_ir_after_all: bool = False,
     passes: Sequence[str | Callable[..., bool]] | None = None,
@@ -180,6 +181,8 @@ def convert(
     match, just before the pattern's pass runs (or after all passes if it is not in the pipeline).
     `fold_batchnorm` adds the fold-batchnorm pass (Conv + BatchNorm -> one Conv: for deployment; the
     default keeps nn.BatchNorm2d with its moving statistics so the network trains).
+    `check_sizes` gives test sizes for symbolic input dims (`{"batch": [1, 3], "seq": [5, 16]}`):
+    the check runs at every combination (runtime_check/sizes.py chooses them when not given).
     `pass_options` are read by passes through `ctx.option(...)` (e.g. `dropout-rate`). `reference`
     replaces onnxruntime as the source of expected outputs of the final check (pytorch2mindspore
     checks against the torch module itself); stage checks still run the model file in onnxruntime.
@@ -247,22 +250,19 @@ def convert(
     timings["frontend"] = time.perf_counter() - start
 
     checker = None
-    check_inputs = None
+    check_data = None
     if check != "off":
         # Made from the frontend's IR, where the ops that give inputs a meaning (Gather...) are still ONNX ops.
-        try:
-            check_inputs = _check_inputs(module, input_data, seed)
-        except ArgumentError:
-            if check == "each":
-                raise  # --check end reports it only if the check runs (not when ops are unsupported)
+        check_data = _check_data(module, source, input_data, seed, check_sizes)
     if check == "each":
         from mindconverter.errors import RuntimeCheckError
         from mindconverter.runtime_check.stages import StageChecker
 
         start = time.perf_counter()
+        stage_case = check_data.cases(module, first_only=True)[0]  # the IR stages are checked at the first sizes
         try:
             checker = StageChecker(
-                source, check_inputs, rtol, atol,
+                source, stage_case.inputs, rtol, atol,
                 dump_dir=Path(dump_ir) if dump_ir else rep_dir / f"dumps_of_{name}",
                 source_name=model_path.name, expected=reference.run(check_inputs) if suffix == ".pb" else None,
             )
@@ -314,7 +314,7 @@ def convert(
         write_checkpoint(gen.checkpoint, staged["checkpoint"])
         write_weight_map(name, gen.checkpoint, staged["weight_map"])
 
-        parity: list[dict[str, Any]] = list(checker.parity) if checker else []
+        parity: list[dict[str, Any]] = [dict(p, sizes=stage_case.sizes) for p in checker.parity] if checker else []
         divergence = checker.divergence if checker else None
         check_note = ""
         if check == "off":
@@ -324,12 +324,11 @@ def convert(
         else:
             start = time.perf_counter()
             log.info("[4/4] checking parity with %s (%s)", reference.label if reference else "onnxruntime", check_mode)
-            if check_inputs is None:
-                check_inputs = _check_inputs(module, input_data, seed)
-            expected = reference.run(check_inputs) if reference else checker.expected if checker else None
-            backend, expected = _check_parity(source, module, staged, gen, check_mode, rtol, atol, check_inputs, expected)
+            cases = check_data.cases(module)
+            backend, expected = _check_parity(source, staged, gen, check_mode, rtol, atol, cases, reference, input_data is None)
             if divergence is None and not all(p["passed"] for p in backend):
-                divergence = _backend_divergence(module, check_inputs, expected, rtol, atol, checked_ir=checker is not None)
+                at = next(i for i, c in enumerate(cases) for p in backend if not p["passed"] and p["sizes"] == c.sizes)
+                divergence = _backend_divergence(module, cases[at].inputs, expected[at], rtol, atol, checked_ir=checker is not None)
             parity += backend
             timings["check"] = timings.get("check", 0.0) + time.perf_counter() - start
             gen.docstring = _docstring(module, source, backend, reference)
@@ -342,6 +341,10 @@ def convert(
         if reference is not None:
             report_data["source"]["format"] = reference.format or reference.label
         report_data["stages"] = stages
+        if check_data is not None and check_data.plan is not None and check_data.plan.symbols:
+            from mindconverter.runtime_check.sizes import size_summary
+
+            report_data["check_sizes"] = dict(check_data.plan.to_json(), results=size_summary(parity))
         report_data["first_divergence"] = divergence.to_json() if divergence else None
         staged["report_json"].write_text(json.dumps(report_data, indent=2) + "\n")
         staged["report_txt"].write_text(_report_txt(gen, parity, check_note))
@@ -520,11 +523,15 @@ def _resume(path: Path, frontend_module):
     return module, arrays
 
 
-def _check_inputs(module, input_data, seed) -> list[np.ndarray]:
-    from mindconverter.runtime_check.inputs import load_input_data, random_inputs
+def _check_data(module, source, input_data, seed, check_sizes):
+    """The check's inputs: --input_data, or seeded data at each test size (runtime_check/sizes.py)."""
+    from mindconverter.runtime_check.inputs import load_input_data
+    from mindconverter.runtime_check.sizes import CheckInputs, export_sizes_of, parse_check_sizes
 
-    args = module.main.args
-    return load_input_data(Path(input_data), args) if input_data else random_inputs(args, seed, module=module)
+    given = load_input_data(Path(input_data), module.main.args) if input_data else None
+    metadata = {p.key: p.value for p in source.reference.metadata_props}
+    return CheckInputs(module, given=given, seed=seed, requested=parse_check_sizes(check_sizes),
+                       export_sizes=export_sizes_of(metadata))
 
 
 def _backend_divergence(module, inputs, expected, rtol, atol, checked_ir: bool):
@@ -599,36 +606,19 @@ def _stage_parity_error(bad: dict[str, Any], divergence, out_dir: Path) -> Parit
 
 
 def _check_parity(
-    source, module, staged, gen, check_mode, rtol, atol, inputs, expected=None
-) -> tuple[list[dict[str, Any]], list[np.ndarray]]:
-    """Run the reference (unless given) and the generated network; returns per-output rows and the reference outputs."""
-    from mindconverter.runtime_check.compare import compare_output
-    from mindconverter.runtime_check.mindspore_run import run_network
+    source, staged, gen, check_mode, rtol, atol, cases, reference, generated: bool
+) -> tuple[list[dict[str, Any]], list[list[np.ndarray]]]:
+    """Run the reference and the generated network at every test size; returns per-output rows and the reference outputs."""
     from mindconverter.runtime_check.reference import run_onnxruntime
+    from mindconverter.runtime_check.sizes import parity_at_sizes, reference_outputs
 
-    if expected is None:
-        feeds = {name: x for name, x in zip(source.input_names, inputs, strict=True)}
-        expected = run_onnxruntime(source.reference, feeds)
+    def run_source(inputs: list[np.ndarray]) -> list[np.ndarray]:
+        return run_onnxruntime(source.reference, dict(zip(source.input_names, inputs, strict=True)))
+
+    expected = [reference_outputs(reference.run if reference else run_source, c, generated) for c in cases]
     modes = ("pynative", "graph") if check_mode == "both" else (check_mode,)
-    results = []
-    for mode in modes:
-        try:
-            got = run_network(staged["script"], staged["checkpoint"], inputs, mode)
-        except Exception as exc:  # noqa: BLE001 - any MindSpore failure is a conversion bug to report
-            from mindconverter.errors import RuntimeCheckError
-
-            raise RuntimeCheckError(
-                f"the generated network failed to run in {mode} mode: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
-                fix="rerun with -v for the traceback, and --check off to keep the output anyway",
-            ) from exc
-        if len(got) != len(expected):
-            raise ParityError(f"the generated network returns {len(got)} outputs, the source {len(expected)}")
-        for out_name, g, e in zip(gen.output_names, got, expected, strict=True):
-            p = compare_output(out_name, g, e, rtol, atol).to_json()
-            p["stage"] = "backend"
-            p["mode"] = mode
-            results.append(p)
-    return results, expected
+    rows = parity_at_sizes(cases, expected, staged["script"], staged["checkpoint"], gen.output_names, modes, rtol, atol)
+    return rows, expected
 
 
 def _docstring(module, source, parity: list[dict[str, Any]] | None, reference: Reference | None = None) -> str:
@@ -640,8 +630,10 @@ def _docstring(module, source, parity: list[dict[str, Any]] | None, reference: R
         worst = max(p["max_abs_err"] for p in parity)
         status = "passed" if all(p["passed"] for p in parity) else "FAILED"
         modes = "/".join(sorted({p["mode"] for p in parity}))
+        sizes = list(dict.fromkeys(", ".join(f"{k}={v}" for k, v in p["sizes"].items()) for p in parity if p.get("sizes")))
+        at = f" at {len(sizes)} sizes ({'; '.join(sizes)})" if sizes else ""
         lines.append(
-            f"Parity with {reference.label if reference else 'onnxruntime'} ({modes}): {status}, max abs err {worst:.2g} "
+            f"Parity with {reference.label if reference else 'onnxruntime'} ({modes}){at}: {status}, max abs err {worst:.2g} "
             f"(rtol {parity[0]['rtol']:g}, atol {parity[0]['atol']:g})."
         )
     return "\n".join(lines)
@@ -695,7 +687,13 @@ def _report_txt(gen, parity, check_note) -> str:
         )
     if check_note:
         lines.append(f"[Warning] {check_note}")
+    from mindconverter.runtime_check.sizes import size_lines
+
+    sized = any(p.get("sizes") for p in parity)
+    lines += [f"[Parity] {line}" for line in size_lines(parity)] if sized else []
     for p in parity:
+        if sized and p.get("stage", "backend") == "backend":
+            continue  # one line per size above
         status = "pass" if p["passed"] else "FAIL"
         where = p["mode"] if p.get("stage", "backend") == "backend" else f"after {p['stage']}"
         lines.append(
@@ -711,7 +709,14 @@ def _log_summary(result: ConversionResult, gen, parity, check_note) -> None:
     log.info("wrote %s and %s", result.script, result.checkpoint)
     log.info("reports: %s, %s, %s", result.report_txt, result.report_json, result.weight_map)
     log.info("converted rate: %.2f%% (%d ops)", gen.converted_rate, gen.op_count)
+    from mindconverter.runtime_check.sizes import size_lines
+
+    sized = any(p.get("sizes") for p in parity)
+    for line in size_lines(parity) if sized else []:
+        log.info("parity %s", line)
     for p in parity:
+        if sized and p["stage"] == "backend":
+            continue
         where = p["mode"] if p["stage"] == "backend" else f"after {p['stage']}"
         log.info(
             "parity %s '%s': max abs err %.3g, max rel err %.3g -> %s",

@@ -47,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--rtol", type=float, help="relative tolerance (default per dtype: 1e-3 for float32)")
     c.add_argument("--atol", type=float, help="absolute tolerance (default per dtype: 1e-4 for float32)")
     c.add_argument("--seed", type=int, default=0, help="seed of the random check inputs")
+    c.add_argument("--check-sizes", nargs="+", action="extend", default=[], metavar="NAME=SIZES",
+                   help="test sizes for a symbolic input dim, e.g. batch=1,3 seq=5,16; the check runs at every "
+                   "combination (default: batch-like dims 1 and 3, others 16 and 9 or the export size)")
     d = p.add_argument_group("IR and passes")
     d.add_argument("--dump-ir", metavar="DIR", help="write the IR after the frontend and after each pass (NN-pass-name.ir)")
     d.add_argument("--print-ir-after-all", action="store_true", help="print the IR after every pass")
@@ -145,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
             atol=args.atol,
             input_data=args.input_data,
             seed=args.seed,
+            check_sizes=args.check_sizes,
             dump_ir=args.dump_ir,
             print_ir_after_all=args.print_ir_after_all,
             passes=[p.strip() for p in args.passes.split(",") if p.strip()] if args.passes else None,

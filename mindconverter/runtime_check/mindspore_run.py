@@ -61,11 +61,18 @@ def build_network(script: Path, checkpoint: Path, class_name: str = "MindSporeMo
 def run_network(script: Path, checkpoint: Path, inputs: list[np.ndarray], mode: str = "pynative",
                 class_name: str = "MindSporeModel") -> list[np.ndarray]:
     """Run the generated network on numpy inputs in the given mode; returns numpy outputs."""
+    return next(run_network_on(script, checkpoint, [inputs], mode, class_name))
+
+
+def run_network_on(script: Path, checkpoint: Path, inputs: list[list[np.ndarray]], mode: str = "pynative",
+                   class_name: str = "MindSporeModel"):
+    """Run the generated network on several input lists (one per size), building it once; yields numpy outputs."""
     ms = import_mindspore()
     ms.set_context(mode=ms.GRAPH_MODE if mode == "graph" else ms.PYNATIVE_MODE)
     net, missing, unused = build_network(script, checkpoint, class_name)
     if missing or unused:
         raise RuntimeError(f"checkpoint does not match the network: missing {missing[:5]}, unused {unused[:5]}")
-    out = net(*[ms.Tensor(x) for x in inputs])
-    outs = out if isinstance(out, (tuple, list)) else [out]
-    return [o.asnumpy() if hasattr(o, "asnumpy") else np.asarray(o) for o in outs]
+    for xs in inputs:
+        out = net(*[ms.Tensor(x) for x in xs])
+        outs = out if isinstance(out, (tuple, list)) else [out]
+        yield [o.asnumpy() if hasattr(o, "asnumpy") else np.asarray(o) for o in outs]
