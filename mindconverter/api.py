@@ -264,7 +264,7 @@ def convert(
             checker = StageChecker(
                 source, stage_case.inputs, rtol, atol,
                 dump_dir=Path(dump_ir) if dump_ir else rep_dir / f"dumps_of_{name}",
-                source_name=model_path.name, expected=reference.run(check_inputs) if suffix == ".pb" else None,
+                source_name=model_path.name, expected=reference.run(stage_case.inputs) if suffix == ".pb" else None,
             )
         except RuntimeCheckError as exc:
             log.warning("--check each: no stage checks, the reference does not run: %s", exc.what)
