@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--version", action="version", version=f"mindconverter {__version__}")
     g = p.add_argument_group("model or scripts (MindConverter-compatible; exactly one of --model_file / --in_file)")
-    g.add_argument("--model_file", metavar="FILE", help="the model to convert (.onnx)")
+    g.add_argument("--model_file", metavar="FILE", help="the model to convert (.onnx, or a frozen TensorFlow graph .pb)")
     g.add_argument("--in_file", metavar="FILE|DIR",
                    help="a PyTorch script, or a project folder, to migrate to MindSpore source (API table + rewrites)")
     g.add_argument("--target", choices=("classic", "mint"), default="classic",

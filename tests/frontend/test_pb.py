@@ -97,3 +97,15 @@ def test_onnx_conversion_and_help_never_import_tensorflow():
 
     run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
+
+
+def test_command_line_error_for_a_wrong_input_node_lists_the_placeholders(cnn_pb, tmp_path, capsys):
+    from mindconverter.cli import main
+
+    path, _, _ = cnn_pb
+    code = main(["--model_file", str(path), "--input_nodes", "input_1:0", "--output_nodes", "Identity:0",
+                 "--output", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code != 0 and not (tmp_path / "out").exists()
+    assert "error[0000001]: --input_nodes names 'input_1:0', which is not a node of the graph" in err, err
+    assert "placeholders: x:0 (float32, [None, 16, 16, 3]); likely outputs (consumed by nothing): Identity:0" in err, err
