@@ -123,3 +123,21 @@ def test_device_still_used_elsewhere_stays():
 def test_to_dtype_is_not_a_move():
     source = "y = x.to(torch.float32)\nz = x.to(dtype=torch.int64)\n"
     assert rewrite(source, "device")[0] == source
+
+
+def test_positions_are_those_of_the_source_after_earlier_rewrites():
+    source = (
+        "import torch\n"
+        "device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')\n"
+        "with torch.no_grad():\n"
+        "    model.eval()\n"
+        "    # comment\n"
+        "    x = model(x.to(device))\n"
+        "model.train()\n"
+    )
+    _, ctx = rewrite(source, "no-grad", "device", "module-methods")
+    positions = {(f.api, f.line, f.col) for f in ctx.findings}
+    # no-grad dedents lines 4-6 and device drops line 2 before module-methods runs
+    assert ("torch.nn.Module.eval", 4, 5) in positions
+    assert ("torch.nn.Module.train", 7, 1) in positions
+    assert ("torch.Tensor.to", 6, 15) in positions

@@ -3,7 +3,8 @@ surgery and the `# [UnConvert]` marker. Registers no rewrite."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import difflib
+from collections.abc import Callable, Iterable, Sequence
 
 import libcst as cst
 from libcst.metadata import PositionProvider, QualifiedNameProvider
@@ -43,12 +44,16 @@ def is_any(rw: cst.MetadataDependent, node: cst.CSTNode, names: Iterable[str]) -
 
 
 def position(rw: cst.MetadataDependent, node: cst.CSTNode) -> tuple[int, int]:
-    """1-based (line, column) of an original node; (0, 0) for nodes a rewrite created."""
+    """1-based (line, column) of an original node in the *source* script; (0, 0) for created nodes.
+
+    Earlier rewrites may have added or removed lines, so the position in the code this rewrite sees is
+    mapped back to the source through `SourceRewrite`'s line map."""
     try:
         start = rw.get_metadata(PositionProvider, node).start
     except KeyError:
         return 0, 0
-    return start.line, start.column + 1
+    to_source = getattr(rw, "to_source", None)
+    return to_source(start.line, start.column + 1) if to_source is not None else (start.line, start.column + 1)
 
 
 def method_call(node: cst.CSTNode, names: Iterable[str] | str) -> cst.Call | None:
@@ -174,7 +179,48 @@ def as_lines(block: cst.BaseSuite) -> list[cst.BaseStatement]:
     return [cst.SimpleStatementLine(body=list(block.body))]
 
 
-class BodyRewrite(Rewrite):
+SOURCE_CODE = "source_code"  # ctx.options key: the script as it was before any rewrite
+
+
+def source_map(source: str, current: str) -> Callable[[int, int], tuple[int, int]]:
+    """(line, column) in `current` -> (line, column) in `source`, for code an earlier rewrite changed.
+
+    Lines are matched by their stripped text (so a dedented block still matches, its column corrected by
+    the indentation difference); a changed line counts from the nearest matched line above it."""
+    a, b = source.splitlines(), current.splitlines()
+    matched: dict[int, tuple[int, int]] = {}  # current line -> (source line, column shift)
+    blocks = difflib.SequenceMatcher(None, [x.strip() for x in a], [x.strip() for x in b], autojunk=False)
+    for blk in blocks.get_matching_blocks():
+        for k in range(blk.size):
+            src, cur = a[blk.a + k], b[blk.b + k]
+            shift = (len(src) - len(src.lstrip())) - (len(cur) - len(cur.lstrip()))
+            matched[blk.b + k + 1] = (blk.a + k + 1, shift)
+
+    def to_source(line: int, col: int) -> tuple[int, int]:
+        if line in matched:
+            src_line, shift = matched[line]
+            return src_line, col + shift
+        above = max((k for k in matched if k < line), default=0)
+        return (matched[above][0] + line - above if above else line), col
+
+    return to_source
+
+
+class SourceRewrite(Rewrite):
+    """A rewrite whose reported positions are those of the source script: the first rewrite keeps the
+    source in `ctx.options['source_code']`; each one maps its own positions back to it."""
+
+    to_source: Callable[[int, int], tuple[int, int]] | None = None
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        if isinstance(node, cst.Module) and self.to_source is None:
+            code = node.code
+            source = self.ctx.options.setdefault(SOURCE_CODE, code)
+            self.to_source = (lambda line, col: (line, col)) if source == code else source_map(source, code)
+        return super().on_visit(node)
+
+
+class BodyRewrite(SourceRewrite):
     """A rewrite of statement sequences: `rewrite_body` sees every module body and indented block, with
     the original statements (for metadata) beside the updated ones, and returns the new statements plus
     comment lines that must follow them (they go to the block's footer)."""

@@ -8,7 +8,7 @@ import libcst as cst
 from libcst.metadata import PositionProvider, QualifiedNameProvider
 
 from mindconverter.migrate.registry import register_rewrite
-from mindconverter.migrate.rewrites._common import DATASET_COLUMNS, DICT_ITEMS, Rewrite, is_any, position
+from mindconverter.migrate.rewrites._common import DATASET_COLUMNS, DICT_ITEMS, SourceRewrite, is_any, position
 
 TORCH_DATASET = (
     "torch.utils.data.Dataset",
@@ -46,7 +46,7 @@ def column_name(value: cst.BaseExpression, index: int) -> str:
 
 
 @register_rewrite("dataset-source", order=50)
-class DatasetSource(Rewrite):
+class DatasetSource(SourceRewrite):
     """`class D(Dataset)` -> `class D:` whose `__getitem__` returns numpy values, for
     `GeneratorDataset(D(...), column_names=[...])` (built by the DataLoader rewrite).
 

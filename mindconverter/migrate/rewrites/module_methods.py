@@ -5,8 +5,8 @@ from __future__ import annotations
 import libcst as cst
 from libcst.metadata import PositionProvider
 
-from mindconverter.migrate.registry import Rewrite, register_rewrite
-from mindconverter.migrate.rewrites._common import code_of, method_call, position
+from mindconverter.migrate.registry import register_rewrite
+from mindconverter.migrate.rewrites._common import SourceRewrite, code_of, method_call, position
 
 RENAMED = {  # torch nn.Module method -> nn.Cell method, same arguments
     "parameters": "trainable_params",
@@ -16,7 +16,7 @@ RENAMED = {  # torch nn.Module method -> nn.Cell method, same arguments
 
 
 @register_rewrite("module-methods", order=40)
-class ModuleMethods(Rewrite):
+class ModuleMethods(SourceRewrite):
     """`m.train()` -> `m.set_train(True)`, `m.train(mode)` -> `m.set_train(mode)`, `m.eval()` -> `m.set_train(False)`;
     `m.parameters()` -> `m.trainable_params()`, `m.named_parameters()` -> `m.parameters_and_names()`,
     `m.state_dict()` -> `m.parameters_dict()`.

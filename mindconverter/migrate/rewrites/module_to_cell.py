@@ -5,14 +5,14 @@ from __future__ import annotations
 import libcst as cst
 from libcst.metadata import PositionProvider, QualifiedNameProvider
 
-from mindconverter.migrate.registry import Rewrite, register_rewrite
-from mindconverter.migrate.rewrites._common import NN_IMPORT, expr, is_any, position
+from mindconverter.migrate.registry import register_rewrite
+from mindconverter.migrate.rewrites._common import NN_IMPORT, SourceRewrite, expr, is_any, position
 
 TORCH_MODULE = ("torch.nn.Module", "torch.nn.modules.module.Module")
 
 
 @register_rewrite("module-to-cell", order=10)
-class ModuleToCell(Rewrite):
+class ModuleToCell(SourceRewrite):
     """`nn.Module` subclass -> `nn.Cell` subclass; its `forward` method -> `construct`.
 
     1. Only bases that resolve to `torch.nn.Module` change; other bases (mixins, the user's own Module
