@@ -465,11 +465,17 @@ def load_pb(
     shape: Sequence[str | Sequence[int]] | None = None,
     input_nodes: Sequence[str] | None = None,
     output_nodes: Sequence[str] | None = None,
+    *,
+    skip_tf2onnx_optimizers: Sequence[str] = (),
 ) -> PbSource:
-    """Read a frozen GraphDef into IR through tf2onnx; `shape` (one per input node) fixes unknown dims."""
+    """Read a frozen GraphDef into IR through tf2onnx; `shape` (one per input node) fixes unknown dims.
+
+    `skip_tf2onnx_optimizers` names tf2onnx optimizers not to run (`optimize_transpose`: leave every
+    NHWC<->NCHW transpose to sink-transposes).
+    """
     path = Path(path)
     tf = import_tf()
-    from tf2onnx import tf_loader
+    from tf2onnx import optimizer, tf_loader
     from tf2onnx.convert import _convert_common
 
     graph_def = read_graph_def(path)
@@ -500,6 +506,7 @@ def load_pb(
             proto, _ = _convert_common(
                 optimized, name=path.stem, opset=CANONICAL_OPSET, input_names=ins, output_names=outs,
                 shape_override=overrides or None, tensors_to_rename=renames,
+                optimizers={k: v for k, v in optimizer._get_optimizers().items() if k not in skip_tf2onnx_optimizers},
             )
     except ArgumentError:
         raise

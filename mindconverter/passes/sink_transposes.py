@@ -45,6 +45,13 @@ def _perm_of(op: Op) -> list[int] | None:
     return list(perm) if perm is not None else list(range(rank))[::-1]
 
 
+def _reduced_perm(perm: Sequence[int], reduced: set[int]) -> list[int]:
+    """The perm left after a keepdims=0 reduction of `reduced` (axes of the transposed value)."""
+    kept = [perm[i] for i in range(len(perm)) if i not in reduced]
+    order = sorted(kept)
+    return [order.index(a) for a in kept]
+
+
 def _untransposed(t: TensorType, perm: Sequence[int]) -> TensorType:
     """The type `x` has when `Transpose(x, perm)` has type `t`."""
     dims = [None] * len(perm)
@@ -85,22 +92,24 @@ class _Sinker:
         user = uses[0]
         if user.dialect != "onnx" or len(user.results) != 1 or user.result.type.dims is None:
             return False
-        if user.result.type.rank != len(perm):
-            return False
         plan = self._plan(user, op, perm)
         if plan is None:
             return False
-        operands, attrs = plan
+        operands, attrs, out_perm = plan
+        if user.result.type.rank != len(out_perm):
+            return False
         b = Builder.before(user)
-        inner = b.create(user.name, operands, [_untransposed(user.result.type, perm)], attrs, user.loc, user.regions).result
-        out = b.op1("onnx.Transpose", [inner], user.result.type, op.loc, perm=perm)
+        inner = b.create(user.name, operands, [_untransposed(user.result.type, out_perm)], attrs, user.loc, user.regions).result
+        out = inner
+        if out_perm != list(range(len(out_perm))):
+            out = b.op1("onnx.Transpose", [inner], user.result.type, op.loc, perm=out_perm)
         out.name = user.result.name
         self.ctx.log.debug("sink-transposes: %s moved below %s", op.loc_name, user.loc_name)
         self._replace(user, out)
         return True
 
-    def _plan(self, user: Op, t: Op, perm: list[int]) -> tuple[list[Value | None], dict] | None:
-        """The operands and attributes of `user` on the untransposed value, or None if it cannot move."""
+    def _plan(self, user: Op, t: Op, perm: list[int]) -> tuple[list[Value | None], dict, list[int]] | None:
+        """The operands and attributes of `user` on the untransposed value and the perm of its result, or None."""
         kind, n = user.op_type, len(perm)
         attrs = dict(user.attrs)
         ops = list(user.operands)
@@ -108,36 +117,44 @@ class _Sinker:
         if kind in _UNARY:
             if ops[0] is not t.result or any(v is t.result for v in ops[1:]):
                 return None
-            return [x, *ops[1:]], attrs
+            return [x, *ops[1:]], attrs, perm
         if kind in _CHANNEL_OPS:
             if perm[:2] != [0, 1] or ops[0] is not t.result or any(v is t.result for v in ops[1:]):
                 return None
-            return [x, *ops[1:]], attrs
+            return [x, *ops[1:]], attrs, perm
         if kind in _ELEMENTWISE or kind == "Concat":
             new = [self._operand(v, t, perm, broadcast=kind != "Concat") for v in ops]
             if any(v is None for v in new):
                 return None
             if kind == "Concat":
                 attrs["axis"] = perm[user.attr("axis") % n]
-            return new, attrs
+            return new, attrs, perm
         if ops[0] is not t.result or any(v is t.result for v in ops[1:]):
             return None
         if kind in ("Softmax", "LogSoftmax", "Hardmax"):
             attrs["axis"] = perm[user.attr("axis", -1) % n]
-            return [x, *ops[1:]], attrs
+            return [x, *ops[1:]], attrs, perm
         if kind in _REDUCE:
-            if not user.attr("keepdims", 1):
-                return None
             if "axes" in attrs:
-                attrs["axes"] = sorted(perm[a % n] for a in attrs["axes"])
-                return [x, *ops[1:]], attrs
-            if len(ops) > 1 and ops[1] is not None:
-                axes = self._known(ops[1])
-                if axes is None:
+                axes = [int(a) for a in attrs["axes"]]
+            elif len(ops) > 1 and ops[1] is not None:
+                known = self._known(ops[1])
+                if known is None:
                     return None
-                mapped = np.array(sorted(perm[int(a) % n] for a in axes.reshape(-1)), np.int64)
-                return [x, self._const(user, mapped), *ops[2:]], attrs
-            return [x, *ops[1:]], attrs
+                axes = [int(a) for a in known.reshape(-1)]
+            else:
+                axes = []
+            if not axes and user.attr("noop_with_empty_axes", 0):
+                return [x, *ops[1:]], attrs, perm
+            reduced = {a % n for a in axes} if axes else set(range(n))
+            out_perm = perm if user.attr("keepdims", 1) else _reduced_perm(perm, reduced)
+            mapped = sorted(perm[a] for a in reduced)
+            if "axes" in attrs:
+                attrs["axes"] = mapped
+                return [x, *ops[1:]], attrs, out_perm
+            if axes and len(ops) > 1 and ops[1] is not None:
+                return [x, self._const(user, np.array(mapped, np.int64)), *ops[2:]], attrs, out_perm
+            return [x, *ops[1:]], attrs, out_perm
         if kind == "Pad":
             if attrs.get("mode", "constant") not in ("constant", "reflect", "edge", "wrap") or len(ops) > 3:
                 return None
@@ -148,7 +165,7 @@ class _Sinker:
             new = np.zeros(2 * n, np.int64)
             for i, p in enumerate(perm):
                 new[p], new[n + p] = begins[i], ends[i]
-            return [x, self._const(user, new), *ops[2:]], attrs
+            return [x, self._const(user, new), *ops[2:]], attrs, perm
         if kind == "Slice":
             starts = self._known(ops[1])
             if starts is None or (len(ops) > 3 and ops[3] is not None and self._known(ops[3]) is None):
@@ -159,7 +176,7 @@ class _Sinker:
             while len(rest) < 3:
                 rest.append(None)
             rest[2] = self._const(user, mapped)
-            return [x, *rest], attrs
+            return [x, *rest], attrs, perm
         return None
 
     def _operand(self, v: Value | None, t: Op, perm: list[int], broadcast: bool) -> Value | None:
@@ -213,8 +230,9 @@ def sink_transposes(module: Module, ctx: PassContext) -> bool:
 
     1. `Transpose(Transpose(x, q), p)` becomes `Transpose(x, q∘p)`, or `x` when that is the identity.
     2. A Transpose whose only user is element-wise (unary, or broadcasting with constants and
-       transposes of the same perm), Concat, Softmax/LogSoftmax, Reduce* (keepdims=1), Pad or Slice
-       moves below it; axis attributes and axes/pads inputs are mapped through the perm, constants are
+       transposes of the same perm), Concat, Softmax/LogSoftmax, Reduce*, Pad or Slice
+       moves below it (a keepdims=0 Reduce leaves the perm of the kept axes, none if that is the
+       identity); axis attributes and axes/pads inputs are mapped through the perm, constants are
        permuted (a parameter read only there is permuted in place and keeps its name).
        BatchNormalization-like ops (channel axis 1) let a perm through only when it keeps axes 0 and 1.
     3. Only single-user transposes move, so the pass never adds a transpose.

@@ -109,3 +109,28 @@ def test_command_line_error_for_a_wrong_input_node_lists_the_placeholders(cnn_pb
     assert code != 0 and not (tmp_path / "out").exists()
     assert "error[0000001]: --input_nodes names 'input_1:0', which is not a node of the graph" in err, err
     assert "placeholders: x:0 (float32, [None, 16, 16, 3]); likely outputs (consumed by nothing): Identity:0" in err, err
+
+
+def test_sink_transposes_alone_moves_the_body_to_nchw(cnn_pb):
+    """Without tf2onnx's own transpose optimizer every conv, pool and norm is wrapped; the passes cancel the pairs."""
+    import numpy as np
+
+    from mindconverter.passes.manager import PassManager
+    from mindconverter.runtime_check.evaluate import run_ir
+    from mindconverter.runtime_check.tf_reference import graph_def_runner
+
+    path, ins, outs = cnn_pb
+    source = load_pb(path, ["2,16,16,3"], ins, outs, skip_tf2onnx_optimizers=("optimize_transpose", "remove_back_to_back"))
+    module = source.onnx.module
+
+    def transposes():
+        return [op for op in module.ops() if op.name == "onnx.Transpose"]
+
+    assert len(transposes()) >= 8  # in and out of each conv, pool and norm
+    PassManager(("cleanup", "infer-shapes", "fold-constants", "cleanup", "dce", "infer-shapes", "sink-transposes", "dce")).run(module)
+    (left,) = transposes()
+    assert left.operands[0] is module.main.args[0] and list(left.attrs["perm"]) == [0, 3, 1, 2]  # NHWC in, one transpose
+    x = np.random.default_rng(0).standard_normal((2, 16, 16, 3)).astype(np.float32)
+    (want,) = graph_def_runner(source.graph_def, source.input_tensors, source.output_tensors)([x])
+    (got,) = run_ir(module, [x]).outputs
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)

@@ -180,8 +180,51 @@ def test_stays_multi_user_and_reshape():
     before, after = STAYS_MULTI_USER_AND_RESHAPE
     check_pass("sink-transposes", changed=False, before=before, after=after)
 
+GLOBAL_POOL_KEEPDIMS_0 = (
+    """
+    func @main(%x: tensor<1x8x4x4xf32>) -> tensor<1x8xf32> {
+      %0 = "onnx.Transpose"(%x) {perm = [0, 2, 3, 1]} : (tensor<1x8x4x4xf32>) -> tensor<1x4x4x8xf32> loc("t1")
+      %1 = "onnx.Relu"(%0) : (tensor<1x4x4x8xf32>) -> tensor<1x4x4x8xf32> loc("relu")
+      %2 = "onnx.ReduceMean"(%1) {axes = [1, 2], keepdims = 0} : (tensor<1x4x4x8xf32>) -> tensor<1x8xf32> loc("gap")
+      "ir.return"(%2) : (tensor<1x8xf32>) -> ()
+    }""",
+    """
+    func @main(%x: tensor<1x8x4x4xf32>) -> tensor<1x8xf32> {
+      %0 = "onnx.Relu"(%x) : (tensor<1x8x4x4xf32>) -> tensor<1x8x4x4xf32> loc("relu")
+      %1 = "onnx.ReduceMean"(%0) {axes = [2, 3], keepdims = 0} : (tensor<1x8x4x4xf32>) -> tensor<1x8xf32> loc("gap")
+      "ir.return"(%1) : (tensor<1x8xf32>) -> ()
+    }""",
+)
 
-@pytest.mark.parametrize("case", [MERGE_NON_IDENTITY, BIAS_AND_RESIDUAL, CONCAT_SOFTMAX_REDUCE, PAD_SLICE_REDUCESUM, BATCHNORM_IN_NCHW, STAYS_MULTI_USER_AND_RESHAPE], ids=['merge_non_identity', 'bias_and_residual', 'concat_softmax_reduce', 'pad_slice_reducesum', 'batchnorm_in_nchw', 'stays_multi_user_and_reshape'])
+
+def test_global_pool_keepdims_0():
+    """Keras' global pooling (ReduceMean over H, W, keepdims=0) leaves no transpose behind."""
+    before, after = GLOBAL_POOL_KEEPDIMS_0
+    check_pass("sink-transposes", changed=True, before=before, after=after)
+
+REDUCE_KEEPDIMS_0_KEEPS_A_SMALLER_PERM = (
+    """
+    func @main(%x: tensor<2x3x4x5xf32>) -> tensor<2x5x4xf32> {
+      %0 = "onnx.Transpose"(%x) {perm = [0, 3, 2, 1]} : (tensor<2x3x4x5xf32>) -> tensor<2x5x4x3xf32> loc("t1")
+      %1 = "onnx.ReduceMax"(%0) {axes = [-1], keepdims = 0} : (tensor<2x5x4x3xf32>) -> tensor<2x5x4xf32> loc("max")
+      "ir.return"(%1) : (tensor<2x5x4xf32>) -> ()
+    }""",
+    """
+    func @main(%x: tensor<2x3x4x5xf32>) -> tensor<2x5x4xf32> {
+      %0 = "onnx.ReduceMax"(%x) {axes = [1], keepdims = 0} : (tensor<2x3x4x5xf32>) -> tensor<2x4x5xf32> loc("max")
+      %1 = "onnx.Transpose"(%0) {perm = [0, 2, 1]} : (tensor<2x4x5xf32>) -> tensor<2x5x4xf32> loc("t1")
+      "ir.return"(%1) : (tensor<2x5x4xf32>) -> ()
+    }""",
+)
+
+
+def test_reduce_keepdims_0_keeps_a_smaller_perm():
+    """A keepdims=0 reduction keeps the perm of the remaining axes."""
+    before, after = REDUCE_KEEPDIMS_0_KEEPS_A_SMALLER_PERM
+    check_pass("sink-transposes", changed=True, before=before, after=after)
+
+
+@pytest.mark.parametrize("case", [MERGE_NON_IDENTITY, BIAS_AND_RESIDUAL, CONCAT_SOFTMAX_REDUCE, PAD_SLICE_REDUCESUM, BATCHNORM_IN_NCHW, STAYS_MULTI_USER_AND_RESHAPE, GLOBAL_POOL_KEEPDIMS_0, REDUCE_KEEPDIMS_0_KEEPS_A_SMALLER_PERM], ids=['merge_non_identity', 'bias_and_residual', 'concat_softmax_reduce', 'pad_slice_reducesum', 'batchnorm_in_nchw', 'stays_multi_user_and_reshape', 'global_pool_keepdims_0', 'reduce_keepdims_0_keeps_a_smaller_perm'])
 def test_rewritten_ir_computes_the_same(case):
     before, _ = case
     after, _ = run_pass_on_text("sink-transposes", before)
