@@ -318,6 +318,7 @@ def plan_sizes(module: Module, requested: Mapping[str, Sequence[int]] | None = N
             first = int(export_sizes.get(s.name, DEFAULT_SIZE))
             s.sizes = (first, first // 2 + 1 if first // 2 + 1 != first else first + 1)
             s.source = "export size" if s.name in export_sizes else "default"
+    plan = SizePlan(symbols, [], notes)
     base = {s.name: s.sizes[0] for s in symbols}
     for s in symbols:  # defaults that break a constraint move up to the next size that keeps them all
         if s.source not in ("default", "export size"):
@@ -325,23 +326,23 @@ def plan_sizes(module: Module, requested: Mapping[str, Sequence[int]] | None = N
         mine = [c for c in constraints if s.name in c.symbols]
         chosen: list[int] = []
         for size in s.sizes:
-            found = _search(size, s, base, mine, chosen)
+            found = _search(plan, size, s, base, mine, chosen)
             if found is None:
                 notes.append(f"no size of '{s.name}' from {size} to {size + _SEARCH} meets the IR's constraints")
-            else:
-                if found != size:
-                    notes.append(f"'{s.name}' is checked at {found} instead of {size}: {violated(mine, {**base, s.name: size}).what}")
-                chosen.append(found)
-                base[s.name] = chosen[0]
+                continue
+            if found != size:
+                why = violated(mine, plan.env({**base, s.name: size}))
+                notes.append(f"'{s.name}' is checked at {found} instead of {size}" + (f": {why.what}" if why else ""))
+            chosen.append(found)
+            base[s.name] = chosen[0]
         if chosen:
             s.sizes = tuple(chosen)
-    combos = _combinations(symbols, max_combinations, notes)
-    plan = SizePlan(symbols, [], notes)
-    for combo in combos:
+    given = {n for s in symbols if s.source == "--check-sizes" for n in (s.name, *s.aliases)}
+    for combo in _combinations(symbols, max_combinations, notes):
         bad = violated(constraints, plan.env(combo))
         if bad is None:
             plan.combinations.append(combo)
-        elif any(combo[s.name] in s.sizes and s.source == "--check-sizes" for s in symbols):
+        elif bad.symbols & given:
             raise ArgumentError(
                 f"--check-sizes {', '.join(f'{k}={v}' for k, v in combo.items())} cannot run: {bad.what}",
                 fix="choose sizes the model accepts")
@@ -353,13 +354,11 @@ def plan_sizes(module: Module, requested: Mapping[str, Sequence[int]] | None = N
     return plan
 
 
-def _search(size: int, s: SizeSymbol, base: Mapping[str, int], constraints: list[Constraint], taken: list[int]) -> int | None:
+def _search(plan: SizePlan, size: int, s: SizeSymbol, base: Mapping[str, int], constraints: list[Constraint],
+            taken: list[int]) -> int | None:
+    """The first size from `size` up (not in `taken`) for which `constraints` hold, the others at `base`."""
     for candidate in range(size, size + _SEARCH + 1):
-        if candidate in taken:
-            continue
-        env = {**base, s.name: candidate}
-        env.update({a: candidate for a in s.aliases})
-        if violated(constraints, env) is None:
+        if candidate not in taken and violated(constraints, plan.env({**base, s.name: candidate})) is None:
             return candidate
     return None
 

@@ -95,3 +95,13 @@ def test_masks_are_zero_or_one(dtype):
     }}""")
     for case in CheckInputs(module, seed=2).cases(module):
         assert set(np.unique(case.inputs[0].astype(np.float64)).tolist()) <= {0.0, 1.0}
+
+
+def test_resize_scales_and_sizes_inputs_give_the_result_size():
+    _, found = cases("""
+    func @main(%x: tensor<1x1x4x4xf32>, %scales: tensor<4xf32>, %sizes: tensor<4xi64>) -> (tensor<1x1x8x12xf32>, tensor<1x1x2x6xf32>) {
+      %0 = "onnx.Resize"(%x, none, %scales) {mode = "nearest"} : (tensor<1x1x4x4xf32>, none, tensor<4xf32>) -> tensor<1x1x8x12xf32>
+      %1 = "onnx.Resize"(%x, none, none, %sizes) {mode = "nearest"} : (tensor<1x1x4x4xf32>, none, none, tensor<4xi64>) -> tensor<1x1x2x6xf32>
+      "ir.return"(%0, %1) : (tensor<1x1x8x12xf32>, tensor<1x1x2x6xf32>) -> ()
+    }""")
+    assert found[0].inputs[1].tolist() == [1.0, 1.0, 2.0, 3.0] and found[0].inputs[2].tolist() == [1, 1, 2, 6]
