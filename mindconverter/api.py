@@ -378,7 +378,7 @@ def convert(
             raise _stage_parity_error(bad, divergence, out_dir)
         raise ParityError(
             f"parity failed: output '{bad['name']}' max abs diff {bad['max_abs_err']:.3g} > atol {bad['atol']:g} "
-            f"(rtol {bad['rtol']:g}) in {bad['mode']} mode" + (f": {bad['problem']}" if bad.get("problem") else ""),
+            f"(rtol {bad['rtol']:g}) in {bad['mode']} mode{_at_sizes(bad)}" + (f": {bad['problem']}" if bad.get("problem") else ""),
             where=f"worst element at index {bad['worst_index']}; outputs were written to {out_dir}",
             fix="rerun with --dump-ir DIR and -v, and report the model; --rtol/--atol loosen the check if this error is expected",
         )
@@ -578,10 +578,15 @@ def _stage_words(stage: str, divergence) -> str:
     return "" if divergence is not None and divergence.stage != "backend" else " in the backend"
 
 
+def _at_sizes(row: dict[str, Any]) -> str:
+    sizes = row.get("sizes") or {}
+    return " at sizes " + ", ".join(f"{k}={v}" for k, v in sizes.items()) if sizes else ""
+
+
 def _stage_parity_error(bad: dict[str, Any], divergence, out_dir: Path) -> ParityError:
     stage = bad["stage"]
     what = (
-        f"parity failed{_stage_words(stage, divergence)}: output '{bad['name']}' "
+        f"parity failed{_stage_words(stage, divergence)}{_at_sizes(bad)}: output '{bad['name']}' "
         f"max abs diff {bad['max_abs_err']:.3g} > atol {bad['atol']:g} (rtol {bad['rtol']:g})"
         + (f": {bad['problem']}" if bad.get("problem") else "")
     )

@@ -117,3 +117,19 @@ def test_when_the_reference_rejects_generated_data_the_error_says_to_pass_input_
     result = convert(positions, output=tmp_path / "ok", check_sizes={"seq": [4, 8]})
     assert [(p["sizes"], p["passed"]) for p in result.parity] == [
         ({"batch": 1, "seq": 4}, True), ({"batch": 1, "seq": 8}, True), ({"batch": 3, "seq": 4}, True), ({"batch": 3, "seq": 8}, True)]
+
+
+def test_a_mismatch_names_the_sizes_it_was_found_at(dynamic_mlp, tmp_path):
+    from mindconverter.errors import ParityError
+
+    def negate_relu(module, ctx) -> bool:
+        """A broken pass: Relu becomes Neg."""
+        relus = [op for op in module.ops() if op.name == "onnx.Relu"]
+        for op in relus:
+            op.name = "onnx.Neg"
+        return bool(relus)
+
+    with pytest.raises(ParityError, match=r"parity failed at sizes batch=1, seq=16: output 'y'"):
+        convert(dynamic_mlp, output=tmp_path, passes=[negate_relu])
+    report = json.loads((tmp_path / "report_of_dynamic_mlp.json").read_text())
+    assert [r["passed"] for r in report["check_sizes"]["results"]] == [False] * 4
