@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mindconverter.backend.cell_writer import CheckpointEntry
+from mindconverter.backend.generated import CheckpointEntry
 
 # MindConverter's weight map spells converted dtypes like MindSpore's repr (`Float32`).
 _MS_DTYPE_NAMES = {

@@ -13,7 +13,7 @@ from mindconverter.ir.core import Op, Value, known_array
 from mindconverter.ir.types import DType, TensorType
 
 if TYPE_CHECKING:
-    from mindconverter.backend.cell_writer import CellWriter
+    from mindconverter.backend.statements import CellWriter
 
 
 class EmitError(Exception):

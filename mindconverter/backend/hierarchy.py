@@ -1,0 +1,207 @@
+"""The hierarchy: mc.cell regions become nn.Cell classes (one class per distinct structure, with the
+hyper-parameters that differ between instances as constructor arguments) or nn.SequentialCell."""
+
+from __future__ import annotations
+
+import os
+import re
+
+from mindconverter.backend.generated import CheckpointEntry, Generated, line_of
+from mindconverter.backend.inline import construct_lines
+from mindconverter.backend.lifting import ClassDef, Instance, anonymous, classes_for, unify_member_names
+from mindconverter.backend.naming import Namer, layer_name, meaningless, module_path
+from mindconverter.backend.render import PLACEHOLDER, import_lines, render_class
+from mindconverter.backend.statements import CellWriter, SubCellRef
+from mindconverter.ir.core import Module, Op
+
+
+def _origin_prefix(module: Module, block) -> str:
+    """The source-name prefix that the weights of a cell's own layers share, up to a separator.
+
+    A cell found by repetition (no source scopes) names its members after its weights' source names;
+    without what all of them share (`layer1.0.` of `layer1.0.conv1.weight`, `fire2/` of
+    `fire2/squeeze1x1_w_0`) the names are the same in every instance, so the instances share a class.
+    """
+    names = []
+    for op in block.ops:
+        if op.name in ("mc.cell", "ir.param", "ir.const", "ir.return", "ir.yield"):
+            continue
+        for v in op.operands[1:2]:
+            key = v.op.attrs.get("key") if v is not None and v.op is not None and v.op.name == "ir.param" else None
+            origin = module.weights.origin.get(key, key) if key else ""
+            if origin and not meaningless(origin):  # a folded constant's node name (`r9`) says nothing
+                names.append(layer_name(origin))
+    if not names:
+        return ""
+    common = os.path.commonprefix(names)
+    cut = max(common.rfind(c) for c in "./_")
+    return common[: cut + 1]
+
+
+def _build(module: Module, block, prefix: str, op: Op | None, arg_names: list[str] | None = None) -> Instance:
+    writer = CellWriter(module, prefix)
+    if prefix:
+        writer.origin_prefix = _origin_prefix(module, block)
+    inputs = []
+    for i, arg in enumerate(block.args):
+        hint = arg_names[i] if arg_names else (arg.name or "x")
+        name = writer.local_names(hint, "x")
+        writer.vars[arg] = name
+        inputs.append(name)
+    for inner in block.ops:
+        if inner.name in ("ir.param", "ir.const", "ir.return", "ir.yield"):
+            continue
+        writer.emit_op(inner)
+    term = block.terminator
+    outputs = [writer.value_expr(v) for v in term.operands]
+    children = {}
+    for member, sub in writer.sub_cells:
+        children[member] = _build(module, sub.regions[0], sub.attrs["name"], sub)
+    height = 1 + max((c.height for c in children.values()), default=-1)
+    return Instance(op, writer, inputs, outputs, children, height)
+
+
+def _walk(inst: Instance):
+    for c in inst.children.values():
+        yield from _walk(c)
+    yield inst
+
+
+def _sequential(inst: Instance) -> str | None:
+    """`nn.SequentialCell(...)` when the cell is a chain of numbered layers or cells (torch nn.Sequential)."""
+    w = inst.writer
+    if w is None or len(inst.inputs) != 1 or len(inst.outputs) != 1 or not w.statements:
+        return None
+    prev = inst.inputs[0]
+    elements: list[tuple[str, str]] = []  # (member name, index in the source)
+    for st in w.statements:
+        if st.guard is not None or len(st.targets) != 1:
+            return None
+        m = re.fullmatch(r"self\.(\w+)\((\w+)\)", st.expr)
+        if m is None or m.group(2) != prev:
+            return None
+        member = m.group(1)
+        if member in inst.children:
+            leaf = inst.children[member].op.attrs["name"].rsplit(".", 1)[-1]
+        elif st.new_members == [member]:
+            leaf = _source_leaf(w, member)
+        else:
+            return None
+        if not leaf.isdigit():
+            return None
+        elements.append((member, leaf))
+        prev = st.targets[0]
+    if inst.outputs != [prev] or [int(leaf) for _, leaf in elements] != list(range(len(elements))):
+        return None
+    codes = dict(inst.members)
+    if any(codes.get(m) is None for m, _ in elements):
+        return None
+    entries = []
+    for index, (member, _) in enumerate(elements):
+        for e in inst.checkpoint:
+            if e.name.startswith(member + "."):
+                entries.append(CheckpointEntry(f"{index}.{e.name[len(member) + 1:]}", e.ref))
+    if len(entries) != len(inst.checkpoint):
+        return None
+    inst.checkpoint = entries
+    parts: list[str] = []
+    i = 0
+    items = [codes[m] for m, _ in elements]
+    while i < len(items):
+        j = i
+        while j < len(items) and items[j] == items[i]:
+            j += 1
+        parts.append(items[i] if j - i == 1 else f"*[{items[i]} for _ in range({j - i})]")
+        i = j
+    return f"nn.SequentialCell({', '.join(parts)})"
+
+
+def _source_leaf(w: CellWriter, member: str) -> str:
+    for name, _, comment in w.members:
+        if name == member:
+            path = module_path(comment) if "/" in comment else ""
+            if w.prefix and path.startswith(w.prefix + "."):
+                return path[len(w.prefix) + 1:]
+            return path
+    return ""
+
+
+def _unscoped(inst: Instance) -> bool:
+    """Whether a cell was found by repetition (no op in it has a source scope) rather than from a source module."""
+    return inst.op is not None and not any("/" in name for op in inst.op.regions[0].walk() for name in op.loc)
+
+
+def generate_hierarchy(module: Module, class_name: str, docstring: str) -> Generated:
+    func = module.main
+    root = _build(module, func.body, "", None)
+    instances = list(_walk(root))
+    writers = [inst.writer for inst in instances if inst.writer is not None]
+    for inst in instances:
+        if inst.op is not None and inst.op.attrs.get("absent"):
+            inst.code = None
+    class_names = Namer({class_name, "UnsupportedOp", *(n for w in writers for n in w.support_classes)})
+    classes: list[ClassDef] = []
+    by_height: dict[int, list[Instance]] = {}
+    for inst in instances:
+        if inst.op is not None and inst.op.attrs.get("absent"):
+            continue
+        by_height.setdefault(inst.height, []).append(inst)
+    for height in sorted(by_height):
+        pending = []
+        for inst in by_height[height]:
+            w = inst.writer
+            inst.members = [(n, inst.children[n].code if isinstance(c, SubCellRef) else c) for n, c, _ in w.members]
+            inst.checkpoint = list(w.checkpoint)
+            for member, child in inst.children.items():
+                inst.checkpoint += [CheckpointEntry(f"{member}.{e.name}", e.ref) for e in child.checkpoint]
+            if inst is root:
+                continue
+            seq = _sequential(inst)
+            if seq is not None:
+                inst.code = seq
+                continue
+            inst.construct = construct_lines(w, inst.outputs, comments=False)
+            pending.append(inst)
+        groups: dict[tuple, list[Instance]] = {}
+        for inst in pending:
+            if _unscoped(inst):  # names come from weights, which differ between instances: compare without them
+                key = ("unscoped", len(inst.members), anonymous(inst), tuple(inst.inputs))
+            else:
+                key = (tuple(n for n, _ in inst.members), tuple(inst.construct), tuple(inst.inputs))
+            groups.setdefault(key, []).append(inst)
+        for group in groups.values():
+            if _unscoped(group[0]):
+                unify_member_names(group)
+            for part, cls, calls in classes_for(group, class_names, {c.name: c.defaults for c in classes}):
+                classes.append(cls)
+                for inst, call in zip(part, calls, strict=True):
+                    inst.code = call
+    top = root.writer
+    root_members = [(n, c) for n, c in root.members]
+    init = [f"        self.{n} = {c}" for n, c in root_members if c is not None]
+    construct = [f"        {line}" for line in construct_lines(top, root.outputs, comments=True)]
+    text = "\n".join(init + construct)
+    for cls in classes:
+        text += "\n" + "\n".join(render_class(cls))
+    support = {}
+    for w in writers:
+        support.update(w.support_classes)
+    text += "\n".join(support.values())
+    parts = [*import_lines(text), "", ""]
+    if any("placeholder" in w.imports for w in writers):
+        parts += [PLACEHOLDER, "", ""]
+    for source in support.values():
+        parts += [source.strip("\n"), "", ""]
+    for cls in classes:
+        parts += [*render_class(cls), "", ""]
+    parts += [f"class {class_name}(nn.Cell):", "    def __init__(self):", "        super().__init__()", *init]
+    parts += ["", f"    def construct(self, {', '.join(root.inputs)}):", *construct]
+    body = "\n".join(parts) + "\n"
+    unsupported = [u for w in writers for u in w.unsupported]
+    count = sum(1 for op in func.walk() if op.name not in ("ir.param", "ir.const", "ir.return", "ir.yield", "mc.cell"))
+    gen = Generated(docstring or f"Generated by mindconverter from {module.name}.", body, class_name,
+                    root.checkpoint, unsupported, count, root.inputs, func.output_names)
+    code = gen.code
+    for u in unsupported:
+        u.line = line_of(code, u.node)
+    return gen

@@ -1,0 +1,344 @@
+"""Class lifting: cells with the same structure become one `nn.Cell` class, with the hyper-parameters
+that differ between instances as constructor arguments."""
+
+from __future__ import annotations
+
+import os
+import re
+
+import attrs
+
+from mindconverter.backend.context import literal
+from mindconverter.backend.generated import CheckpointEntry
+from mindconverter.backend.naming import Namer
+from mindconverter.backend.statements import CellWriter
+from mindconverter.ir.core import Op
+
+#: Positional parameter names of the layers emitters declare (to name lifted constructor arguments).
+_POSITIONAL: dict[str, tuple[str, ...]] = {
+    **{f"nn.Conv{n}d": ("in_channels", "out_channels", "kernel_size") for n in (1, 2, 3)},
+    **{f"nn.Conv{n}dTranspose": ("in_channels", "out_channels", "kernel_size") for n in (1, 2, 3)},
+    **{f"nn.BatchNorm{n}d": ("num_features",) for n in (1, 2, 3)},
+    "nn.Dense": ("in_channels", "out_channels"),
+    "nn.LayerNorm": ("normalized_shape",),
+    **{f"nn.{k}Pool{n}d": ("kernel_size",) for k in ("Max", "Avg") for n in (1, 2, 3)},
+}
+_CONV_DEFAULTS = {"stride": 1, "pad_mode": "same", "padding": 0, "dilation": 1, "group": 1, "has_bias": False}
+_POOL_DEFAULTS = {"stride": 1, "pad_mode": "valid", "padding": 0}
+#: MindSpore's defaults of keyword arguments emitters leave out when they equal them.
+_DEFAULTS: dict[str, dict[str, object]] = {
+    **{f"nn.Conv{n}d": _CONV_DEFAULTS for n in (1, 2, 3)},
+    **{f"nn.BatchNorm{n}d": {"eps": 1e-5, "momentum": 0.9} for n in (1, 2, 3)},
+    "nn.Dense": {"has_bias": True},
+    **{f"nn.{k}Pool{n}d": _POOL_DEFAULTS for k in ("Max", "Avg") for n in (1, 2)},
+    "nn.Dropout": {"p": 0.5},
+}
+_MISSING = object()
+
+
+@attrs.define(eq=False)
+class Instance:
+    """One mc.cell (or the top level): its writer, its place in the tree, and, once settled, its code."""
+
+    op: Op | None
+    writer: CellWriter | None
+    inputs: list[str]
+    outputs: list[str]
+    children: dict[str, Instance]
+    height: int
+    code: str | None = None  # the constructor call in the parent (None: an absent optional member)
+    checkpoint: list[CheckpointEntry] = attrs.field(factory=list)
+    members: list[tuple[str, str | None]] = attrs.field(factory=list)
+    construct: list[str] = attrs.field(factory=list)
+
+
+@attrs.define(eq=False)
+class ClassDef:
+    name: str
+    params: list[str]
+    defaults: dict[str, object]
+    members: list[tuple[str, str | None, bool]]  # (name, code template, optional)
+    construct: list[str]
+    inputs: list[str]
+    doc: str
+
+
+def _tree(code: str):
+    """A constructor call as a tree: ("call", callee, [args], {kw: tree}) / ("lit", value) / ("raw", text)."""
+    import ast
+
+    def conv(node):
+        if isinstance(node, ast.Call):
+            return ("call", ast.get_source_segment(code, node.func), [conv(a) for a in node.args],
+                    {k.arg: conv(k.value) for k in node.keywords if k.arg is not None})
+        try:
+            value = ast.literal_eval(node)
+        except (ValueError, SyntaxError, TypeError):
+            return ("raw", ast.get_source_segment(code, node))
+        return ("lit", value)
+
+    return conv(ast.parse(code, mode="eval").body)
+
+
+class _Unmergeable(Exception):
+    pass
+
+
+def _merge(trees: list, slots: list, name: str, force: bool = False, known: dict | None = None):
+    """A template tree for `trees` (None entries: absent instances); differing literals become slots.
+
+    With `force` (the members only some instances have), every literal becomes a slot, so that it can
+    share an argument with the other members (a downsample's channels are the block's channels).
+    `known` gives the keyword defaults of generated classes (calls leave out arguments equal to them).
+    """
+    present = [t for t in trees if t is not None]
+    kinds = {t[0] for t in present}
+    if len(kinds) != 1:
+        raise _Unmergeable
+    kind = kinds.pop()
+    if kind == "raw":
+        if len({t[1] for t in present}) != 1:
+            raise _Unmergeable
+        return present[0]
+    if kind == "lit":
+        same = len({repr(t[1]) for t in present}) == 1
+        if same and not force:
+            return present[0]
+        values = [t[1] for t in present]
+        if not force and all(isinstance(v, tuple) for v in values) and len({len(v) for v in values}) == 1:
+            # A shape that differs in some dims, (1, 16, 1, 1) and (1, 32, 1, 1): only those dims are
+            # arguments, so they can be the class's `out_channels` -> (1, out_channels, 1, 1).
+            items = [_merge([None if t is None else ("lit", t[1][i]) for t in trees], slots, name, False, known)
+                     for i in range(len(values[0]))]
+            return ("tuple", items)
+        slots.append(("!" + name if same else name, [(_MISSING if t is None else t[1]) for t in trees]))
+        return ("slot", len(slots) - 1)
+    callees = {t[1] for t in present}
+    if len(callees) != 1 or len({len(t[2]) for t in present}) != 1:
+        raise _Unmergeable
+    callee = callees.pop()
+    positional = _POSITIONAL.get(callee, ())
+    args = [
+        _merge([None if t is None else t[2][i] for t in trees], slots,
+               "@" + (positional[i] if i < len(positional) else name), force, known)
+        for i in range(len(present[0][2]))
+    ]
+    # Keyword order of the instance that spells out the most of them.
+    keys = list(max((list(t[3]) for t in present), key=len))
+    keys += [k for t in present for k in t[3] if k not in keys]
+    kwargs = {}
+    for k in keys:
+        defaults = _DEFAULTS.get(callee) or (known or {}).get(callee, {})
+        subtrees = []
+        for t in trees:
+            if t is None:
+                subtrees.append(None)
+            elif k in t[3]:
+                subtrees.append(t[3][k])
+            elif defaults.get(k, _MISSING) is not _MISSING:
+                subtrees.append(("lit", defaults[k]))
+            else:
+                raise _Unmergeable
+        kwargs[k] = _merge(subtrees, slots, k, force, known)
+    return ("call", callee, args, kwargs)
+
+
+def _render(tree, names: dict[int, str]) -> str:
+    kind = tree[0]
+    if kind == "lit":
+        return literal(tree[1])
+    if kind == "raw":
+        return tree[1]
+    if kind == "slot":
+        return names[tree[1]]
+    if kind == "tuple":
+        items = [_render(t, names) for t in tree[1]]
+        return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
+    args = [_render(a, names) for a in tree[2]] + [f"{k}={_render(v, names)}" for k, v in tree[3].items()]
+    return f"{tree[1]}({', '.join(args)})"
+
+
+def _compatible(a: list, b: list) -> bool:
+    return all(x is _MISSING or y is _MISSING or repr(x) == repr(y) for x, y in zip(a, b, strict=True))
+
+
+def _lift(instances: list[Instance], class_name: str, known: dict | None = None) -> tuple[ClassDef, list[str]] | None:
+    """One class for `instances` (same construct, same members) and each instance's constructor call; None if impossible."""
+    first = instances[0]
+    slots: list = []
+    templates = []
+    try:
+        for j, (mname, _) in enumerate(first.members):
+            codes = [inst.members[j][1] for inst in instances]
+            optional = any(c is None for c in codes)
+            if all(c is None for c in codes):
+                templates.append((mname, None, True))
+                continue
+            tree = _merge([None if c is None else _tree(c) for c in codes], slots, mname, optional, known)
+            if optional:
+                slots.append(("?" + mname, [c is not None for c in codes]))
+                templates.append((mname, ("flag", tree, len(slots) - 1), True))
+            else:
+                templates.append((mname, tree, False))
+    except (_Unmergeable, SyntaxError):
+        return None
+    # Slots with the same values (where both are defined) share one argument; a literal of an optional
+    # member joins an argument that has its value wherever the member exists, else stays a literal.
+    params: list[tuple[str, list]] = []
+    slot_param: dict[int, int] = {}
+    fixed: dict[int, str] = {}
+    for i, (sname, values) in sorted(enumerate(slots), key=lambda item: item[1][0].startswith("!")):
+        forced = sname.startswith("!")
+        for p, (_, pvalues) in enumerate(params):
+            fits = all(v is _MISSING or (pv is not _MISSING and repr(v) == repr(pv)) for v, pv in zip(values, pvalues, strict=True))
+            if fits or (not forced and _compatible(values, pvalues)):
+                params[p] = (params[p][0], [v if v is not _MISSING else pv for v, pv in zip(values, pvalues, strict=True)])
+                slot_param[i] = p
+                break
+        else:
+            if forced:
+                fixed[i] = literal(next(v for v in values if v is not _MISSING))
+                continue
+            params.append((sname, list(values)))
+            slot_param[i] = len(params) - 1
+    namer = Namer({"self"})
+    names = [namer(n.lstrip("@?"), "arg") for n, _ in params]
+    defaults: dict[str, object] = {}
+    for name, (origin, values) in zip(names, params, strict=True):
+        defined = [v for v in values if v is not _MISSING]
+        counts: dict[str, int] = {}
+        for v in defined:
+            counts[repr(v)] = counts.get(repr(v), 0) + 1
+        best = max(counts, key=lambda r: counts[r]) if counts else None
+        # Sizes (positional arguments such as channel counts) are always given; options get their usual value.
+        usual = best is not None and counts[best] * 2 > len(values) and not origin.startswith("@")
+        if origin.startswith("?"):  # whether an optional member exists: off unless asked for
+            defaults[name] = False
+        elif len(defined) < len(values) or usual:
+            defaults[name] = next((v for v in defined if repr(v) == best), False)
+    order = [i for i, n in enumerate(names) if n not in defaults] + [i for i, n in enumerate(names) if n in defaults]
+    slot_names = {i: names[p] for i, p in slot_param.items()} | fixed
+    member_code = []
+    for mname, tmpl, optional in templates:
+        if tmpl is None:
+            member_code.append((mname, None, True))
+        elif optional:
+            member_code.append((mname, f"{_render(tmpl[1], slot_names)}\x00{slot_names[tmpl[2]]}", True))
+        else:
+            member_code.append((mname, _render(tmpl, slot_names), False))
+    calls = []
+    for k, _inst in enumerate(instances):
+        args = []
+        for i in order:
+            name, values = names[i], params[i][1]
+            value = values[k]
+            if name in defaults:
+                if value is _MISSING or repr(value) == repr(defaults[name]):
+                    continue
+                args.append(f"{name}={literal(value)}")
+            else:
+                args.append(literal(value))
+        calls.append(f"{class_name}({', '.join(args)})")
+    # Once an argument is skipped, later ones must be keywords (already so: defaults always go by keyword).
+    cls = ClassDef(class_name, [names[i] for i in order], defaults, member_code, list(first.construct), first.inputs,
+                 _class_doc(instances))
+    return cls, calls
+
+
+def _class_doc(instances: list[Instance]) -> str:
+    paths = [inst.op.attrs["name"] for inst in instances if inst.op is not None]
+    if not paths:
+        return ""
+    if len(paths) == 1:
+        return f"{paths[0]} in the source model."
+    return f"{paths[0]} ... {paths[-1]} in the source model ({len(paths)} instances)."
+
+
+def _class_base_name(inst: Instance) -> str:
+    name = inst.op.attrs.get("cls") or ""
+    if name:
+        return name
+    parts = inst.op.attrs["name"].split(".")
+    leaf = parts[-1]
+    if leaf.isdigit() and len(parts) > 1:
+        base = re.sub(r"[\d_]+$", "", parts[-2]) or "block"
+        if base.endswith("s") and len(base) > 3:
+            base = base[:-1]
+        words = re.split(r"[^0-9A-Za-z]+", base)
+        camel = "".join(w[:1].upper() + w[1:] for w in words if w)
+        return camel if camel.lower().endswith("block") else f"{camel}Block"
+    # One of several numbered scopes (Keras `block_1`, `block_2`, Caffe `fire2`): the class is the kind, `Block`.
+    leaf = re.sub(r"_?\d+[a-z]?$", "", leaf) or leaf
+    words = re.split(r"[^0-9A-Za-z]+", leaf)
+    return "".join(w[:1].upper() + w[1:] for w in words if w) or "Block"
+
+
+def classes_for(group: list[Instance], class_names: Namer, known: dict | None = None) -> list[tuple[list[Instance], ClassDef, list[str]]]:
+    """Classes for instances with the same construct: one if their members' hyper-parameters can be lifted,
+    else one per kind of members (layer types per member), else one per instance."""
+    name = class_names(_class_base_name(group[0]), "Block")
+    lifted = _lift(group, name, known)
+    if lifted is not None:
+        return [(group, *lifted)]
+    by_kind: dict[tuple, list[Instance]] = {}
+    for inst in group:
+        kinds = tuple(None if c is None else c.split("(")[0] for _, c in inst.members)
+        by_kind.setdefault(kinds, []).append(inst)
+    out = []
+    for k, part in enumerate(by_kind.values()):
+        own = name if k == 0 else class_names(_class_base_name(part[0]), "Block")
+        lifted = _lift(part, own, known) if len(by_kind) > 1 else None
+        if lifted is not None:
+            out.append((part, *lifted))
+            continue
+        for j, inst in enumerate(part):
+            single = own if j == 0 else class_names(_class_base_name(inst), "Block")
+            cls, calls = _lift([inst], single, known)
+            out.append(([inst], cls, calls))
+    return out
+
+
+def _name_pattern(names: list[str]) -> re.Pattern:
+    """Member names as `self.<name>` or as a local variable (never `ops.<name>`)."""
+    alternatives = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+    return re.compile(rf"(?:(?<=self\.)|(?<![\w.]))({alternatives})(?!\w)")
+
+
+def anonymous(inst: Instance) -> tuple[str, ...]:
+    """`construct` with member names replaced by their positions (`self.@0`)."""
+    names = [n for n, _ in inst.members]
+    if not names:
+        return tuple(inst.construct)
+    index = {n: j for j, n in enumerate(names)}
+    pattern = _name_pattern(names)
+    return tuple(pattern.sub(lambda m: f"@{index[m.group(1)]}", line) for line in inst.construct)
+
+
+def unify_member_names(group: list[Instance]) -> None:
+    """Give the members of cells found by repetition one name per position across the group.
+
+    Their names come from the source's weight names (`conv1` in one block, `conv2` in the next,
+    `fc6`/`fc7`); where they differ, the shared part without its number is used (`conv`, `fc`).
+    Statements, sub-cells and checkpoint keys are renamed with them.
+    """
+    namer = Namer()
+    final = []
+    for j in range(len(group[0].members)):
+        names = [inst.members[j][0] for inst in group]
+        base = names[0] if len(set(names)) == 1 else re.sub(r"[\d_]+$", "", os.path.commonprefix(names))
+        final.append(namer(base or "layer", "layer"))
+    for inst in group:
+        old = [n for n, _ in inst.members]
+        if old == final:
+            continue
+        mapping = dict(zip(old, final, strict=True))
+        pattern = _name_pattern(old)
+        inst.members = [(mapping[n], c) for n, c in inst.members]
+        inst.construct = [pattern.sub(lambda m, mapping=mapping: mapping[m.group(1)], line) for line in inst.construct]
+        inst.children = {mapping.get(k, k): v for k, v in inst.children.items()}
+        renamed = []
+        for e in inst.checkpoint:
+            head, dot, rest = e.name.partition(".")
+            renamed.append(CheckpointEntry(mapping.get(head, head) + dot + rest, e.ref))
+        inst.checkpoint = renamed
+

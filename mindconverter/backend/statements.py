@@ -1,0 +1,341 @@
+"""Statement emission: one `CellWriter` per Cell class turns the ops of a block into members and statements.
+
+Each op's emitter gives the expression of its results (through `EmitContext`); the writer records
+the members it declares (layers, parameters, constant tensors), their checkpoint entries, and one
+`Statement` per op. Ops without an emitter (or whose emitter gives up) become placeholder Cells.
+"""
+
+from __future__ import annotations
+
+import re
+import weakref
+
+import attrs
+import numpy as np
+
+from mindconverter.backend.context import MS_DTYPES, EmitContext, EmitError, WeightRef, array_literal, literal
+from mindconverter.backend.generated import CheckpointEntry, UnsupportedOp, comment_text
+from mindconverter.backend.naming import GENERIC_NAME, Namer, layer_name, meaningless, module_path, op_type_name
+from mindconverter.backend.registry import find_emitter
+from mindconverter.backend.render import PLACEHOLDER, import_lines
+from mindconverter.ir.core import Module, Op, Value, const_array, is_param
+from mindconverter.ir.dialect import DIALECT
+from mindconverter.ir.scopes import SourceScopes, op_path
+from mindconverter.ir.types import DType
+
+#: Constant tensors up to this many elements are written into the script; larger ones go to the checkpoint.
+INLINE_TENSOR_LIMIT = 16
+
+
+@attrs.define
+class Statement:
+    targets: list[str]
+    expr: str
+    comment: str
+    guard: str | None = None  # an optional sub-cell: `if self.<guard> is not None:`, else `fallback`
+    fallback: str = ""
+    new_members: list[str] = attrs.field(factory=list)  # members the op declared (one layer: a Sequential element)
+
+
+@attrs.define(eq=False)
+class SubCellRef:
+    """A member that is a nested cell; its constructor code is known once its class is settled."""
+
+    op: Op
+
+
+def _is_causal_mask(array: np.ndarray) -> bool:
+    """Whether `array` is an additive causal mask: 0 on and below the diagonal of its last two axes, very negative above."""
+    if array.dtype.kind != "f" or array.ndim < 2 or array.shape[-1] != array.shape[-2] or array.shape[-1] < 2:
+        return False
+    above = np.triu(np.ones(array.shape[-2:], bool), 1)
+    return bool(np.all(array[..., above] <= -1e4) and np.all(array[..., ~above] == 0))
+
+
+class CellWriter:
+    """Accumulates members, statements and checkpoint entries for one Cell class."""
+
+    def __init__(self, module: Module, prefix: str = "") -> None:
+        self.module = module
+        self.prefix = prefix  # the dotted source path of the cell being written ("" for the top level)
+        self.origin_prefix = ""  # what the source names of this cell's weights share (`layer1.0.`), see _origin_prefix
+        self.sub_cells: list[tuple[str, Op]] = []  # (member name, mc.cell op) in program order
+        self.weights = module.weights
+        self.opset = int(module.attrs.get("opset", 17))
+        self.members: list[tuple[str, str, str]] = []  # (name, constructor code, comment)
+        self.member_names = Namer()
+        self.local_names = Namer()
+        self.statements: list[Statement] = []
+        self.checkpoint: list[CheckpointEntry] = []
+        self.unsupported: list[UnsupportedOp] = []
+        self.vars: dict[Value, str] = {}
+        self.const_members: dict[Value, str] = {}
+        self.stateless: dict[tuple[str, str], str] = {}  # (source module, constructor code) -> member, see add_member
+        self.user: Op | None = None  # the op being emitted (the user of the constants it asks for)
+        self.imports: set[str] = set()
+        self.support_classes: dict[str, str] = {}
+        self.scopes = scopes_of(module)
+
+    def _generic(self, path: str) -> bool:
+        """Whether a source path is an exporter's node name (`Conv_3`, `n61`) rather than a module's.
+
+        Paths read from TF names are Keras layers, whatever they look like (`Conv1`).
+        """
+        return self.scopes.style != "tf" and bool(GENERIC_NAME.fullmatch(path))
+
+    def _path(self, op: Op) -> str:
+        """The dotted source module path of `op` (`layer1.0.conv1`; for TF names as structure-modules reads them).
+
+        A fused TF op is named after its last source node (the Conv of a Pad + Conv), not the block
+        both share.
+        """
+        if not op.loc:
+            return ""
+        if self.scopes.style == "tf":
+            return ".".join(self.scopes.path(op.loc[-1]) or op_path(op, self.scopes))
+        return module_path(op.loc_name)
+
+    # -- members ---------------------------------------------------------------------------------
+
+    def _hint(self, op: Op, hint: str | None) -> str:
+        """A member name for op's layer: the source scope, else its weight's source name, else the op type."""
+        if hint:
+            return hint
+        path = self._path(op)
+        if self.prefix and path.startswith(self.prefix + "."):
+            path = path[len(self.prefix) + 1:]
+        elif self.prefix and path == self.prefix:
+            path = ""
+        if path and not self._generic(path):
+            return path
+        for v in op.operands[1:2]:
+            key = v.op.attrs.get("key") if v is not None and v.op is not None else None
+            origin = self.weights.origin.get(key, key) if key else None
+            if origin:
+                name = layer_name(origin)
+                if self.origin_prefix and name.startswith(self.origin_prefix):
+                    name = name[len(self.origin_prefix):]
+                    if name[:1].isdigit():  # `inception_3a/1x1` -> `conv_1x1`
+                        name = f"{op.op_type.lower()}_{name}"
+                return name
+        return op.op_type.lower()
+
+    def _source_module(self, op: Op) -> str | None:
+        """The source module whose call `op` is, relative to this cell; None for ops without one.
+
+        Every call of a module gives the same path: torch names the second call of `self.drop` in
+        `layers.0` `/layers.0/drop_1/Dropout`, so a torch-style scope (`/...`) loses its `_<n>` suffix.
+        """
+        name = op.loc_name
+        if "/" not in name:
+            return None
+        path = self._path(op)
+        if self.prefix:
+            if not path.startswith(self.prefix + "."):
+                return None  # an op of the cell itself, not of one of its modules
+            path = path[len(self.prefix) + 1:]
+        if name.startswith("/"):
+            path = re.sub(r"_\d+$", "", path)
+        return path or None
+
+    def add_member(self, op: Op, code: str, weights: dict[str, WeightRef], hint: str | None) -> str:
+        # A stateless layer (no weights) called again from the same source module is the same member,
+        # as in the source (`self.drop` used twice). Layers with weights are never shared: the export
+        # may give two calls of one nn.Linear one initializer, but each layer gets its own copy.
+        source = None if weights else self._source_module(op)
+        if source is not None and (source, code) in self.stateless:
+            return f"self.{self.stateless[source, code]}"
+        name = self.member_names(self._hint(op, hint), "layer")
+        if source is not None:
+            self.stateless[source, code] = name
+        self.members.append((name, code, op.loc_name))
+        for pname, ref in weights.items():
+            self.checkpoint.append(CheckpointEntry(f"{name}.{pname}", ref))
+        return f"self.{name}"
+
+    def add_parameter(self, op: Op, ref: WeightRef, hint: str | None, trainable: bool) -> str:
+        name = self.member_names(hint or (ref.source or "weight"), "weight")
+        dtype = MS_DTYPES[DType.from_numpy(ref.array.dtype)]
+        grad = "" if trainable else ", requires_grad=False"
+        code = f"Parameter(ops.zeros({literal(tuple(ref.shape))}, {dtype}), name={literal(name)}{grad})"
+        self.members.append((name, code, ref.source or op.loc_name))
+        self.checkpoint.append(CheckpointEntry(name, ref))
+        return f"self.{name}"
+
+    def add_tensor(self, op: Op, array: np.ndarray, hint: str) -> str:
+        if array.dtype == object:
+            raise EmitError("string tensors have no MindSpore equivalent")
+        dtype = MS_DTYPES[DType.from_numpy(array.dtype)]
+        if array.size <= INLINE_TENSOR_LIMIT:
+            name = self.member_names(hint, "const")
+            self.members.append((name, f"ms.Tensor({array_literal(array)}, {dtype})", op.loc_name))
+            return f"self.{name}"
+        return self.add_parameter(op, WeightRef(array, None, tuple(array.shape), str(array.dtype)), hint, trainable=False)
+
+    def value_expr(self, v: Value) -> str:
+        """Python expression for an IR value used in construct."""
+        if v in self.vars:
+            return self.vars[v]
+        if v in self.const_members:
+            return self.const_members[v]
+        op = v.op
+        if op is not None and op.name in ("ir.param", "ir.const"):
+            array = np.asarray(self.weights.get(op.attrs["key"]) if is_param(v) else const_array(v, self.weights))
+            hint = self._path(op) if op.loc else (v.name or "const")
+            if not hint:  # a TF graph's constant named by tf2onnx (`const_fold_opt__110`)
+                hint = self._use_name(v, array)
+            if self.prefix and hint.startswith(self.prefix + "."):
+                hint = hint[len(self.prefix) + 1:]  # `blocks.0.scale` is `scale` inside the blocks.0 cell
+            elif self.origin_prefix and hint.startswith(self.origin_prefix) and len(hint) > len(self.origin_prefix):
+                hint = hint[len(self.origin_prefix):]
+            elif op_type_name(hint) or hint == self.prefix:
+                hint = self._use_name(v, array)  # `Where` (the exporter's node) says nothing about the model
+            elif self.prefix and meaningless(hint):
+                # `n9` differs between the instances of a class: name it the same way in each
+                hint = "weight" if is_param(v) else "const"
+            if is_param(v):
+                key = op.attrs["key"]
+                ref = WeightRef(array, self.weights.origin.get(key, key), tuple(array.shape), str(array.dtype))
+                # a folded causal mask is not a weight: it stays fixed in training, as in the source
+                expr = self.add_parameter(op, ref, hint, trainable=not _is_causal_mask(array))
+            else:
+                expr = self.add_tensor(op, array, hint)
+            self.const_members[v] = expr
+            return expr
+        raise EmitError(f"value {v!r} is used before it is computed")
+
+    def _use_name(self, v: Value, array: np.ndarray) -> str:
+        """A name for constant `v` from what it is for: `causal_mask`, the `mask` of an attention, `<module>_<role>`, `const`."""
+        if _is_causal_mask(array):
+            return "causal_mask"
+        user = self.user
+        if user is None or not any(u is v for u in user.operands):
+            return "const"
+        index = next(i for i, u in enumerate(user.operands) if u is v)
+        roles = getattr(DIALECT.get(user.name), "operands", ())
+        role = roles[index].rstrip("?") if index < len(roles) else "const"
+        if user.name == "mc.attention":
+            return role
+        module = self._source_module(user)
+        return f"{module}_{role}" if module and not self._generic(module) else role
+
+    # -- statements --------------------------------------------------------------------------------
+
+    def emit_op(self, op: Op) -> None:
+        outer, self.user = self.user, op  # emit_region emits nested ops while op's emitter runs
+        try:
+            self._emit_op(op)
+        finally:
+            self.user = outer
+
+    def _emit_op(self, op: Op) -> None:
+        if op.name == "mc.cell":
+            self._sub_cell(op)
+            return
+        spec = find_emitter(op.name, self.opset)
+        reason = None
+        if spec is None:
+            reason = f"no emitter for '{op.name}'" + (f" at opset {self.opset}" if op.dialect == "onnx" else "")
+        else:
+            snapshot = (len(self.members), len(self.checkpoint), set(self.member_names.taken), dict(self.const_members),
+                        dict(self.stateless))
+            try:
+                out = spec.fn(op, EmitContext(self, op))
+            except EmitError as exc:
+                reason = str(exc)
+                # Undo members the emitter declared before giving up.
+                del self.members[snapshot[0]:]
+                del self.checkpoint[snapshot[1]:]
+                self.member_names.taken = snapshot[2]
+                self.const_members = snapshot[3]
+                self.stateless = snapshot[4]
+            else:
+                exprs = [out] if isinstance(out, str) else list(out)
+                if len(exprs) != len(op.results) and len(exprs) != 1:  # one expression may yield a tuple
+                    raise EmitError(f"emitter {spec.fn.__name__} returned {len(exprs)} expressions for {len(op.results)} results")
+                first = len(self.statements)
+                self._assign(op, exprs)
+                for st in self.statements[first:]:
+                    st.new_members = [m[0] for m in self.members[snapshot[0]:]]
+                return
+        self._placeholder(op, reason or "unknown")
+
+    def _sub_cell(self, op: Op) -> None:
+        """A nested mc.cell: a member (its code is settled once every instance of its class is known) and a call."""
+        leaf = op.attrs["name"].rsplit(".", 1)[-1]
+        name = self.member_names(leaf, "cell")
+        self.members.append((name, SubCellRef(op), op.loc_name if op.loc else op.attrs["name"]))
+        self.sub_cells.append((name, op))
+        args = [self.value_expr(v) for v in op.operands if v is not None]
+        targets = [self.local_names(name if i == 0 else f"{name}_{i}", "x") for i in range(len(op.results))]
+        for r, t in zip(op.results, targets, strict=True):
+            self.vars[r] = t
+        guard = name if op.attrs.get("optional") else None
+        self.statements.append(Statement(targets, f"self.{name}({', '.join(args)})", "", guard=guard, fallback=args[0] if args else ""))
+
+    def _assign(self, op: Op, exprs: list[str]) -> None:
+        if len(exprs) == 1 and len(op.results) == 1:
+            target = self._var_for(op, op.results[0])
+            self.statements.append(Statement([target], exprs[0], op.loc_name))
+            return
+        if len(exprs) == 1:  # one expression yielding a tuple
+            targets = [self._var_for(op, r) for r in op.results]
+            self.statements.append(Statement(targets, exprs[0], op.loc_name))
+            return
+        for r, e in zip(op.results, exprs, strict=True):
+            self.statements.append(Statement([self._var_for(op, r)], e, op.loc_name))
+
+    def _var_for(self, op: Op, v: Value) -> str:
+        path = self._path(op)
+        if self._generic(path):
+            path = ""  # `n61` says nothing; `concat` does
+        if self.prefix and (path == self.prefix or not path.startswith(self.prefix + ".")):
+            path = ""  # an op of the cell itself: named after what it does (`matmul`), not the cell
+        base = (path.rsplit(".", 1)[-1] if path else op.op_type).lower()
+        name = self.local_names(base if v.index == 0 else f"{base}_{v.index}", "x")
+        self.vars[v] = name
+        return name
+
+    def _placeholder(self, op: Op, reason: str) -> None:
+        in_shapes = [str(v.type) if v is not None else "none" for v in op.operands]
+        out_shapes = [str(r.type) for r in op.results]
+        self.unsupported.append(UnsupportedOp(op.name, op.loc_name, reason, in_shapes, out_shapes))
+        member = self.member_names(f"unsupported_{op.op_type}", "unsupported")
+        code = f"UnsupportedOp({literal(op.name)}, {literal(op.loc_name)}, {literal(in_shapes)}, {literal(out_shapes)}, {literal(reason)})"
+        self.members.append((member, code, op.loc_name))
+        args = ", ".join(self.value_expr(v) for v in op.operands if v is not None)
+        self.imports.add("placeholder")
+        targets = [self._var_for(op, r) for r in op.results]
+        self.statements.append(Statement(targets, f"self.{member}({args})", op.loc_name))
+
+    # -- the whole class -------------------------------------------------------------------------------
+
+    def render(self, class_name: str, inputs: list[str], outputs: list[str]) -> str:
+        """Imports and classes (the module docstring is added by Generated.code)."""
+        init = [f"        self.{name} = {code}" for name, code, _ in self.members]
+        construct = [f"        {', '.join(st.targets)} = {st.expr}  # {comment_text(st.comment)}" for st in self.statements]
+        construct.append(f"        return {', '.join(outputs)}")
+        text = "\n".join(init + construct + list(self.support_classes.values()))
+        parts = [*import_lines(text), "", ""]
+        if "placeholder" in self.imports:
+            parts += [PLACEHOLDER, "", ""]
+        for source in self.support_classes.values():
+            parts += [source.strip("\n"), "", ""]
+        parts += [f"class {class_name}(nn.Cell):", "    def __init__(self):", "        super().__init__()", *init]
+        parts += ["", f"    def construct(self, {', '.join(inputs)}):", *construct]
+        return "\n".join(parts) + "\n"
+
+
+_SCOPES: weakref.WeakKeyDictionary[Module, SourceScopes] = weakref.WeakKeyDictionary()
+
+
+def scopes_of(module: Module) -> SourceScopes:
+    """How the module's source names map to module paths (computed once per module, for all its cells)."""
+    scopes = _SCOPES.get(module)
+    if scopes is None:
+        scopes = _SCOPES[module] = SourceScopes.of(n for op in module.ops() if op.name not in NOT_SOURCE_OPS for n in op.loc)
+    return scopes
+
+
+NOT_SOURCE_OPS = ("ir.param", "ir.const", "ir.return", "ir.yield", "mc.cell")
+
