@@ -55,33 +55,61 @@ def _is_atom(expr: str) -> bool:
     return isinstance(node, (ast.Call, ast.Name, ast.Attribute, ast.Subscript, ast.Constant))
 
 
-def _uses(expr: str, var: str) -> int:
-    parts = re.split(r'("(?:[^"\\]|\\.)*")', expr)
-    pattern = re.compile(rf"(?<![\w.]){re.escape(var)}(?!\w)")
-    return sum(len(pattern.findall(p)) for i, p in enumerate(parts) if i % 2 == 0)
+_STRING = re.compile(r'("(?:[^"\\]|\\.)*")')
+#: A name token: an identifier not preceded by a word character or a dot (so `self.x` and `ops.x` are not uses of `x`).
+_NAME = re.compile(r"(?<![\w.])[A-Za-z_]\w*")
+
+
+def _names(expr: str) -> dict[str, int]:
+    """How often each name occurs in `expr`, outside string literals (one scan of the text)."""
+    counts: dict[str, int] = {}
+    for i, part in enumerate(_STRING.split(expr)):
+        if i % 2 == 0:
+            for name in _NAME.findall(part):
+                counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+def _add(total: dict[str, int], counts: dict[str, int], sign: int) -> None:
+    for name, n in counts.items():
+        total[name] = total.get(name, 0) + sign * n
 
 
 def construct_lines(writer: CellWriter, outputs: list[str], comments: bool) -> list[str]:
-    """The body of construct: one statement per op, with single-use values folded into their user."""
-    stmts = [attrs.evolve(st) for st in writer.statements]
-    ret = Statement([], ", ".join(outputs), "")
-    seq = [*stmts, ret]
+    """The body of construct: one statement per op, with single-use values folded into their user.
+
+    Uses are counted once per statement; `after` holds the uses in the statements after the current
+    one and is updated as statements merge, so the work is linear in the number of statements.
+    """
+    seq = [*(attrs.evolve(st) for st in writer.statements), Statement([], ", ".join(outputs), "")]
+    uses = [_names(s.expr + " " + s.fallback) for s in seq]
+    after: dict[str, int] = {}
+    for counts in uses[1:]:
+        _add(after, counts, 1)
     i = 0
     while i < len(seq) - 1:
         st, nxt = seq[i], seq[i + 1]
         if len(st.targets) == 1 and st.guard is None and nxt.guard is None and "UnsupportedOp" not in st.expr:
             var = st.targets[0]
-            total = sum(_uses(s.expr, var) + _uses(s.fallback, var) for s in seq[i + 1:])
-            if total == 1 and _uses(nxt.expr, var) == 1:
+            short = len(st.expr) + len(nxt.expr) - len(var) <= 100
+            if short and after.get(var, 0) == 1 and _names(nxt.expr).get(var, 0) == 1:
                 merged = _subst(nxt.expr, var, st.expr)
                 if len(merged) <= 100:
                     nxt.expr = merged
                     if not nxt.comment or not comments:
                         nxt.comment = ""
-                    del seq[i]
-                    i = max(i - 1, 0)
+                    counts = _names(merged + " " + nxt.fallback)
+                    _add(after, uses[i + 1], -1)
+                    _add(after, counts, 1)
+                    uses[i + 1] = counts
+                    del seq[i], uses[i]
+                    if i == 0:
+                        _add(after, uses[0], -1)  # `after` is now the statements after the merged one
+                    else:
+                        i -= 1
                     continue
         i += 1
+        _add(after, uses[i], -1)
     _rename_after_members(seq, writer)
     lines = []
     for st in seq[:-1]:
@@ -97,13 +125,27 @@ def construct_lines(writer: CellWriter, outputs: list[str], comments: bool) -> l
     return lines
 
 
+def _rename(expr: str, mapping: dict[str, str]) -> str:
+    """`expr` with the names in `mapping` replaced (outside string literals)."""
+    if not mapping or not expr:
+        return expr
+    parts = _STRING.split(expr)
+    for i in range(0, len(parts), 2):
+        parts[i] = _NAME.sub(lambda m: mapping.get(m.group(0), m.group(0)), parts[i])
+    return "".join(parts)
+
+
 def _rename_after_members(seq: list[Statement], writer: CellWriter) -> None:
-    """Name a value after the one layer it comes from (`q = ops.reshape(self.q(x), ...)`), when its name says less."""
+    """Name a value after the one layer it comes from (`q = ops.reshape(self.q(x), ...)`), when its name says less.
+
+    Renames collect in one mapping, applied to each statement once as it is reached.
+    """
     members = {m[0] for m in writer.members}
-    words = re.compile(r"(?<![\w.])[A-Za-z_]\w*")
-    taken = {t for st in seq for t in st.targets} | {w for st in seq for w in words.findall(st.expr + " " + st.fallback)}
-    for i, st in enumerate(seq[:-1]):
-        if len(st.targets) != 1 or st.guard is not None:
+    taken = {t for st in seq for t in st.targets} | {w for st in seq for w in _NAME.findall(st.expr + " " + st.fallback)}
+    mapping: dict[str, str] = {}
+    for st in seq:
+        st.expr, st.fallback = _rename(st.expr, mapping), _rename(st.fallback, mapping)
+        if st is seq[-1] or len(st.targets) != 1 or st.guard is not None:
             continue
         called = re.findall(r"self\.(\w+)\(", st.expr)
         old = st.targets[0]
@@ -112,9 +154,7 @@ def _rename_after_members(seq: list[Statement], writer: CellWriter) -> None:
         new = called[0]
         st.targets = [new]
         taken.add(new)
-        for later in seq[i + 1:]:
-            later.expr = _subst(later.expr, old, new)
-            later.fallback = _subst(later.fallback, old, new) if later.fallback else later.fallback
+        mapping[old] = new
 
 
 # -- literal trees: lifting hyper-parameters that differ between instances into arguments ----------------

@@ -298,10 +298,13 @@ def classes_for(group: list[Instance], class_names: Namer, known: dict | None = 
     return out
 
 
-def _name_pattern(names: list[str]) -> re.Pattern:
-    """Member names as `self.<name>` or as a local variable (never `ops.<name>`)."""
-    alternatives = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
-    return re.compile(rf"(?:(?<=self\.)|(?<![\w.]))({alternatives})(?!\w)")
+#: A name as `self.<name>` or as a local variable (never `ops.<name>`).
+_MEMBER_OR_LOCAL = re.compile(r"(?:(?<=self\.)|(?<![\w.]))[A-Za-z_]\w*")
+
+
+def _rename_names(line: str, mapping: dict[str, str]) -> str:
+    """`line` with the member/local names in `mapping` replaced (one scan, whatever the number of names)."""
+    return _MEMBER_OR_LOCAL.sub(lambda m: mapping.get(m.group(0), m.group(0)), line)
 
 
 def anonymous(inst: Instance) -> tuple[str, ...]:
@@ -310,8 +313,8 @@ def anonymous(inst: Instance) -> tuple[str, ...]:
     if not names:
         return tuple(inst.construct)
     index = {n: j for j, n in enumerate(names)}
-    pattern = _name_pattern(names)
-    return tuple(pattern.sub(lambda m: f"@{index[m.group(1)]}", line) for line in inst.construct)
+    mapping = {n: f"@{j}" for n, j in index.items()}
+    return tuple(_rename_names(line, mapping) for line in inst.construct)
 
 
 def unify_member_names(group: list[Instance]) -> None:
@@ -332,9 +335,8 @@ def unify_member_names(group: list[Instance]) -> None:
         if old == final:
             continue
         mapping = dict(zip(old, final, strict=True))
-        pattern = _name_pattern(old)
         inst.members = [(mapping[n], c) for n, c in inst.members]
-        inst.construct = [pattern.sub(lambda m, mapping=mapping: mapping[m.group(1)], line) for line in inst.construct]
+        inst.construct = [_rename_names(line, mapping) for line in inst.construct]
         inst.children = {mapping.get(k, k): v for k, v in inst.children.items()}
         renamed = []
         for e in inst.checkpoint:

@@ -50,25 +50,39 @@ def identifier(text: str, fallback: str = "x") -> str:
 
 
 class Namer:
-    """Hands out unique identifiers within one scope (a class's members, or a function's locals)."""
+    """Hands out unique identifiers within one scope (a class's members, or a function's locals).
+
+    Each base name remembers the next suffix to try, so handing out the n-th `relu` costs O(1), and
+    `mark()`/`rollback()` take back the names handed out since a mark (an emitter that gave up).
+    """
 
     def __init__(self, taken: set[str] | None = None) -> None:
         self.taken: set[str] = set(taken or ())
-        # Per base: the suffixes below this one were handed out already, so probing resumes here;
-        # without it 20,000 "relu"s cost 20,000^2/2 probes.
-        self._next: dict[str, int] = {}
+        self._next: dict[str, int] = {}  # base -> the first suffix not known to be taken
+        self._journal: list[tuple[str, str, int]] = []  # (name, base, previous next suffix)
 
     def __call__(self, text: str, fallback: str = "x") -> str:
         base = identifier(text, fallback)
-        name, n = base, self._next.get(base, 1)
-        if name in self.taken:
+        start = self._next.get(base, 0)
+        n = start
+        name = base if n == 0 else f"{base}_{n}"
+        while name in self.taken:
+            n += 1
             name = f"{base}_{n}"
-            while name in self.taken:
-                n += 1
-                name = f"{base}_{n}"
-            self._next[base] = n + 1
         self.taken.add(name)
+        self._next[base] = n + 1
+        self._journal.append((name, base, start))
         return name
+
+    def mark(self) -> int:
+        return len(self._journal)
+
+    def rollback(self, mark: int) -> None:
+        """Forget the names handed out since `mark` (in reverse order, so every counter is restored)."""
+        while len(self._journal) > mark:
+            name, base, start = self._journal.pop()
+            self.taken.discard(name)
+            self._next[base] = start
 
 
 #: Node names that say nothing about the model (`n12`, `Conv_3`, `node_7`): member names come from weights instead.

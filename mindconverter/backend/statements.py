@@ -237,8 +237,8 @@ class CellWriter:
         if spec is None:
             reason = f"no emitter for '{op.name}'" + (f" at opset {self.opset}" if op.dialect == "onnx" else "")
         else:
-            snapshot = (len(self.members), len(self.checkpoint), set(self.member_names.taken), dict(self.const_members),
-                        dict(self.stateless))
+            snapshot = (len(self.members), len(self.checkpoint), self.member_names.mark(), len(self.const_members),
+                        len(self.stateless))
             try:
                 out = spec.fn(op, EmitContext(self, op))
             except EmitError as exc:
@@ -246,9 +246,9 @@ class CellWriter:
                 # Undo members the emitter declared before giving up.
                 del self.members[snapshot[0]:]
                 del self.checkpoint[snapshot[1]:]
-                self.member_names.taken = snapshot[2]
-                self.const_members = snapshot[3]
-                self.stateless = snapshot[4]
+                self.member_names.rollback(snapshot[2])
+                _truncate(self.const_members, snapshot[3])
+                _truncate(self.stateless, snapshot[4])
             else:
                 exprs = [out] if isinstance(out, str) else list(out)
                 if len(exprs) != len(op.results) and len(exprs) != 1:  # one expression may yield a tuple
@@ -339,3 +339,8 @@ def scopes_of(module: Module) -> SourceScopes:
 
 NOT_SOURCE_OPS = ("ir.param", "ir.const", "ir.return", "ir.yield", "mc.cell")
 
+
+def _truncate(table: dict, size: int) -> None:
+    """Remove the entries added after `table` had `size` of them (dicts keep insertion order)."""
+    while len(table) > size:
+        table.popitem()
