@@ -32,6 +32,7 @@ from mindconverter.errors import (
     ModelLoadError,
     UnsupportedVersionError,
 )
+from mindconverter.ir.onnx_bridge import UnsupportedElementType, dtype_from_onnx
 
 #: IR versions read: 3 (opset imports) up to what the installed onnx package knows.
 MIN_IR_VERSION, MAX_IR_VERSION = 3, onnx.IR_VERSION
@@ -154,6 +155,8 @@ def _check_graph(
             )
         producer[name] = by
 
+    for vi in [*graph.input, *graph.output, *graph.value_info]:
+        _check_value_info(vi, where)
     for inp in graph.input:
         define(inp.name, f"graph input '{inp.name}'")
     for init in graph.initializer:
@@ -201,6 +204,24 @@ def _check_graph(
         nodes = [graph.node[i] for i in order]
         del graph.node[:]
         graph.node.extend(nodes)
+
+
+def _check_value_info(vi: onnx.ValueInfoProto, where: str) -> None:
+    """A declared tensor type has a known element type MindSpore can hold and no negative dims."""
+    if not vi.type.HasField("tensor_type"):
+        return
+    tt = vi.type.tensor_type
+    if tt.elem_type:
+        try:
+            dtype_from_onnx(tt.elem_type)
+        except UnsupportedElementType as exc:
+            raise ModelLoadError(
+                f"value '{vi.name}' has a type MindSpore cannot hold: {exc}", where=where,
+                fix="MindSpore has no such tensor type; cast the model to a supported type before converting",
+            ) from None
+    dims = [d.dim_value for d in tt.shape.dim if d.HasField("dim_value")]
+    if any(d < 0 for d in dims):
+        raise InvalidModelError(f"value '{vi.name}' is declared with negative dims {dims}", where=where, fix=_REEXPORT)
 
 
 def _label(node: onnx.NodeProto, index: int) -> str:
@@ -311,6 +332,8 @@ def _check_tensor(tensor: TensorProto, where: str, base_dir: Path) -> None:
         external_data_file(tensor, base_dir, where)
         return
     itemsize = _itemsize(tensor.data_type)
+    if tensor.data_type == TensorProto.STRING and tensor.HasField("raw_data"):
+        raise InvalidModelError("a string tensor has raw data (strings live in string_data)", where=where, fix=_REEXPORT)
     if tensor.HasField("raw_data") and itemsize is not None:
         if len(tensor.raw_data) != count * itemsize:
             raise InvalidModelError(

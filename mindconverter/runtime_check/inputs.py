@@ -10,6 +10,7 @@ Reshape result's dims at the sizes being checked). Values are followed through o
 from __future__ import annotations
 
 import math
+import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -307,7 +308,7 @@ def load_input_data(path: Path, args: list[Value]) -> list[np.ndarray]:
     expected = ", ".join(f"{a.name}: {a.type}" for a in args)
     try:
         data = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise InputDataError(f"--input_data '{path}' is not an .npz file: {exc}", where=str(path),
                              fix=f"save the inputs with numpy.savez(path, {expected})") from exc
     if not isinstance(data, np.lib.npyio.NpzFile):
@@ -323,7 +324,7 @@ def load_input_data(path: Path, args: list[Value]) -> list[np.ndarray]:
             try:
                 array = np.asarray(data[key])
                 array = array.astype(a.type.dtype.to_numpy(), copy=False)
-            except (OSError, ValueError, TypeError, EOFError) as exc:
+            except (OSError, ValueError, TypeError, EOFError, zipfile.BadZipFile) as exc:
                 raise InputDataError(f"--input_data array '{key}' cannot be read as {a.type.dtype.to_numpy().name}: {exc}", where=str(path),
                                      fix=f"save numeric arrays: {expected}") from exc
             dims = a.type.dims
