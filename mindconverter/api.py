@@ -198,6 +198,8 @@ def convert(
         raise ArgumentError(f"--check must be one of {', '.join(CHECK_CHOICES)}, got '{check}'")
     if check_mode not in MODE_CHOICES:
         raise ArgumentError(f"--check-mode must be one of {', '.join(MODE_CHOICES)}, got '{check_mode}'")
+    if not 0 <= int(seed) < 2**63:
+        raise ArgumentError(f"--seed must be a non-negative integer below 2**63, got {seed}", fix="e.g. --seed 0")
     if not model_path.is_file():
         raise ArgumentError(f"model file '{model_path}' does not exist", fix="check the --model_file path")
     suffix = model_path.suffix.lower()
