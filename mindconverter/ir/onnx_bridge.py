@@ -7,7 +7,7 @@ meets the `onnx` package; `ir.core`, `ir.types`, the printer and the parser neve
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -15,7 +15,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from mindconverter.ir.core import Block, Dense, Func, Module, Op, Value, const_array
-from mindconverter.ir.types import UNKNOWN, DType, Sym, TensorType
+from mindconverter.ir.types import UNKNOWN, Dim, DType, Sym, TensorType, Unknown
 
 #: Models below this opset are upgraded to it; models at or above it keep their own opset.
 CANONICAL_OPSET = 17
@@ -63,29 +63,36 @@ def dtype_to_onnx(dtype: DType) -> int:
     return _ONNX_OF[dtype]
 
 
-def type_from_onnx(type_proto: onnx.TypeProto) -> TensorType | None:
-    """The IR type of an ONNX tensor type; None for non-tensor types (sequence, optional, map)."""
+def type_from_onnx(type_proto: onnx.TypeProto, symbols: Mapping[str, Dim] | None = None) -> TensorType | None:
+    """The IR type of an ONNX tensor type; None for non-tensor types (sequence, optional, map).
+
+    A named dim (`dim_param`) is a symbol of that name, exporters' `unk__3` included (infer-shapes
+    unifies them with the sizes they equal). With `symbols`, names are looked up there instead, and
+    names it lacks are unknown (shape inference invents `unk__N` names that tie nothing together).
+    """
     if not type_proto.HasField("tensor_type"):
         return None
     tt = type_proto.tensor_type
     dtype = dtype_from_onnx(tt.elem_type) if tt.elem_type else DType.F32
     if not tt.HasField("shape"):
         return TensorType(dtype, None)
-    dims = []
+    dims: list[Dim] = []
     for d in tt.shape.dim:
         if d.HasField("dim_value"):
             dims.append(int(d.dim_value))
-        elif d.HasField("dim_param") and not d.dim_param.startswith("unk__"):
-            dims.append(Sym(d.dim_param))
+        elif d.HasField("dim_param") and d.dim_param:
+            dims.append(Sym(d.dim_param) if symbols is None else symbols.get(d.dim_param, UNKNOWN))
         else:
-            dims.append(UNKNOWN)  # onnx's own 'unk__N' names tie nothing together
+            dims.append(UNKNOWN)
     return TensorType(dtype, tuple(dims))
 
 
-def type_to_onnx(t: TensorType) -> onnx.TypeProto:
+def type_to_onnx(t: TensorType, names: Callable[[Dim], str | None] | None = None) -> onnx.TypeProto:
+    """The ONNX tensor type of an IR type; symbols become `dim_param`s (`names` may name expressions too)."""
     shape = None
     if t.dims is not None:
-        shape = [d if isinstance(d, int) else (d.name if isinstance(d, Sym) else None) for d in t.dims]
+        shape = [d if isinstance(d, int) else (d.name if isinstance(d, Sym) else names(d) if names else None)
+                 for d in t.dims]
     return helper.make_tensor_type_proto(dtype_to_onnx(t.dtype), shape)
 
 
@@ -251,6 +258,64 @@ def _ir_version_for(opset: int) -> int:
         if row[2] <= opset:
             best = max(best, row[1])
     return best
+
+
+def infer_op_types(
+    op: Op, module: Module, known: Callable[[Value], np.ndarray | None]
+) -> list[TensorType | None]:
+    """The result types ONNX's shape inference gives one op (regions included): the fallback of infer-shapes.
+
+    Operands become typed graph inputs (symbols as `dim_param`s), or initializers when `known`
+    gives their value (shape operands need it); values the op's regions use from outside too.
+    Dims ONNX names with symbols it invented come back unknown.
+    """
+    opset = int(module.attrs.get("opset", CANONICAL_OPSET))
+    names = _Names()
+    symbols: dict[str, Dim] = {}
+
+    def dim_name(d: Dim) -> str | None:
+        if isinstance(d, Unknown):
+            return None
+        name = f"__dim{len(symbols)}"
+        symbols[name] = d
+        return name
+
+    def name_of_sym(t: TensorType) -> onnx.TypeProto:
+        for d in t.dims or ():
+            if isinstance(d, Sym):
+                symbols[d.name] = d
+        return type_to_onnx(t, dim_name)
+
+    outer: list[Value] = [v for v in op.operands if v is not None]
+    inside = {r for region in op.regions for inner in region.walk() for r in inner.results}
+    inside |= {a for region in op.regions for a in region.args}
+    inside |= {a for region in op.regions for inner in region.walk() for r in inner.regions for a in r.args}
+    for region in op.regions:
+        for inner in region.walk():
+            outer += [v for v in inner.operands if v is not None and v not in inside]
+    inputs, inits = [], []
+    for v in dict.fromkeys(outer):
+        array = known(v)
+        if array is not None:
+            inits.append(numpy_helper.from_array(np.asarray(array), names(v)))
+        else:
+            inputs.append(helper.make_value_info(names(v), name_of_sym(v.type)))
+    schema = _schema(op.op_type, opset)
+    node = helper.make_node(op.op_type, [names(v) for v in op.operands], [names(r) for r in op.results], name="op")
+    node.attribute.extend(attr_to_onnx(k, v, schema) for k, v in op.attrs.items())
+    for attr_name, region in zip(REGION_ATTRS.get(op.op_type, ()), op.regions, strict=False):
+        node.attribute.append(helper.make_attribute(attr_name, _export_region(region, module, names)))
+    outputs = [helper.make_value_info(names(r), onnx.TypeProto()) for r in op.results]
+    graph = helper.make_graph([node], "infer", inputs, outputs, inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = min(onnx.IR_VERSION, _ir_version_for(opset))
+    inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False, data_prop=True)
+    found = {vi.name: vi.type for vi in [*inferred.graph.value_info, *inferred.graph.output]}
+    out: list[TensorType | None] = []
+    for r in op.results:
+        proto = found.get(names(r))
+        out.append(type_from_onnx(proto, symbols) if proto is not None and proto.tensor_type.elem_type else None)
+    return out
 
 
 def output_names_of(model: onnx.ModelProto) -> list[str]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import operator
 import re
 from collections.abc import Callable, Iterable, Mapping
 
@@ -83,28 +84,31 @@ def from_sympy(e: sympy.Expr) -> Dim:
     return SymExpr(e)
 
 
-def _lift(fn: Callable[..., sympy.Expr]) -> Callable[..., Dim]:
-    """A dim operation from a sympy operation; UNKNOWN in, UNKNOWN out; ints stay plain ints."""
+def _lift(fn: Callable[..., sympy.Expr], on_ints: Callable[..., int]) -> Callable[..., Dim]:
+    """A dim operation from a sympy operation; UNKNOWN in, UNKNOWN out; ints stay plain ints.
+
+    `on_ints` computes the same on plain ints, so static shapes never touch sympy (it is ~100x slower).
+    """
 
     @functools.wraps(fn)
     def op(*dims: Dim) -> Dim:
+        if all(type(d) is int for d in dims):
+            return on_ints(*dims)
         if any(isinstance(d, Unknown) for d in dims):
             return UNKNOWN
-        if all(isinstance(d, int) for d in dims):
-            return int(fn(*(sympy.Integer(d) for d in dims)))
         return from_sympy(fn(*(to_sympy(d) for d in dims)))
 
     return op
 
 
-add = _lift(lambda a, b: a + b)
-sub = _lift(lambda a, b: a - b)
-mul = _lift(lambda a, b: a * b)
-floordiv = _lift(FloorDiv)
-ceildiv = _lift(lambda a, b: FloorDiv(a + b - 1, b))
-mod = _lift(sympy.Mod)
-dmax = _lift(sympy.Max)
-dmin = _lift(sympy.Min)
+add = _lift(lambda a, b: a + b, operator.add)
+sub = _lift(lambda a, b: a - b, operator.sub)
+mul = _lift(lambda a, b: a * b, operator.mul)
+floordiv = _lift(FloorDiv, operator.floordiv)
+ceildiv = _lift(lambda a, b: FloorDiv(a + b - 1, b), lambda a, b: -(-a // b))
+mod = _lift(sympy.Mod, operator.mod)
+dmax = _lift(sympy.Max, max)
+dmin = _lift(sympy.Min, min)
 
 
 def product(dims: Iterable[Dim]) -> Dim:

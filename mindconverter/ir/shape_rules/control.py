@@ -1,0 +1,52 @@
+"""Shape rules of ops with regions: If, Loop, and mc.cell. `infer-shapes` infers the regions first.
+
+Region arguments of mc.cell take the types of its operands; the results of all three are read
+from what the regions yield.
+"""
+
+from __future__ import annotations
+
+from mindconverter.ir.core import Op
+from mindconverter.ir.shape_rules import Results, ShapeContext, shape_rule
+from mindconverter.ir.symbolic import equal
+from mindconverter.ir.types import UNKNOWN, TensorType
+
+
+def join(a: TensorType, b: TensorType) -> TensorType:
+    """A type that holds both: dims that are equal in both are kept, the others become unknown."""
+    if a.dims is None or b.dims is None or len(a.dims) != len(b.dims):
+        return a.with_dims(None)
+    return a.with_dims(tuple(x if x == y or equal(x, y) is True else UNKNOWN for x, y in zip(a.dims, b.dims, strict=True)))
+
+
+def _yielded(op: Op, region: int) -> list[TensorType]:
+    term = op.regions[region].terminator
+    return [v.type for v in term.operands] if term is not None else []
+
+
+@shape_rule("onnx.If")
+def if_(op: Op, cx: ShapeContext) -> Results:
+    """Each result holds what either branch yields."""
+    then, other = _yielded(op, 0), _yielded(op, 1)
+    if len(then) != len(op.results) or len(other) != len(op.results):
+        return [None] * len(op.results)
+    return [join(a, b) for a, b in zip(then, other, strict=True)]
+
+
+@shape_rule("onnx.Loop")
+def loop(op: Op, cx: ShapeContext) -> Results:
+    """Carried values hold their initial and their yielded types; scan outputs gain a leading trip count."""
+    body = _yielded(op, 0)[1:]  # after the condition
+    carried = [v.type for v in op.operands[2:] if v is not None]
+    n = len(carried)
+    if len(body) != len(op.results):
+        return [None] * len(op.results)
+    out: Results = [join(c, y) for c, y in zip(carried, body[:n], strict=True)]
+    out += [t.with_dims(None if t.dims is None else (UNKNOWN, *t.dims)) for t in body[n:]]
+    return out
+
+
+@shape_rule("mc.cell")
+def cell(op: Op, cx: ShapeContext) -> Results:
+    """What the region yields (its arguments have the operands' types)."""
+    return list(_yielded(op, 0))
