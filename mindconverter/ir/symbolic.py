@@ -41,6 +41,14 @@ class FloorDiv(sympy.Function):
             terms = sympy.Add.make_args(sympy.expand(a))
             if all(_divisible(t, b) for t in terms):
                 return sympy.expand(a / b)
+            # Multiples of b move out, and the constant into [0, b): (w - 2)//2 -> w//2 - 1, (h + 9)//4 -> (h + 1)//4 + 2.
+            whole = [t for t in terms if _divisible(t, b)]
+            rest = [t for t in terms if not _divisible(t, b)]
+            const = sum((t for t in rest if t.is_Integer), sympy.Integer(0))
+            rest = [t for t in rest if not t.is_Integer]
+            q, r = divmod(int(const), int(b))
+            if whole or q:
+                return sympy.expand(sympy.Add(*whole) / b) + q + cls(sympy.Add(*rest) + r, b)
         if a == b:
             return sympy.Integer(1)
         if not b.is_Integer and sympy.simplify(a / b).is_integer:

@@ -48,3 +48,187 @@ def test_merge_prefers_sizes_over_symbols_over_unknown():
     new = TensorType(DType.F32, (UNKNOWN, 5, Sym("M")))
     assert merge(old, new) == TensorType(DType.F32, (Sym("N"), 5, 3))
     assert merge(old, TensorType(DType.F32, None)) == old
+
+
+def test_exporter_symbols_unify_with_the_inputs_symbols_everywhere():
+    # %0 is declared with the exporter's ?unk__3; adding it to %x (batch) proves unk__3 == batch.
+    check_pass("infer-shapes", changed=True, before="""
+      func @main(%x: tensor<?batchx4xf32>, %y: tensor<?unk__3x4xf32>) -> tensor<*xf32> {
+        %0 = "onnx.Relu"(%y) : (tensor<?unk__3x4xf32>) -> tensor<?unk__3x4xf32>
+        %1 = "onnx.Add"(%0, %x) : (tensor<?unk__3x4xf32>, tensor<?batchx4xf32>) -> tensor<*xf32>
+        "ir.return"(%1) : (tensor<*xf32>) -> ()
+      }""", after="""
+      func @main(%x: tensor<?batchx4xf32>, %y: tensor<?batchx4xf32>) -> tensor<?batchx4xf32> {
+        %0 = "onnx.Relu"(%y) : (tensor<?batchx4xf32>) -> tensor<?batchx4xf32>
+        %1 = "onnx.Add"(%0, %x) : (tensor<?batchx4xf32>, tensor<?batchx4xf32>) -> tensor<?batchx4xf32>
+        "ir.return"(%1) : (tensor<?batchx4xf32>) -> ()
+      }""")
+
+
+def test_a_declared_exporter_symbol_takes_the_size_the_rule_proves():
+    check_pass("infer-shapes", changed=True, before="""
+      func @main(%x: tensor<?bx?sx32xf32>) -> (tensor<?bx?sx?unk__15x8xf32>, tensor<?bx?unk__15x?sx8xf32>) {
+        %0 = "ir.const"() {value = dense<[0, 0, 4, 8]>} : () -> tensor<4xi64>
+        %1 = "onnx.Reshape"(%x, %0) : (tensor<?bx?sx32xf32>, tensor<4xi64>) -> tensor<?bx?sx?unk__15x8xf32>
+        %2 = "onnx.Transpose"(%1) {perm = [0, 2, 1, 3]} : (tensor<?bx?sx?unk__15x8xf32>) -> tensor<?bx?unk__15x?sx8xf32>
+        "ir.return"(%1, %2) : (tensor<?bx?sx?unk__15x8xf32>, tensor<?bx?unk__15x?sx8xf32>) -> ()
+      }""", after="""
+      func @main(%x: tensor<?bx?sx32xf32>) -> (tensor<?bx?sx4x8xf32>, tensor<?bx4x?sx8xf32>) {
+        %0 = "ir.const"() {value = dense<[0, 0, 4, 8]>} : () -> tensor<4xi64>
+        %1 = "onnx.Reshape"(%x, %0) : (tensor<?bx?sx32xf32>, tensor<4xi64>) -> tensor<?bx?sx4x8xf32>
+        %2 = "onnx.Transpose"(%1) {perm = [0, 2, 1, 3]} : (tensor<?bx?sx4x8xf32>) -> tensor<?bx4x?sx8xf32>
+        "ir.return"(%1, %2) : (tensor<?bx?sx4x8xf32>, tensor<?bx4x?sx8xf32>) -> ()
+      }""")
+
+
+def test_mc_ops_and_onnx_ops_of_one_func_are_inferred_together():
+    check_pass("infer-shapes", changed=True, before="""
+      func @main(%x: tensor<?bx?sx8xf32>) -> tensor<*xf32> {
+        %w = "ir.param"() {key = "w"} : () -> tensor<16x8xf32>
+        %g = "ir.param"() {key = "g"} : () -> tensor<16xf32>
+        %0 = "mc.dense"(%x, %w) : (tensor<?bx?sx8xf32>, tensor<16x8xf32>) -> tensor<?bx?sx16xf32>
+        %1 = "onnx.Relu"(%0) : (tensor<?bx?sx16xf32>) -> tensor<*xf32>
+        %2 = "mc.layer_norm"(%1, %g) : (tensor<*xf32>, tensor<16xf32>) -> tensor<*xf32>
+        %3 = "onnx.ReduceSum"(%2) {keepdims = 0} : (tensor<*xf32>) -> tensor<*xf32>
+        "ir.return"(%3) : (tensor<*xf32>) -> ()
+      }""", after="""
+      func @main(%x: tensor<?bx?sx8xf32>) -> tensor<f32> {
+        %w = "ir.param"() {key = "w"} : () -> tensor<16x8xf32>
+        %g = "ir.param"() {key = "g"} : () -> tensor<16xf32>
+        %0 = "mc.dense"(%x, %w) : (tensor<?bx?sx8xf32>, tensor<16x8xf32>) -> tensor<?bx?sx16xf32>
+        %1 = "onnx.Relu"(%0) : (tensor<?bx?sx16xf32>) -> tensor<?bx?sx16xf32>
+        %2 = "mc.layer_norm"(%1, %g) : (tensor<?bx?sx16xf32>, tensor<16xf32>) -> tensor<?bx?sx16xf32>
+        %3 = "onnx.ReduceSum"(%2) {keepdims = 0} : (tensor<?bx?sx16xf32>) -> tensor<f32>
+        "ir.return"(%3) : (tensor<f32>) -> ()
+      }""")
+
+
+def test_ops_without_a_rule_use_onnx_inference_next_to_mc_ops():
+    check_pass("infer-shapes", changed=True, before="""
+      func @main(%x: tensor<2x5x3x3xf32>) -> tensor<*xf32> {
+        %0 = "mc.gelu"(%x) : (tensor<2x5x3x3xf32>) -> tensor<2x5x3x3xf32>
+        %1 = "onnx.Det"(%0) : (tensor<2x5x3x3xf32>) -> tensor<*xf32>
+        "ir.return"(%1) : (tensor<*xf32>) -> ()
+      }""", after="""
+      func @main(%x: tensor<2x5x3x3xf32>) -> tensor<2x5xf32> {
+        %0 = "mc.gelu"(%x) : (tensor<2x5x3x3xf32>) -> tensor<2x5x3x3xf32>
+        %1 = "onnx.Det"(%0) : (tensor<2x5x3x3xf32>) -> tensor<2x5xf32>
+        "ir.return"(%1) : (tensor<2x5xf32>) -> ()
+      }""")
+
+
+def test_mc_cell_is_inferred_through_its_region():
+    check_pass("infer-shapes", changed=True, before="""
+      func @main(%x: tensor<?bx8xf32>) -> tensor<*xf32> {
+        %0 = "mc.cell"(%x) ({
+        ^bb(%a: tensor<*xf32>):
+          %1 = "onnx.Relu"(%a) : (tensor<*xf32>) -> tensor<*xf32>
+          "ir.yield"(%1) : (tensor<*xf32>) -> ()
+        }) {name = "block"} : (tensor<?bx8xf32>) -> tensor<*xf32>
+        "ir.return"(%0) : (tensor<*xf32>) -> ()
+      }""", after="""
+      func @main(%x: tensor<?bx8xf32>) -> tensor<?bx8xf32> {
+        %0 = "mc.cell"(%x) ({
+        ^bb(%a: tensor<?bx8xf32>):
+          %1 = "onnx.Relu"(%a) : (tensor<?bx8xf32>) -> tensor<?bx8xf32>
+          "ir.yield"(%1) : (tensor<?bx8xf32>) -> ()
+        }) {name = "block"} : (tensor<?bx8xf32>) -> tensor<?bx8xf32>
+        "ir.return"(%0) : (tensor<?bx8xf32>) -> ()
+      }""")
+
+
+def test_if_results_keep_what_both_branches_agree_on():
+    check_pass("infer-shapes", changed=True, before="""
+      func @main(%c: tensor<bool>, %x: tensor<?bx8xf32>) -> tensor<*xf32> {
+        %0 = "onnx.If"(%c) ({
+          %1 = "onnx.Relu"(%x) : (tensor<?bx8xf32>) -> tensor<*xf32>
+          "ir.yield"(%1) : (tensor<*xf32>) -> ()
+        }, {
+          %2 = "ir.const"() {value = dense<[0, 4]>} : () -> tensor<2xi64>
+          %3 = "onnx.Reshape"(%x, %2) : (tensor<?bx8xf32>, tensor<2xi64>) -> tensor<*xf32>
+          "ir.yield"(%3) : (tensor<*xf32>) -> ()
+        }) : (tensor<bool>) -> tensor<*xf32>
+        "ir.return"(%0) : (tensor<*xf32>) -> ()
+      }""", after="""
+      func @main(%c: tensor<bool>, %x: tensor<?bx8xf32>) -> tensor<?bx?xf32> {
+        %0 = "onnx.If"(%c) ({
+          %1 = "onnx.Relu"(%x) : (tensor<?bx8xf32>) -> tensor<?bx8xf32>
+          "ir.yield"(%1) : (tensor<?bx8xf32>) -> ()
+        }, {
+          %2 = "ir.const"() {value = dense<[0, 4]>} : () -> tensor<2xi64>
+          %3 = "onnx.Reshape"(%x, %2) : (tensor<?bx8xf32>, tensor<2xi64>) -> tensor<?bx4xf32>
+          "ir.yield"(%3) : (tensor<?bx4xf32>) -> ()
+        }) : (tensor<bool>) -> tensor<?bx?xf32>
+        "ir.return"(%0) : (tensor<?bx?xf32>) -> ()
+      }""")
+
+
+def test_a_rule_contradicting_a_declared_size_is_a_model_error():
+    import pytest
+
+    from mindconverter.errors import PassError
+    from mindconverter.passes.testing import run_pass_on_text
+
+    with pytest.raises(PassError, match=r"'onnx.Transpose' contradict each other: the result is declared tensor<3x2xf32> "
+                                        r"but the op gives tensor<4x2xf32>") as info:
+        run_pass_on_text("infer-shapes", """
+          func @main(%x: tensor<2x4xf32>) -> tensor<3x2xf32> {
+            %0 = "onnx.Transpose"(%x) : (tensor<2x4xf32>) -> tensor<3x2xf32> loc("/t/Transpose")
+            "ir.return"(%0) : (tensor<3x2xf32>) -> ()
+          }""")
+    assert 'loc("/t/Transpose")' in info.value.where and info.value.code == 4000001
+
+
+def test_static_types_are_inferred():
+    check_pass("infer-shapes", changed=True, before="""
+      func @main(%x: tensor<1x3x8x8xf32>, %w: tensor<4x3x3x3xf32>) -> tensor<*xf32> {
+        %0 = "onnx.Conv"(%x, %w) {pads = [1, 1, 1, 1]} : (tensor<1x3x8x8xf32>, tensor<4x3x3x3xf32>) -> tensor<*xf32>
+        %1 = "onnx.Flatten"(%0) : (tensor<*xf32>) -> tensor<*xf32>
+        "ir.return"(%1) : (tensor<*xf32>) -> ()
+      }""", after="""
+      func @main(%x: tensor<1x3x8x8xf32>, %w: tensor<4x3x3x3xf32>) -> tensor<1x256xf32> {
+        %0 = "onnx.Conv"(%x, %w) {pads = [1, 1, 1, 1]} : (tensor<1x3x8x8xf32>, tensor<4x3x3x3xf32>) -> tensor<1x4x8x8xf32>
+        %1 = "onnx.Flatten"(%0) : (tensor<1x4x8x8xf32>) -> tensor<1x256xf32>
+        "ir.return"(%1) : (tensor<1x256xf32>) -> ()
+      }""")
+
+
+def test_unifier_prefers_input_then_user_names():
+    from mindconverter.passes.infer_shapes import Unifier
+
+    u = Unifier(inputs={"batch"}, outputs=set())
+    u.equate(Sym("unk__3"), Sym("Addunk__3_dim_0"))
+    u.equate(Sym("Addunk__3_dim_0"), Sym("batch"))
+    u.equate(Sym("s0"), Sym("tokens"))
+    u.equate(Sym("unk__9"), 12)
+    u.equate(Sym("batch"), 4)  # the inputs' own symbols stay dynamic
+    assert u.resolve(Sym("unk__3")) == Sym("batch")
+    assert u.resolve(Sym("s0")) == Sym("tokens")
+    assert u.resolve(Sym("unk__9")) == 12
+    assert u.resolve(Sym("batch")) == Sym("batch")
+
+
+def test_static_shapes_never_reach_sympy(monkeypatch):
+    from mindconverter.ir import symbolic
+
+    def no_sympy(d):
+        raise AssertionError(f"static inference used sympy for {d!r}")
+
+    monkeypatch.setattr(symbolic, "to_sympy", no_sympy)
+    check_pass("infer-shapes", changed=True, before="""
+      func @main(%x: tensor<1x3x8x8xf32>, %w: tensor<4x3x3x3xf32>) -> tensor<*xf32> {
+        %0 = "onnx.Conv"(%x, %w) {strides = [2, 2]} : (tensor<1x3x8x8xf32>, tensor<4x3x3x3xf32>) -> tensor<*xf32>
+        %1 = "onnx.MaxPool"(%0) {ceil_mode = 1, kernel_shape = [2, 2], strides = [2, 2]} : (tensor<*xf32>) -> tensor<*xf32>
+        %2 = "ir.const"() {value = dense<[0, -1]>} : () -> tensor<2xi64>
+        %3 = "onnx.Reshape"(%1, %2) : (tensor<*xf32>, tensor<2xi64>) -> tensor<*xf32>
+        %4 = "onnx.Concat"(%3, %3) {axis = 1} : (tensor<*xf32>, tensor<*xf32>) -> tensor<*xf32>
+        "ir.return"(%4) : (tensor<*xf32>) -> ()
+      }""", after="""
+      func @main(%x: tensor<1x3x8x8xf32>, %w: tensor<4x3x3x3xf32>) -> tensor<1x32xf32> {
+        %0 = "onnx.Conv"(%x, %w) {strides = [2, 2]} : (tensor<1x3x8x8xf32>, tensor<4x3x3x3xf32>) -> tensor<1x4x3x3xf32>
+        %1 = "onnx.MaxPool"(%0) {ceil_mode = 1, kernel_shape = [2, 2], strides = [2, 2]} : (tensor<1x4x3x3xf32>) -> tensor<1x4x2x2xf32>
+        %2 = "ir.const"() {value = dense<[0, -1]>} : () -> tensor<2xi64>
+        %3 = "onnx.Reshape"(%1, %2) : (tensor<1x4x2x2xf32>, tensor<2xi64>) -> tensor<1x16xf32>
+        %4 = "onnx.Concat"(%3, %3) {axis = 1} : (tensor<1x16xf32>, tensor<1x16xf32>) -> tensor<1x32xf32>
+        "ir.return"(%4) : (tensor<1x32xf32>) -> ()
+      }""")
