@@ -137,7 +137,17 @@ def equal(a: Dim, b: Dim) -> bool | None:
         return None
     if isinstance(a, int) and isinstance(b, int):
         return a == b
-    diff = sympy.simplify(to_sympy(a) - to_sympy(b))
+    if a == b:
+        return True
+    if isinstance(a, Sym) and isinstance(b, Sym):
+        return None  # two names: the same size only if something proves it
+    return _equal_exprs(to_sympy(a), to_sympy(b))
+
+
+@functools.lru_cache(maxsize=8192)
+def _equal_exprs(a: sympy.Expr, b: sympy.Expr) -> bool | None:
+    # expand() settles what canonical forms can (sympy.simplify is ~100x slower and rarely decides more).
+    diff = sympy.expand(a - b)
     if diff == 0:
         return True
     if diff.is_number or diff.is_positive or diff.is_negative:
