@@ -80,9 +80,21 @@ def to_sympy(d: Dim) -> sympy.Expr | None:
     raise TypeError(f"not a dim: {d!r}")
 
 
+def _round_up(e: sympy.Expr) -> sympy.Expr:
+    """`r + (-r) % k` (a size padded to a multiple of k, as exporters compute it) is `k*((r + k - 1)//k)`."""
+    if not e.is_Add:
+        return e
+    for m in e.args:
+        if isinstance(m, sympy.Mod) and m.args[1].is_Integer and m.args[1] > 0:
+            k, rest = m.args[1], e - m
+            if all(_divisible(t, k) for t in sympy.Add.make_args(sympy.expand(m.args[0] + rest))):
+                return k * FloorDiv(rest + k - 1, k)
+    return e
+
+
 def from_sympy(e: sympy.Expr) -> Dim:
     """The simplest dim for an expression: int, Sym or SymExpr."""
-    e = sympy.sympify(e)
+    e = _round_up(sympy.sympify(e))
     if e.is_Integer:
         return int(e)
     if e.is_Symbol:

@@ -7,6 +7,7 @@ import re
 import numpy as np
 
 from mindconverter.errors import PassError
+from mindconverter.ir import shape_values
 from mindconverter.ir.core import TERMINATORS, Block, Module, Op, Value, known_array
 from mindconverter.ir.onnx_bridge import CANONICAL_OPSET, infer_op_types
 from mindconverter.ir.printer import format_loc
@@ -123,11 +124,16 @@ class _Inference:
         outputs = {n for v in main.outputs for n in v.type.symbols} if main else set()
         self.unifier = Unifier(inputs, outputs)
         self.changed = False
-        self.contents = _contents_fn()
+        self._cache: dict = {}
+
+    def contents(self, v: Value) -> tuple[Dim, ...] | None:
+        """The symbolic entries of a shape tensor (`ir.shape_values`), memoised for one sweep."""
+        return shape_values.contents(v, self.module.weights, self._cache)
 
     def run(self) -> bool:
         for _ in range(4):  # a new equality may refine ops seen before it; few models need a second sweep
             had = (dict(self.unifier.parent), dict(self.unifier.bound))
+            self._cache = {}  # types changed since the last sweep
             for func in self.module.funcs:
                 self._block(func.body)
             if not self.unifier:
@@ -211,7 +217,7 @@ class _Inference:
             if v.type.num_elements is None or v.type.num_elements > _KNOWN_LIMIT:
                 return None
             array = known_array(v, self.module.weights)
-            if array is None and v.type.dtype.is_int and self.contents is not None:
+            if array is None and v.type.dtype.is_int:
                 c = self.contents(v)
                 if c is not None and all(type(d) is int for d in c):
                     array = np.array(c, dtype=v.type.dtype.to_numpy()).reshape(v.type.shape)
@@ -239,14 +245,6 @@ class _Inference:
                 new = tuple(resolve(d) for d in dims)
                 if new != dims:
                     self._set(v, v.type.with_dims(new))
-
-
-def _contents_fn():  # noqa: ANN202 - replaced by ir.shape_values.contents once it lands
-    try:
-        from mindconverter.ir.shape_values import contents  # type: ignore[import-not-found]
-    except ImportError:
-        return None
-    return contents
 
 
 @register_pass("infer-shapes")

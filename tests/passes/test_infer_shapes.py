@@ -232,3 +232,67 @@ def test_static_shapes_never_reach_sympy(monkeypatch):
         %4 = "onnx.Concat"(%3, %3) {axis = 1} : (tensor<1x16xf32>, tensor<1x16xf32>) -> tensor<1x32xf32>
         "ir.return"(%4) : (tensor<1x32xf32>) -> ()
       }""")
+
+
+def test_reshape_by_a_shape_computed_from_shape_gather_concat():
+    """Concat(Gather(Shape(x), [0, 1]), [12, 64]) is the tensor (?b, ?s, 12, 64)."""
+    check_pass("infer-shapes", changed=True, before="""
+      func @main(%x: tensor<?bx?sx768xf32>) -> tensor<*xf32> {
+        %0 = "onnx.Shape"(%x) : (tensor<?bx?sx768xf32>) -> tensor<3xi64>
+        %1 = "ir.const"() {value = dense<[0, 1]>} : () -> tensor<2xi64>
+        %2 = "onnx.Gather"(%0, %1) {axis = 0} : (tensor<3xi64>, tensor<2xi64>) -> tensor<2xi64>
+        %3 = "ir.const"() {value = dense<[12, 64]>} : () -> tensor<2xi64>
+        %4 = "onnx.Concat"(%2, %3) {axis = 0} : (tensor<2xi64>, tensor<2xi64>) -> tensor<4xi64>
+        %5 = "onnx.Reshape"(%x, %4) : (tensor<?bx?sx768xf32>, tensor<4xi64>) -> tensor<*xf32>
+        "ir.return"(%5) : (tensor<*xf32>) -> ()
+      }""", after="""
+      func @main(%x: tensor<?bx?sx768xf32>) -> tensor<?bx?sx12x64xf32> {
+        %0 = "onnx.Shape"(%x) : (tensor<?bx?sx768xf32>) -> tensor<3xi64>
+        %1 = "ir.const"() {value = dense<[0, 1]>} : () -> tensor<2xi64>
+        %2 = "onnx.Gather"(%0, %1) {axis = 0} : (tensor<3xi64>, tensor<2xi64>) -> tensor<2xi64>
+        %3 = "ir.const"() {value = dense<[12, 64]>} : () -> tensor<2xi64>
+        %4 = "onnx.Concat"(%2, %3) {axis = 0} : (tensor<2xi64>, tensor<2xi64>) -> tensor<4xi64>
+        %5 = "onnx.Reshape"(%x, %4) : (tensor<?bx?sx768xf32>, tensor<4xi64>) -> tensor<?bx?sx12x64xf32>
+        "ir.return"(%5) : (tensor<?bx?sx12x64xf32>) -> ()
+      }""")
+
+
+def test_windowed_pad_to_a_multiple_and_window_partition():
+    """Pad h to a multiple of 7 with (7 - h % 7) % 7 computed at run time, then cut into windows."""
+    check_pass("infer-shapes", changed=True, before="""
+      func @main(%x: tensor<1x?hx7x8xf32>) -> tensor<*xf32> {
+        %0 = "onnx.Shape"(%x) : (tensor<1x?hx7x8xf32>) -> tensor<4xi64>
+        %1 = "ir.const"() {value = dense<1>} : () -> tensor<i64>
+        %2 = "onnx.Gather"(%0, %1) {axis = 0} : (tensor<4xi64>, tensor<i64>) -> tensor<i64>
+        %3 = "ir.const"() {value = dense<7>} : () -> tensor<i64>
+        %4 = "onnx.Mod"(%2, %3) : (tensor<i64>, tensor<i64>) -> tensor<i64>
+        %5 = "onnx.Sub"(%3, %4) : (tensor<i64>, tensor<i64>) -> tensor<i64>
+        %6 = "onnx.Mod"(%5, %3) : (tensor<i64>, tensor<i64>) -> tensor<i64>
+        %7 = "ir.const"() {value = dense<[0]>} : () -> tensor<1xi64>
+        %8 = "onnx.Unsqueeze"(%6, %7) : (tensor<i64>, tensor<1xi64>) -> tensor<1xi64>
+        %9 = "ir.const"() {value = dense<[0, 0, 0, 0, 0]>} : () -> tensor<5xi64>
+        %10 = "ir.const"() {value = dense<[0, 0]>} : () -> tensor<2xi64>
+        %11 = "onnx.Concat"(%9, %8, %10) {axis = 0} : (tensor<5xi64>, tensor<1xi64>, tensor<2xi64>) -> tensor<8xi64>
+        %12 = "onnx.Pad"(%x, %11) : (tensor<1x?hx7x8xf32>, tensor<8xi64>) -> tensor<*xf32>
+        %13 = "ir.const"() {value = dense<[1, -1, 7, 1, 7, 8]>} : () -> tensor<6xi64>
+        %14 = "onnx.Reshape"(%12, %13) : (tensor<*xf32>, tensor<6xi64>) -> tensor<*xf32>
+        "ir.return"(%14) : (tensor<*xf32>) -> ()
+      }""", after="""
+      func @main(%x: tensor<1x?hx7x8xf32>) -> tensor<1x?((h + 6)//7)x7x1x7x8xf32> {
+        %0 = "onnx.Shape"(%x) : (tensor<1x?hx7x8xf32>) -> tensor<4xi64>
+        %1 = "ir.const"() {value = dense<1>} : () -> tensor<i64>
+        %2 = "onnx.Gather"(%0, %1) {axis = 0} : (tensor<4xi64>, tensor<i64>) -> tensor<i64>
+        %3 = "ir.const"() {value = dense<7>} : () -> tensor<i64>
+        %4 = "onnx.Mod"(%2, %3) : (tensor<i64>, tensor<i64>) -> tensor<i64>
+        %5 = "onnx.Sub"(%3, %4) : (tensor<i64>, tensor<i64>) -> tensor<i64>
+        %6 = "onnx.Mod"(%5, %3) : (tensor<i64>, tensor<i64>) -> tensor<i64>
+        %7 = "ir.const"() {value = dense<[0]>} : () -> tensor<1xi64>
+        %8 = "onnx.Unsqueeze"(%6, %7) : (tensor<i64>, tensor<1xi64>) -> tensor<1xi64>
+        %9 = "ir.const"() {value = dense<[0, 0, 0, 0, 0]>} : () -> tensor<5xi64>
+        %10 = "ir.const"() {value = dense<[0, 0]>} : () -> tensor<2xi64>
+        %11 = "onnx.Concat"(%9, %8, %10) {axis = 0} : (tensor<5xi64>, tensor<1xi64>, tensor<2xi64>) -> tensor<8xi64>
+        %12 = "onnx.Pad"(%x, %11) : (tensor<1x?hx7x8xf32>, tensor<8xi64>) -> tensor<1x?(7*((h + 6)//7))x7x8xf32>
+        %13 = "ir.const"() {value = dense<[1, -1, 7, 1, 7, 8]>} : () -> tensor<6xi64>
+        %14 = "onnx.Reshape"(%12, %13) : (tensor<1x?(7*((h + 6)//7))x7x8xf32>, tensor<6xi64>) -> tensor<1x?((h + 6)//7)x7x1x7x8xf32>
+        "ir.return"(%14) : (tensor<1x?((h + 6)//7)x7x1x7x8xf32>) -> ()
+      }""")
