@@ -35,6 +35,8 @@ def contents(v: Value | None, weights: WeightStore | None = None, cache: dict | 
 
     A rank-0 value gives a 1-tuple. Entries may be UNKNOWN when only some are known.
     """
+    if v is None or v.type.dims is None or len(v.type.dims) > 1:
+        return None
     return _contents(v, weights, {} if cache is None else cache, 0)
 
 
@@ -49,9 +51,12 @@ def all_static(c: Contents | None) -> bool:
 
 
 def _contents(v: Value | None, weights: WeightStore | None, cache: dict, depth: int) -> Contents | None:
-    if v is None or v.type.dims is None or len(v.type.dims) > 1:
+    """Contents of a rank 0-2 value, row-major (rank 2 only inside chains: torch's pads reversal)."""
+    if v is None or v.type.dims is None or len(v.type.dims) > 2:
         return None
-    if v.type.dims and isinstance(v.type.dims[0], int) and v.type.dims[0] > MAX_ELEMENTS:
+    if not all(isinstance(d, int) for d in v.type.dims[1:]):
+        return None  # a matrix needs a static row length to be read row by row
+    if v.type.dims and isinstance(v.type.dims[0], int) and S.product(v.type.dims) > MAX_ELEMENTS:
         return None  # data, not a shape
     key = id(v)
     hit = cache.get(key, _MISSING)
@@ -92,6 +97,8 @@ def _compute(v: Value, weights: WeightStore | None, cache: dict, depth: int) -> 
         return _contents(op.operands[i] if i < len(op.operands) else None, weights, cache, depth)
 
     kind = op.name
+    if any(_rank(x) == 2 for x in op.operands) and kind not in _ROW_MAJOR_SAFE:
+        return _matrix_op(op, arg)
     if kind == "onnx.Shape":
         dims = op.operands[0].type.dims
         if dims is None:
@@ -206,6 +213,41 @@ def _compute(v: Value, weights: WeightStore | None, cache: dict, depth: int) -> 
             return None
         combine = S.product if kind == "onnx.ReduceProd" else _sum
         return (combine(a),)
+    return None
+
+
+#: Ops whose contents are the same flat, row-major entries whatever the operands' rank.
+_ROW_MAJOR_SAFE = {"onnx.Identity", "onnx.Cast", "onnx.Reshape", "onnx.Flatten", "onnx.Squeeze", "onnx.Unsqueeze",
+                   "onnx.Shape", "onnx.Size"}
+
+
+def _rank(v: Value | None) -> int | None:
+    return None if v is None or v.type.dims is None else len(v.type.dims)
+
+
+def _matrix_op(op, arg: Callable[[int], Contents | None]) -> Contents | None:  # noqa: ANN001
+    """Transpose and row Slice of a small matrix: how torch exports F.pad's pads (reshape to pairs, flip rows)."""
+    x = op.operands[0]
+    if _rank(x) != 2 or not all(isinstance(d, int) for d in x.type.dims):
+        return None
+    rows, cols = x.type.dims
+    data = arg(0)
+    if data is None or len(data) != rows * cols:
+        return None
+    grid = [data[r * cols:(r + 1) * cols] for r in range(rows)]
+    if op.name == "onnx.Transpose" and list(op.attrs.get("perm", [1, 0])) == [1, 0]:
+        return tuple(grid[r][c] for c in range(cols) for r in range(rows))
+    if op.name == "onnx.Slice":
+        starts, ends, axes, steps = arg(1), arg(2), arg(3), arg(4)
+        if not (all_static(starts) and all_static(ends)) or len(starts) != 1 or len(ends) != 1:  # type: ignore[arg-type]
+            return None
+        if axes is not None and (not all_static(axes) or list(axes) not in ([0], [-2])):
+            return None  # only whole rows
+        step = steps[0] if steps is not None and all_static(steps) and len(steps) == 1 else 1  # type: ignore[index]
+        if step == 0 or (steps is not None and not all_static(steps)):
+            return None
+        picked = range(rows)[slice(max(-rows - 1, min(rows, starts[0])), max(-rows - 1, min(rows, ends[0])), step)]  # type: ignore[index]
+        return tuple(d for r in picked for d in grid[r])
     return None
 
 

@@ -86,3 +86,32 @@ def test_data_tensors_are_not_shapes():
       "ir.return"(%0) : (tensor<100xi64>) -> ()
     }""", index=-2)
     assert contents(v, m.weights) is None
+
+
+def test_torch_pad_pairs_are_reversed_through_a_matrix():
+    """torch exports F.pad's pads as pairs reshaped to (n, 2), rows flipped by Slice, transposed, flattened."""
+    v, m = _result("""
+    func @main(%x: tensor<1x?hx8xf32>) -> tensor<6xi64> {
+      %0 = "onnx.Shape"(%x) : (tensor<1x?hx8xf32>) -> tensor<3xi64>
+      %1 = "ir.const"() {value = dense<[1]>} : () -> tensor<1xi64>
+      %2 = "onnx.Gather"(%0, %1) {axis = 0} : (tensor<3xi64>, tensor<1xi64>) -> tensor<1xi64>
+      %3 = "ir.const"() {value = dense<[0, 3]>} : () -> tensor<2xi64>
+      %4 = "onnx.Concat"(%3, %2, %3) {axis = 0} : (tensor<2xi64>, tensor<1xi64>, tensor<2xi64>) -> tensor<5xi64>
+      %5 = "ir.const"() {value = dense<[7]>} : () -> tensor<1xi64>
+      %6 = "onnx.Concat"(%4, %5) {axis = 0} : (tensor<5xi64>, tensor<1xi64>) -> tensor<6xi64>
+      %7 = "ir.const"() {value = dense<[-1, 2]>} : () -> tensor<2xi64>
+      %8 = "onnx.Reshape"(%6, %7) : (tensor<6xi64>, tensor<2xi64>) -> tensor<3x2xi64>
+      %9 = "ir.const"() {value = dense<[-1]>} : () -> tensor<1xi64>
+      %10 = "ir.const"() {value = dense<[-9223372036854775807]>} : () -> tensor<1xi64>
+      %11 = "ir.const"() {value = dense<[0]>} : () -> tensor<1xi64>
+      %12 = "onnx.Slice"(%8, %9, %10, %11, %9) : (tensor<3x2xi64>, tensor<1xi64>, tensor<1xi64>, tensor<1xi64>, tensor<1xi64>) -> tensor<3x2xi64>
+      %13 = "onnx.Transpose"(%12) {perm = [1, 0]} : (tensor<3x2xi64>) -> tensor<2x3xi64>
+      %14 = "ir.const"() {value = dense<[-1]>} : () -> tensor<1xi64>
+      %15 = "onnx.Reshape"(%13, %14) : (tensor<2x3xi64>, tensor<1xi64>) -> tensor<6xi64>
+      "ir.return"(%15) : (tensor<6xi64>) -> ()
+    }""", index=-2)
+    h = Sym("h")
+    # pairs (0, 3), (h, 0), (3, 7) -> rows flipped (3, 7), (h, 0), (0, 3) -> begins 3, h, 0 and ends 7, 0, 3
+    assert contents(v, m.weights) == (3, h, 0, 7, 0, 3)
+    matrix = m.funcs[0].body.ops[8].results[0]
+    assert contents(matrix, m.weights) is None  # a matrix is no shape: only chains read through it
