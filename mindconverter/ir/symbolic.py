@@ -127,8 +127,35 @@ mul = _lift(lambda a, b: a * b, operator.mul)
 floordiv = _lift(FloorDiv, operator.floordiv)
 ceildiv = _lift(lambda a, b: FloorDiv(a + b - 1, b), lambda a, b: -(-a // b))
 mod = _lift(sympy.Mod, operator.mod)
-dmax = _lift(sympy.Max, max)
-dmin = _lift(sympy.Min, min)
+def _nonnegative(e: sympy.Expr) -> bool:
+    """Whether `e >= 0` for all positive integer symbols; floors count at their lower bound (a - k + 1)/k."""
+    e = sympy.expand(e)
+    if e.is_nonnegative:
+        return True
+    floors = [f for f in e.atoms(FloorDiv) if f.args[1].is_Integer and f.args[1] > 0]
+    if not floors:
+        return False
+    dummies = {f: sympy.Dummy() for f in floors}
+    linear = e.xreplace(dummies)
+    for d in dummies.values():  # each floor must appear alone with a positive coefficient
+        c = linear.coeff(d)
+        if not (c.is_number and c > 0) or d in sympy.expand(linear - c * d).free_symbols:
+            return False
+    lower = linear.xreplace({d: (f.args[0] - f.args[1] + 1) / f.args[1] for f, d in dummies.items()})
+    return bool(sympy.expand(lower).is_nonnegative)
+
+
+def _min(a: sympy.Expr, b: sympy.Expr) -> sympy.Expr:
+    # min(h, 7*((h + 6)//7)) is h: sympy's Min does not see through floors.
+    return a if _nonnegative(b - a) else b if _nonnegative(a - b) else sympy.Min(a, b)
+
+
+def _max(a: sympy.Expr, b: sympy.Expr) -> sympy.Expr:
+    return b if _nonnegative(b - a) else a if _nonnegative(a - b) else sympy.Max(a, b)
+
+
+dmax = _lift(_max, max)
+dmin = _lift(_min, min)
 
 
 def product(dims: Iterable[Dim]) -> Dim:

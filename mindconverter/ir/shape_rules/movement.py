@@ -235,8 +235,8 @@ def _bound(v: Dim, d: Dim, step: int, is_start: bool) -> Dim | None:
             v = add(d, v)
         if type(v) is int and type(d) is int:
             return max(0, min(v, d)) if step > 0 else max(-1, min(v, d - 1))
-        if type(v) is int and v == 0 and step > 0:
-            return 0
+        if type(v) is int and 0 <= v <= 1 and step > 0:
+            return v  # a dim is at least 1: x[:, :1] has one row (sympy cannot tell min(1, (h + 1)//2))
         if isinstance(d, Unknown):
             return None
         return dmin(v, d) if step > 0 else v
