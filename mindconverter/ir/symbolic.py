@@ -18,42 +18,65 @@ import operator
 import re
 from collections.abc import Callable, Iterable, Mapping
 
-import sympy
-
 from mindconverter.ir.types import UNKNOWN, Dim, Sym, SymExpr, Unknown
+
+
+class _LazySympy:
+    """Stands for the sympy module until first used: importing sympy takes ~1 s, and static models never need it."""
+
+    def __getattr__(self, name: str) -> object:
+        import sympy as real
+
+        globals()["sympy"] = real
+        return getattr(real, name)
+
+
+sympy = _LazySympy()
 
 _BARE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-class FloorDiv(sympy.Function):
-    """`a // b` on positive integers; simplifies when `b` divides every term of `a` or both are numbers."""
+@functools.cache
+def _floordiv_class() -> type:
+    """FloorDiv, the sympy function of `a // b` (built on first use, with sympy)."""
 
-    is_integer = True
+    class FloorDiv(sympy.Function):
+        """`a // b` on positive integers; simplifies when `b` divides every term of `a` or both are numbers."""
 
-    @classmethod
-    def eval(cls, a: sympy.Expr, b: sympy.Expr) -> sympy.Expr | None:
-        if b == 1:
-            return a
-        if a.is_Integer and b.is_Integer and b != 0:
-            return sympy.Integer(int(a) // int(b))
-        if b.is_Integer and b > 0:
-            # (12*n + 8) // 4 -> 3*n + 2 when b divides every coefficient; (n*k)//k -> n.
-            terms = sympy.Add.make_args(sympy.expand(a))
-            if all(_divisible(t, b) for t in terms):
-                return sympy.expand(a / b)
-            # Multiples of b move out, and the constant into [0, b): (w - 2)//2 -> w//2 - 1, (h + 9)//4 -> (h + 1)//4 + 2.
-            whole = [t for t in terms if _divisible(t, b)]
-            rest = [t for t in terms if not _divisible(t, b)]
-            const = sum((t for t in rest if t.is_Integer), sympy.Integer(0))
-            rest = [t for t in rest if not t.is_Integer]
-            q, r = divmod(int(const), int(b))
-            if whole or q:
-                return sympy.expand(sympy.Add(*whole) / b) + q + cls(sympy.Add(*rest) + r, b)
-        if a == b:
-            return sympy.Integer(1)
-        if not b.is_Integer and sympy.simplify(a / b).is_integer:
-            return sympy.simplify(a / b)
-        return None
+        is_integer = True
+
+        @classmethod
+        def eval(cls, a: sympy.Expr, b: sympy.Expr) -> sympy.Expr | None:
+            if b == 1:
+                return a
+            if a.is_Integer and b.is_Integer and b != 0:
+                return sympy.Integer(int(a) // int(b))
+            if b.is_Integer and b > 0:
+                # (12*n + 8) // 4 -> 3*n + 2 when b divides every coefficient; (n*k)//k -> n.
+                terms = sympy.Add.make_args(sympy.expand(a))
+                if all(_divisible(t, b) for t in terms):
+                    return sympy.expand(a / b)
+                # Multiples of b move out, and the constant into [0, b): (w - 2)//2 -> w//2 - 1, (h + 9)//4 -> (h + 1)//4 + 2.
+                whole = [t for t in terms if _divisible(t, b)]
+                rest = [t for t in terms if not _divisible(t, b)]
+                const = sum((t for t in rest if t.is_Integer), sympy.Integer(0))
+                rest = [t for t in rest if not t.is_Integer]
+                q, r = divmod(int(const), int(b))
+                if whole or q:
+                    return sympy.expand(sympy.Add(*whole) / b) + q + cls(sympy.Add(*rest) + r, b)
+            if a == b:
+                return sympy.Integer(1)
+            if not b.is_Integer and sympy.simplify(a / b).is_integer:
+                return sympy.simplify(a / b)
+            return None
+
+    return FloorDiv
+
+
+def __getattr__(name: str) -> object:  # `symbolic.FloorDiv` without importing sympy before it is needed
+    if name == "FloorDiv":
+        return _floordiv_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _divisible(term: sympy.Expr, b: sympy.Integer) -> bool:
@@ -88,7 +111,7 @@ def _round_up(e: sympy.Expr) -> sympy.Expr:
         if isinstance(m, sympy.Mod) and m.args[1].is_Integer and m.args[1] > 0:
             k, rest = m.args[1], e - m
             if all(_divisible(t, k) for t in sympy.Add.make_args(sympy.expand(m.args[0] + rest))):
-                return k * FloorDiv(rest + k - 1, k)
+                return k * _floordiv_class()(rest + k - 1, k)
     return e
 
 
@@ -124,15 +147,15 @@ def _lift(fn: Callable[..., sympy.Expr], on_ints: Callable[..., int]) -> Callabl
 add = _lift(lambda a, b: a + b, operator.add)
 sub = _lift(lambda a, b: a - b, operator.sub)
 mul = _lift(lambda a, b: a * b, operator.mul)
-floordiv = _lift(FloorDiv, operator.floordiv)
-ceildiv = _lift(lambda a, b: FloorDiv(a + b - 1, b), lambda a, b: -(-a // b))
-mod = _lift(sympy.Mod, operator.mod)
+floordiv = _lift(lambda a, b: _floordiv_class()(a, b), operator.floordiv)
+ceildiv = _lift(lambda a, b: _floordiv_class()(a + b - 1, b), lambda a, b: -(-a // b))
+mod = _lift(lambda a, b: sympy.Mod(a, b), operator.mod)
 def _nonnegative(e: sympy.Expr) -> bool:
     """Whether `e >= 0` for all positive integer symbols; floors count at their lower bound (a - k + 1)/k."""
     e = sympy.expand(e)
     if e.is_nonnegative:
         return True
-    floors = [f for f in e.atoms(FloorDiv) if f.args[1].is_Integer and f.args[1] > 0]
+    floors = [f for f in e.atoms(_floordiv_class()) if f.args[1].is_Integer and f.args[1] > 0]
     if not floors:
         return False
     dummies = {f: sympy.Dummy() for f in floors}
@@ -293,7 +316,7 @@ def _fmt(e: sympy.Expr, leaf: Callable[[str], str], spaced: bool) -> tuple[str, 
         b, pb = _fmt(e.args[1], leaf, spaced)
         op = " % " if spaced else "%"
         return (a if pa >= _PREC["mul"] else f"({a})") + op + (b if pb > _PREC["mul"] else f"({b})"), _PREC["mul"]
-    if isinstance(e, FloorDiv):
+    if isinstance(e, _floordiv_class()):
         a, pa = _fmt(e.args[0], leaf, spaced)
         b, pb = _fmt(e.args[1], leaf, spaced)
         op = " // " if spaced else "//"
@@ -331,8 +354,8 @@ _BINOPS: dict[type, Callable[[sympy.Expr, sympy.Expr], sympy.Expr]] = {
     ast.Add: lambda a, b: a + b,
     ast.Sub: lambda a, b: a - b,
     ast.Mult: lambda a, b: a * b,
-    ast.FloorDiv: FloorDiv,
-    ast.Mod: sympy.Mod,
+    ast.FloorDiv: lambda a, b: _floordiv_class()(a, b),
+    ast.Mod: lambda a, b: sympy.Mod(a, b),
 }
 
 
@@ -393,7 +416,7 @@ def parse_dim(text: str) -> Dim:
 
 
 __all__ = [
-    "DimSyntaxError", "FloorDiv", "add", "ceildiv", "dmax", "dmin", "equal", "evaluate", "expr_text",
+    "DimSyntaxError", "add", "ceildiv", "dmax", "dmin", "equal", "evaluate", "expr_text",
     "floordiv", "free_symbols", "from_sympy", "is_static", "mod", "mul", "parse_dim", "parse_expr",
     "product", "sub", "substitute", "symbol", "to_python", "to_sympy",
 ]

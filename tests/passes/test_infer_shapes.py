@@ -296,3 +296,22 @@ def test_windowed_pad_to_a_multiple_and_window_partition():
         %14 = "onnx.Reshape"(%12, %13) : (tensor<1x?(7*((h + 6)//7))x7x8xf32>, tensor<6xi64>) -> tensor<1x?((h + 6)//7)x7x1x7x8xf32>
         "ir.return"(%14) : (tensor<1x?((h + 6)//7)x7x1x7x8xf32>) -> ()
       }""")
+
+
+def test_a_static_model_converts_without_importing_sympy():
+    """Importing sympy takes about a second; static shapes are plain ints all the way."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    code = (
+        "import sys\n"
+        "from mindconverter.frontend.onnx import load_onnx\n"
+        "from mindconverter.passes.manager import run_default_pipeline\n"
+        f"run_default_pipeline(load_onnx({str(root / 'examples' / 'tiny_convnet.onnx')!r}).module)\n"
+        "print('sympy' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root,
+                         env={**__import__("os").environ, "PYTHONPATH": str(root)})
+    assert out.stdout.strip() == "False", out.stdout + out.stderr
