@@ -8,12 +8,14 @@ from torch.utils.data import DataLoader
 
 def evaluate(checkpoint="tinynet.pth"):
     """Accuracy of the checkpoint on 32 unseen images."""
+    # rebuild the network and load the trained weights
     model = TinyNet()
     model.load_state_dict(torch.load(checkpoint))
-    model.eval()
+    model.eval()  # BatchNorm uses its running statistics
     test_loader = DataLoader(SyntheticImages(size=32, seed=1), batch_size=8)
 
     correct, total = 0, 0
+    # inference only: no gradients needed
     with torch.no_grad():
         for images, labels in test_loader:
             outputs = model(images)
