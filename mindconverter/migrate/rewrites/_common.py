@@ -183,25 +183,46 @@ SOURCE_CODE = "source_code"  # ctx.options key: the script as it was before any 
 
 
 def source_map(source: str, current: str) -> Callable[[int, int], tuple[int, int]]:
-    """(line, column) in `current` -> (line, column) in `source`, for code an earlier rewrite changed.
+    """(line, column) in `current` -> (line, column) in `source`, for code earlier rewrites changed.
 
-    Lines are matched by their stripped text (so a dedented block still matches, its column corrected by
-    the indentation difference); a changed line counts from the nearest matched line above it."""
+    1. Lines are matched by their stripped text, so a dedented block still matches (its column
+       corrected by the indentation difference).
+    2. A line that changed (`model.parameters()` -> `model.trainable_params()`) or moved (a statement
+       built before it) is paired with the most similar unmatched source line nearby (difflib ratio
+       >= 0.6 within 12 lines of where the matched lines around it put it).
+    3. Anything else counts from the nearest matched line above it."""
     a, b = source.splitlines(), current.splitlines()
-    matched: dict[int, tuple[int, int]] = {}  # current line -> (source line, column shift)
-    blocks = difflib.SequenceMatcher(None, [x.strip() for x in a], [x.strip() for x in b], autojunk=False)
-    for blk in blocks.get_matching_blocks():
+    sa, sb = [x.strip() for x in a], [x.strip() for x in b]
+    matched: dict[int, int] = {}  # current index -> source index (0-based)
+    for blk in difflib.SequenceMatcher(None, sa, sb, autojunk=False).get_matching_blocks():
         for k in range(blk.size):
-            src, cur = a[blk.a + k], b[blk.b + k]
-            shift = (len(src) - len(src.lstrip())) - (len(cur) - len(cur.lstrip()))
-            matched[blk.b + k + 1] = (blk.a + k + 1, shift)
+            matched[blk.b + k] = blk.a + k
+    exact = dict(matched)
+    used = set(matched.values())
+    for j, text in enumerate(sb):
+        if j in matched or not text or text.startswith("#"):
+            continue
+        above = max((k for k in exact if k < j), default=None)
+        guess = exact[above] + (j - above) if above is not None else j
+        best, score = None, 0.6
+        for i in range(max(0, guess - 12), min(len(sa), guess + 13)):
+            if i in used or not sa[i]:
+                continue
+            ratio = difflib.SequenceMatcher(None, sa[i], text, autojunk=False).ratio()
+            if ratio > score:
+                best, score = i, ratio
+        if best is not None:
+            matched[j] = best
+            used.add(best)
 
     def to_source(line: int, col: int) -> tuple[int, int]:
-        if line in matched:
-            src_line, shift = matched[line]
-            return src_line, col + shift
-        above = max((k for k in matched if k < line), default=0)
-        return (matched[above][0] + line - above if above else line), col
+        j = line - 1
+        if j in matched:
+            i = matched[j]
+            shift = (len(a[i]) - len(a[i].lstrip())) - (len(b[j]) - len(b[j].lstrip()))
+            return i + 1, col + shift
+        above = max((k for k in matched if k < j), default=None)
+        return (matched[above] + 1 + j - above if above is not None else line), col
 
     return to_source
 
