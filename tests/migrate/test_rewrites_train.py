@@ -144,3 +144,60 @@ def train_step(model, optimizer, x, y):
     return loss.item()
 """
     )
+
+
+RUNNABLE = """\
+import torch
+
+losses, correct = [], 0
+for epoch in range(2):
+    model.train()
+    for x, y in batches:
+        optimizer.zero_grad()
+        logits = model(x)
+        # cross-entropy plus a small logit penalty
+        loss = criterion(logits, y) + 0.01 * (logits**2).mean()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 0.5)
+        optimizer.step()
+        losses.append(loss.item())
+        correct += (logits.argmax(1) == y).sum().item()
+"""
+
+
+def test_value_and_grad_step_trains_like_torch():
+    """The general form runs: forward_fn with an aux output, clipping, momentum SGD; same losses as torch."""
+    import mindspore as ms
+    import numpy as np
+    import torch
+    from mindspore import nn, ops
+
+    rng = np.random.default_rng(0)
+    xs = rng.standard_normal((4, 8, 5)).astype(np.float32)
+    ys = rng.integers(0, 3, (4, 8))
+    weight, bias = rng.standard_normal((3, 5)).astype(np.float32), rng.standard_normal(3).astype(np.float32)
+
+    t_model = torch.nn.Linear(5, 3)
+    t_model.weight.data, t_model.bias.data = torch.tensor(weight), torch.tensor(bias)
+    t_ns = {
+        "model": t_model,
+        "criterion": torch.nn.CrossEntropyLoss(),
+        "optimizer": torch.optim.SGD(t_model.parameters(), lr=0.1, momentum=0.9),
+        "batches": [(torch.tensor(x), torch.tensor(y)) for x, y in zip(xs, ys, strict=True)],
+    }
+    exec(RUNNABLE, t_ns)
+
+    code, ctx = rewrite(RUNNABLE)
+    assert "grad_fn = ms.value_and_grad(forward_fn, None, optimizer.parameters, has_aux=True)" in code
+    assert "grads = ops.clip_by_global_norm(grads, 0.5)" in code
+    m_model = nn.Dense(5, 3)
+    m_model.weight.set_data(ms.Tensor(weight))
+    m_model.bias.set_data(ms.Tensor(bias))
+    m_ns = {
+        "ms": ms, "ops": ops, "model": m_model, "criterion": nn.CrossEntropyLoss(),
+        "optimizer": nn.SGD(m_model.trainable_params(), learning_rate=0.1, momentum=0.9),
+        "batches": [(ms.Tensor(x), ms.Tensor(y.astype(np.int32))) for x, y in zip(xs, ys, strict=True)],
+    }  # fmt: skip
+    exec(code.replace("import torch\n", ""), m_ns)
+    np.testing.assert_allclose(m_ns["losses"], t_ns["losses"], rtol=1e-4)
+    assert m_ns["correct"] == t_ns["correct"]
