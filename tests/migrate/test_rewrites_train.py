@@ -201,3 +201,18 @@ def test_value_and_grad_step_trains_like_torch():
     exec(code.replace("import torch\n", ""), m_ns)
     np.testing.assert_allclose(m_ns["losses"], t_ns["losses"], rtol=1e-4)
     assert m_ns["correct"] == t_ns["correct"]
+
+
+def test_functional_loss_is_not_a_loss_cell():
+    source = """\
+import torch.nn.functional as F
+
+for data, target in loader:
+    optimizer.zero_grad()
+    loss = F.nll_loss(model(data), target)
+    loss.backward()
+    optimizer.step()
+"""
+    code, _ = rewrite(source, "train-step")
+    assert "WithLossCell" not in code  # the table maps F.nll_loss where it is called, inside forward_fn
+    assert "def forward_fn(data, target):\n    loss = F.nll_loss(model(data), target)\n    return loss\n" in code
