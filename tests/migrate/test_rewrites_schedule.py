@@ -115,3 +115,28 @@ for epoch in range(3):
 """
     code, ctx = rewrite(source, "lr-scheduler")
     assert ctx.findings[0].message == "loader is built after the optimizer"
+
+
+def test_training_loop_in_a_called_function_counts_its_loader():
+    source = """\
+import torch
+
+
+def train(model, loader, optimizer):
+    for x, y in loader:
+        optimizer.step()
+
+
+def main():
+    optimizer = torch.optim.Adadelta(model.parameters(), lr=1.0)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.7)
+    for epoch in range(1, 15):
+        train(model, train_loader, optimizer)
+        scheduler.step()
+"""
+    code, _ = rewrite(source, "lr-scheduler")
+    assert (
+        "    scheduler = nn.ExponentialDecayLR(1.0, decay_rate=0.7, decay_steps=len(train_loader), is_stair=True)\n"
+        in code
+    )
+    assert "scheduler.step()" not in code

@@ -31,6 +31,19 @@ OPTIMIZERS = "torch.optim."
 ITERATORS = ("create_tuple_iterator", "create_dict_iterator")
 
 
+def _iterated(loop: cst.For) -> cst.BaseExpression:
+    """What a loop iterates, through `enumerate(...)`, `tqdm(...)` and `.create_tuple_iterator()`."""
+    source = loop.iter
+    while isinstance(source, cst.Call):
+        if isinstance(source.func, cst.Name) and source.func.value in ("enumerate", "tqdm", "iter") and source.args:
+            source = source.args[0].value
+        elif method_call(source, ITERATORS):
+            source = source.func.value
+        else:
+            break
+    return source
+
+
 def _schedule(kind: str, call: cst.Call, lr: str, per_step: str) -> tuple[str, str] | str:
     """(MindSpore schedule expression, note) for one torch scheduler, or why it has no equivalent.
 
@@ -75,7 +88,8 @@ class LrScheduler(BodyRewrite):
     1. MindSpore schedules count optimizer steps; torch schedulers count `scheduler.step()` calls. A
        `step()` in an epoch loop whose inner loop runs the training steps over `loader` counts
        `len(loader)` steps (the loader must be built before the optimizer, or come from outside the
-       script); one in the training loop counts one.
+       script); one in the training loop counts one. An epoch loop calling `train(model, loader, opt)`,
+       a def whose one loop steps the optimizer over its `loader` parameter, counts `len(<loader passed>)`.
     2. StepLR and ExponentialLR -> `nn.ExponentialDecayLR` (exact: lr * gamma ** (step // decay_steps));
        CosineAnnealingLR -> `nn.CosineDecayLR` (per step); the guide writes ExponentialLR stepped
        per step as `nn.ExponentialDecayLR(LR, decay_rate=G, decay_steps=1)`.
@@ -90,13 +104,23 @@ class LrScheduler(BodyRewrite):
         self._steps: dict[str, list[tuple[cst.Call, list[cst.CSTNode]]]] = {}  # receiver -> (step call, loops)
         self._converted: set[str] = set()  # schedulers whose step() calls go
         self._params: list[set[str]] = []
+        self._step_functions: dict[
+            int, tuple[cst.FunctionDef, list[cst.CSTNode]]
+        ] = {}  # step call -> (its def, loops in it)
         self._bound: set[str] = set()  # names the script binds (a loader it never binds comes from elsewhere)
 
     def visit_Module(self, node: cst.Module) -> None:
         rw = self
         loops: list[cst.CSTNode] = []
+        functions: list[tuple[cst.FunctionDef, int]] = []  # enclosing defs, with the loop depth at their start
 
         class _Scan(cst.CSTVisitor):
+            def visit_FunctionDef(self, f: cst.FunctionDef) -> None:
+                functions.append((f, len(loops)))
+
+            def leave_FunctionDef(self, f: cst.FunctionDef) -> None:
+                functions.pop()
+
             def visit_For(self, f: cst.For) -> None:
                 loops.append(f)
 
@@ -112,6 +136,9 @@ class LrScheduler(BodyRewrite):
             def visit_Call(self, c: cst.Call) -> None:
                 if method_call(c, "step") and not c.args:
                     rw._steps.setdefault(code_of(c.func.value), []).append((c, list(loops)))
+                    if functions:
+                        func, depth = functions[-1]
+                        rw._step_functions[id(c)] = (func, loops[depth:])
 
         node.visit(_Scan())
         self._bound = assigned_names(node)
@@ -132,23 +159,42 @@ class LrScheduler(BodyRewrite):
         opt_sites = self._steps.get(optimizer, [])
         if not loops or not opt_sites:
             return None
-        opt_loops = opt_sites[0][1]
+        opt_call, opt_loops = opt_sites[0]
         if opt_loops[: len(loops)] != loops:
-            return None
+            return self._through_call(loops[-1], opt_call)
         if len(opt_loops) == len(loops):
             return "1"  # stepped with every optimizer step
         inner = opt_loops[len(loops)]
         if len(opt_loops) != len(loops) + 1 or not isinstance(inner, cst.For):
             return None
-        source = inner.iter
-        while isinstance(source, cst.Call):
-            if isinstance(source.func, cst.Name) and source.func.value in ("enumerate", "tqdm", "iter") and source.args:
-                source = source.args[0].value
-            elif method_call(source, ITERATORS):
-                source = source.func.value
-            else:
-                return None
+        source = _iterated(inner)
         return f"len({code_of(source)})" if isinstance(source, cst.Name) else None
+
+    def _through_call(self, epoch_loop: cst.CSTNode, opt_call: cst.Call) -> str | None:
+        """`len(loader)` when the epoch loop calls `train(..., loader, ...)`, a def whose one loop steps the
+        optimizer over its parameter `loader` (the pytorch/examples layout)."""
+        if id(opt_call) not in self._step_functions:
+            return None
+        func, inner_loops = self._step_functions[id(opt_call)]
+        if len(inner_loops) != 1 or not isinstance(inner_loops[0], cst.For):
+            return None
+        source = _iterated(inner_loops[0])
+        params = [p.name.value for p in func.params.params]
+        if not isinstance(source, cst.Name) or source.value not in params:
+            return None
+        index, name = params.index(source.value), func.name.value
+        calls: list[cst.Call] = []
+
+        class _Calls(cst.CSTVisitor):
+            def visit_Call(self, c: cst.Call) -> None:
+                if isinstance(c.func, cst.Name) and c.func.value == name:
+                    calls.append(c)
+
+        epoch_loop.visit(_Calls())
+        given = [arg(c, index, source.value) for c in calls]
+        if len(given) != 1 or given[0] is None or not isinstance(given[0].value, (cst.Name, cst.Attribute)):
+            return None
+        return f"len({code_of(given[0].value)})"
 
     def rewrite_body(
         self, original: Sequence[cst.BaseStatement], body: Sequence[cst.BaseStatement]

@@ -379,7 +379,9 @@ class TrainStep(BodyRewrite):
         data = net_call.args[0].value
         if not all(isinstance(n, (cst.Name, cst.Attribute)) for n in (net_call.func, crit_call.func, data, label)):
             return None
-        if qualified_names(self, crit_call.func) & {q for q in qualified_names(self, crit_call.func) if q.startswith("torch")}:
+        if qualified_names(self, crit_call.func) & {
+            q for q in qualified_names(self, crit_call.func) if q.startswith("torch")
+        }:
             return None  # `F.cross_entropy`: a function the API table maps where it is called, not a loss Cell
         return code_of(net_call.func), code_of(crit_call.func), [code_of(data), code_of(label)]
 
