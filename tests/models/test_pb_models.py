@@ -90,6 +90,8 @@ def test_keras_dense_layernorm_attention(tmp_path):
     pb = tmp_path / "keras_transformer.pb"
     ins, outs = tf_models.freeze_tf2(tf_models.keras_transformer(), pb, (None, 6, 16))
     result = _convert(tmp_path, pb, ins, outs, "2,6,16")
+    code = result.script.read_text()
+    assert code.count("nn.LayerNorm((16,), epsilon=1e-06)") == 2, code  # Keras 3's decomposed LayerNormalization
     module = _final_ir(tmp_path)
     assert not _transpose_pairs(module)
     weight_map = json.loads(result.weight_map.read_text())["keras_transformer"]
@@ -112,3 +114,13 @@ def test_keras_mobilenet_v2_224(tmp_path):
     keras_bns = sum(isinstance(layer, tf.keras.layers.BatchNormalization) for layer in model.layers)
     assert sum(op.name == "onnx.BatchNormalization" for op in module.ops()) == keras_bns
     assert result.report["converted_rate"] == 100.0
+
+
+def test_a_none_batch_stays_symbolic_and_is_checked_against_tensorflow_at_several_sizes(tmp_path):
+    pb = tmp_path / "keras_cnn.pb"
+    ins, outs = tf_models.freeze_tf2(tf_models.keras_cnn(), pb, (None, 16, 16, 3))
+    result = convert(pb, input_nodes=ins, output_nodes=outs, output=tmp_path / "out", rtol=RTOL, atol=ATOL)
+    assert result.parity_passed, result.parity
+    assert result.report["inputs"][0]["shape"] == ["?batch", 16, 16, 3]
+    sizes = {p["sizes"]["batch"] for p in result.parity}
+    assert len(sizes) >= 2, result.parity
