@@ -24,7 +24,8 @@ from attrs import field
 from attrs.validators import in_, instance_of
 
 from mindconverter.ir.core import Block, Builder, Module, Op, Value, WeightStore, erase_op, replace_uses
-from mindconverter.ir.types import UNKNOWN, TensorType
+from mindconverter.ir.symbolic import floordiv
+from mindconverter.ir.types import TensorType
 
 DIALECT: dict[str, type[DialectOp]] = {}
 
@@ -250,7 +251,7 @@ class Attention(DialectOp):
 
         def heads(x: Value, perm: list[int]) -> Value:  # (B, S, H*Dh) -> (B, S, H, Dh) -> permuted
             d = x.type.dims
-            dh = d[2] // h if isinstance(d[2], int) else UNKNOWN
+            dh = floordiv(d[2], h)  # symbolic when the width is (UNKNOWN stays unknown)
             split = (d[0], d[1], h, dh)
             r = b.op1("onnx.Reshape", [x, to_heads], x.type.with_dims(split))
             return b.op1("onnx.Transpose", [r], x.type.with_dims(tuple(split[p] for p in perm)), perm=perm)

@@ -276,3 +276,10 @@ def test_every_rule_family_is_registered():
     for name in ("onnx.Conv", "onnx.Reshape", "onnx.Slice", "onnx.LSTM", "onnx.If", "onnx.Loop", "mc.cell",
                  "onnx.Einsum", "onnx.TopK", "onnx.ReduceMean", "onnx.Trilu", "onnx.CumSum"):
         assert name in RULES, name
+
+
+def test_quantization_det_grid_sample():
+    check_rule("QuantizeLinear", {"x": "tensor<?bx4xf32>", "s": "tensor<f32>", "z": "tensor<i8>"}, "tensor<?bx4xi8>")
+    check_rule("DequantizeLinear", {"x": "tensor<?bx4xu8>", "s": "tensor<f32>"}, "tensor<?bx4xf32>")
+    check_rule("Det", {"x": "tensor<?bx3x3xf32>"}, "tensor<?bxf32>")
+    check_rule("GridSample", {"x": "tensor<?bx3x8x8xf32>", "g": "tensor<?bx5x6x2xf32>"}, "tensor<?bx3x5x6xf32>")

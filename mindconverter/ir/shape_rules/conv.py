@@ -123,3 +123,13 @@ def global_pool(op: Op, cx: ShapeContext) -> Results:
     if x.dims is None:
         return [x]
     return [x.with_dims((*x.dims[:2], *([1] * (len(x.dims) - 2))))]
+
+
+@shape_rule("onnx.GridSample")
+def grid_sample(op: Op, cx: ShapeContext) -> Results:
+    """(N, C, *in) sampled at grid (N, *out, r) -> (N, C, *out)."""
+    x, grid = cx.type(0), cx.type(1)
+    if x.dims is None or grid.dims is None:
+        return [x.with_dims(None)]
+    n = cx.same(x.dims[0], grid.dims[0], "batch sizes")
+    return [x.with_dims((n, x.dims[1], *grid.dims[1:-1]))]

@@ -13,7 +13,7 @@ UNARY = (
     "InstanceNormalization", "LeakyRelu", "Log", "LogSoftmax", "LpNormalization", "LRN", "MeanVarianceNormalization",
     "Mish", "Neg", "Reciprocal", "Relu", "ReverseSequence", "Round", "ScatterElements", "ScatterND", "Selu",
     "Shrink", "Sigmoid", "Sign", "Sin", "Sinh", "Softmax", "Softplus", "Softsign", "Sqrt", "Tan", "Tanh",
-    "ThresholdedRelu", "Trilu", "GroupNormalization",
+    "ThresholdedRelu", "Trilu", "GroupNormalization", "RMSNormalization", "Swish", "CumProd", "RotaryEmbedding",
 )
 
 #: Ops broadcasting their operands; the result has the first operand's element type.
@@ -100,3 +100,26 @@ def constant(op: Op, cx: ShapeContext) -> Results:
     if not isinstance(value, Dense):
         return [None]
     return [TensorType(value.dtype, tuple(value.array.shape))]
+
+
+@shape_rule("onnx.QuantizeLinear")
+def quantize(op: Op, cx: ShapeContext) -> Results:
+    """Like x, of the zero point's element type (u8 by default, or `output_dtype`)."""
+    from mindconverter.ir.onnx_bridge import dtype_from_onnx
+
+    if cx.has(2):
+        return [like(cx.type(0), cx.type(2).dtype)]
+    dtype = op.attr("output_dtype")
+    return [like(cx.type(0), dtype_from_onnx(int(dtype)) if dtype else DType.U8)]
+
+
+@shape_rule("onnx.DequantizeLinear")
+def dequantize(op: Op, cx: ShapeContext) -> Results:
+    """Like x, of the scale's element type."""
+    return [like(cx.type(0), cx.type(1).dtype)]
+
+
+@shape_rule("onnx.DynamicQuantizeLinear")
+def dynamic_quantize(op: Op, cx: ShapeContext) -> Results:
+    """y like x in u8; scalar f32 scale and u8 zero point."""
+    return [like(cx.type(0), DType.U8), TensorType(DType.F32, ()), TensorType(DType.U8, ())]

@@ -71,3 +71,15 @@ def einsum(op: Op, cx: ShapeContext) -> Results:
     head, dots, tail = rhs.partition("...")
     out = [sizes[c] for c in head] + (list(ell) if dots else []) + [sizes[c] for c in tail]
     return [TensorType(types[0].dtype, tuple(out))]
+
+
+@shape_rule("onnx.Det")
+def det(op: Op, cx: ShapeContext) -> Results:
+    """The determinant of each trailing square matrix: the batch dims."""
+    x = cx.type(0)
+    if x.dims is None:
+        return [x]
+    if len(x.dims) < 2:
+        raise ShapeError(f"'{op.name}' needs matrices, got {x}")
+    cx.same(x.dims[-1], x.dims[-2], "matrix dims")
+    return [x.with_dims(x.dims[:-2])]
