@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from mindconverter.ir.core import (
@@ -53,7 +55,8 @@ def fold_constants(module: Module, ctx: PassContext) -> bool:
     3. A float result with more than INLINE_LIMIT elements becomes an `ir.param` (a real, trainable
        weight, e.g. the ConstantOfShape-generated weights of ONNX's light models), and so does any
        result computed from a param (a transposed weight stays a weight); the rest become `ir.const`.
-    4. Results over `fold-limit` elements (option, default 2**28) stay unfolded.
+    4. Results over `fold-limit` elements (option, default 2**28) stay unfolded; when the result
+       types are static this is known before evaluating, so nothing that large is allocated.
     5. Constants that fed only folded ops are erased (their weight-store data is left to `dce`).
     """
     limit = int(ctx.option("fold-limit", 2**28))
@@ -65,7 +68,7 @@ def fold_constants(module: Module, ctx: PassContext) -> bool:
         for op in list(func.body.ops):
             if any(v in mapping for v in op.operands if v is not None):
                 op.operands = [mapping.get(v, v) if v is not None else None for v in op.operands]
-            if not _foldable(op, module):
+            if not _foldable(op, module) or _declared_size(op) > limit:  # refused before allocating it
                 continue
             if op.op_type in _SHAPE_OPS:
                 results = [_static_shape_value(op)]
@@ -100,3 +103,9 @@ def fold_constants(module: Module, ctx: PassContext) -> bool:
             if counts.get(v, 0) == 0 and v.op is not None and v.op.parent is not None:
                 erase_op(v.op)
     return changed
+
+
+def _declared_size(op: Op) -> int:
+    """Elements of the op's largest result, from the result types (0 when not static)."""
+    sizes = [math.prod(r.type.shape) for r in op.results if r.type.is_static]
+    return max(sizes, default=0)

@@ -80,3 +80,18 @@ def test_large_results_above_the_fold_limit_stay():
         %1 = "onnx.ConstantOfShape"(%0) : (tensor<2xi64>) -> tensor<4x4xf32>
         "ir.return"(%1) : (tensor<4x4xf32>) -> ()
       }""")
+
+
+def test_results_over_the_fold_limit_are_not_even_evaluated(monkeypatch):
+    """A ConstantOfShape of 2**30 elements stays an op: its declared size is checked before evaluating."""
+    import mindconverter.passes.fold_constants as fold
+
+    evaluated = []
+    monkeypatch.setattr(fold, "evaluate_op", lambda op, *args, **kwargs: evaluated.append(op.name) or [])
+    check_pass("fold-constants", changed=False, before="""
+      func @main() -> tensor<4096x4096x64xf32> {
+        %0 = "ir.const"() {value = dense<[4096, 4096, 64]>} : () -> tensor<3xi64>
+        %1 = "onnx.ConstantOfShape"(%0) : (tensor<3xi64>) -> tensor<4096x4096x64xf32>
+        "ir.return"(%1) : (tensor<4096x4096x64xf32>) -> ()
+      }""")
+    assert evaluated == []
