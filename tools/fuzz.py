@@ -147,15 +147,13 @@ class Mutator:
         case: dict[str, Any] = {"seed": seed_name, "mutations": [], "files": {}, "args": [], "links": {},
                                 "file_name": "model.onnx", "existing": False, "overwrite": False}
         kind = rng.choices(["bytes", "fields", "graph", "names", "args"], weights=[2, 2, 4, 3, 2])[0]
-        if kind == "bytes":
-            data = self._bytes(data, case)
-        elif kind == "fields":
-            data = self._fields(data, case)
-        elif kind == "graph":
-            for _ in range(rng.choice([1, 1, 1, 2, 3])):
-                data = self._graph(data, case)
-        elif kind == "names":
-            data = self._names(data, case)
+        steps = {"bytes": [self._bytes], "fields": [self._fields], "names": [self._names], "args": [],
+                 "graph": [self._graph] * rng.choice([1, 1, 1, 2, 3])}[kind]
+        for step in steps:
+            try:
+                data = step(data, case)
+            except (ValueError, TypeError, IndexError, AttributeError) as exc:  # protobuf refused the mutation
+                case["mutations"].append(f"refused:{type(exc).__name__}")
         if kind == "args" or rng.random() < 0.15:
             self._args(data, case)
         case["kind"] = kind
@@ -333,7 +331,7 @@ class Mutator:
                 replacement = helper.make_attribute(attr.name, new)
                 attr.CopyFrom(replacement)
                 if rng.random() < 0.2:
-                    attr.type = rng.choice([0, 99, AttributeProto.GRAPH, AttributeProto.TENSOR])
+                    attr.type = rng.choice([0, AttributeProto.GRAPH, AttributeProto.TENSOR, AttributeProto.TYPE_PROTO])
             else:
                 big = rng.choice([0, -1, -7, 2**40, 3, 1])
                 if attr.type == AttributeProto.INT:
