@@ -158,15 +158,16 @@ def onnxruntime_run(path: Path, inputs: Sequence[np.ndarray]) -> list[np.ndarray
     return session.run(None, {i.name: x for i, x in zip(session.get_inputs(), inputs, strict=True)})
 
 
-def run_generated_at_sizes(result, model_path: Path, cases: Sequence[Sequence[np.ndarray]], modes: Sequence[str],
+def run_generated_at_sizes(out: Path, model_path: Path, cases: Sequence[Sequence[np.ndarray]], modes: Sequence[str],
                            rtol: float = 1e-3, atol: float = 1e-4) -> dict[tuple, float]:
-    """Load the generated network once per mode, run every case, compare with onnxruntime; returns max abs err per case."""
+    """Load the network generated in `out` once per mode, run every case, compare with onnxruntime; max abs err per case."""
     from mindconverter.runtime_check.mindspore_run import run_network_on
 
+    script, checkpoint = out / f"{model_path.stem}.py", out / f"{model_path.stem}.ckpt"
     expected = [onnxruntime_run(model_path, xs) for xs in cases]
     errors = {}
     for mode in modes:
-        for xs, want, got in zip(cases, expected, run_network_on(result.script, result.checkpoint, [list(c) for c in cases], mode),
+        for xs, want, got in zip(cases, expected, run_network_on(script, checkpoint, [list(c) for c in cases], mode),
                                  strict=True):
             key = (mode, *(x.shape for x in xs))
             assert len(got) == len(want), key

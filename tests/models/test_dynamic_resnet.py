@@ -24,10 +24,7 @@ def test_dynamic_batch_resnet_passes_the_default_check_and_runs_at_batch_1_and_4
     assert report["inputs"][0]["shape"] == ["?batch", 3, 32, 32] and report["unsupported"] == []
     assert [(r["sizes"], r["passed"]) for r in report["check_sizes"]["results"]] == [({"batch": 1}, True), ({"batch": 3}, True)]
 
-    class Result:  # the written files, as a ConversionResult names them
-        script, checkpoint = tmp_path / "out" / "resnet.py", tmp_path / "out" / "resnet.ckpt"
-
     rng = np.random.default_rng(0)
     cases = [[rng.standard_normal((b, 3, 32, 32)).astype(np.float32)] for b in (1, 4)]
-    errors = dm.run_generated_at_sizes(Result, path, cases, ("pynative", "graph"))
+    errors = dm.run_generated_at_sizes(tmp_path / "out", path, cases, ("pynative", "graph"))
     assert sorted(errors) == sorted((m, (b, 3, 32, 32)) for m in ("pynative", "graph") for b in (1, 4))

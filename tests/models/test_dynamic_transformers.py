@@ -68,5 +68,5 @@ def test_one_network_serves_batch_1_3_8_and_sequence_5_16_40(converted):
     name, path, result = _result(converted)
     assert dm.placeholders(result) == []
     cases = [dm.token_inputs(b, s) for b, s in FULL_GRID]
-    errors = dm.run_generated_at_sizes(result, path, cases, ("pynative", "graph"))
+    errors = dm.run_generated_at_sizes(result.script.parent, path, cases, ("pynative", "graph"))
     assert len(errors) == 2 * len(FULL_GRID), name
