@@ -18,10 +18,7 @@ import dynamic_models as dm  # noqa: E402 - after the skip
 
 from mindconverter.cli import main  # noqa: E402
 
-MISSING = "needs our own shape inference and folding of shape chains (shapes-infer, shapes-fold)"
 
-
-@pytest.mark.xfail(strict=False, reason=MISSING)
 def test_static_windowed_attention_folds_every_shape_and_matches_onnxruntime(tmp_path, capsys):
     path = dm.export_static(dm.window_attention_block(), (1, 6, 7, 16), tmp_path / "window_block.onnx")
     dumps, out = tmp_path / "dumps", tmp_path / "out"
