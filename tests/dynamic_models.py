@@ -180,4 +180,4 @@ def run_generated_at_sizes(out: Path, model_path: Path, cases: Sequence[Sequence
 
 def placeholders(result) -> list[str]:
     """The ops the conversion could not convert (names), from the JSON report."""
-    return [u["op_name"] for u in json.loads(result.report_json.read_text())["unsupported"]]
+    return [u["op"] for u in json.loads(result.report_json.read_text())["unsupported"]]

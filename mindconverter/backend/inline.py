@@ -114,8 +114,8 @@ def construct_lines(writer: CellWriter, outputs: list[str], comments: bool) -> l
     lines = []
     for st in seq[:-1]:
         comment = f"  # {comment_text(st.comment)}" if comments and st.comment and not st.expr.startswith("self.") else ""
-        if "UnsupportedOp" in st.expr or st.expr.startswith("self.unsupported"):
-            comment = f"  # {comment_text(st.comment)}"
+        if comments and st.comment and "self.unsupported" in st.expr:
+            comment = f"  # {comment_text(st.comment)}"  # the node a placeholder stands for
         target = ", ".join(st.targets)
         if st.guard is not None:
             lines += [f"{target} = {st.fallback}", f"if self.{st.guard} is not None:", f"    {target} = {st.expr}"]
@@ -149,9 +149,9 @@ def _rename_after_members(seq: list[Statement], writer: CellWriter) -> None:
             continue
         called = re.findall(r"self\.(\w+)\(", st.expr)
         old = st.targets[0]
-        if len(called) != 1 or called[0] in taken or re.sub(r"_\d+$", "", old) in members:
+        new = called[0].lower() if len(called) == 1 else ""  # locals are lowercase, classes capitalised
+        if not new or new in taken or re.sub(r"_\d+$", "", old) in members:
             continue
-        new = called[0]
         st.targets = [new]
         taken.add(new)
         mapping[old] = new

@@ -52,12 +52,35 @@ class Instance:
     construct: list[str] = attrs.field(factory=list)
 
 
+@attrs.define
+class Slot:
+    """A literal of the members' code that becomes a constructor argument (or stays a literal).
+
+    `kind`: "size" (a layer's positional argument, always passed), "option" (a keyword: its usual
+    value is the default), "flag" (whether an optional member exists: False by default), "same" (one
+    value wherever it is defined: it joins an argument with those values, else stays a literal).
+    """
+
+    name: str
+    values: list  # per instance; _MISSING where the instance has no such member
+    kind: str = "option"
+
+
+@attrs.define
+class MemberDef:
+    """A member of a generated class: `self.<name> = <code>` (None: `self.<name> = None`), only `if <flag>:` when set."""
+
+    name: str
+    code: str | None
+    flag: str | None = None
+
+
 @attrs.define(eq=False)
 class ClassDef:
     name: str
     params: list[str]
     defaults: dict[str, object]
-    members: list[tuple[str, str | None, bool]]  # (name, code template, optional)
+    members: list[MemberDef]
     construct: list[str]
     inputs: list[str]
     doc: str
@@ -84,7 +107,8 @@ class _Unmergeable(Exception):
     pass
 
 
-def _merge(trees: list, slots: list, name: str, force: bool = False, known: dict | None = None):
+def _merge(trees: list, slots: list[Slot], name: str, force: bool = False, known: dict | None = None,
+           size: bool = False):
     """A template tree for `trees` (None entries: absent instances); differing literals become slots.
 
     With `force` (the members only some instances have), every literal becomes a slot, so that it can
@@ -108,10 +132,11 @@ def _merge(trees: list, slots: list, name: str, force: bool = False, known: dict
         if not force and all(isinstance(v, tuple) for v in values) and len({len(v) for v in values}) == 1:
             # A shape that differs in some dims, (1, 16, 1, 1) and (1, 32, 1, 1): only those dims are
             # arguments, so they can be the class's `out_channels` -> (1, out_channels, 1, 1).
-            items = [_merge([None if t is None else ("lit", t[1][i]) for t in trees], slots, name, False, known)
+            items = [_merge([None if t is None else ("lit", t[1][i]) for t in trees], slots, name, False, known, size)
                      for i in range(len(values[0]))]
             return ("tuple", items)
-        slots.append(("!" + name if same else name, [(_MISSING if t is None else t[1]) for t in trees]))
+        kind = "same" if same else "size" if size else "option"
+        slots.append(Slot(name, [(_MISSING if t is None else t[1]) for t in trees], kind))
         return ("slot", len(slots) - 1)
     callees = {t[1] for t in present}
     if len(callees) != 1 or len({len(t[2]) for t in present}) != 1:
@@ -120,7 +145,7 @@ def _merge(trees: list, slots: list, name: str, force: bool = False, known: dict
     positional = _POSITIONAL.get(callee, ())
     args = [
         _merge([None if t is None else t[2][i] for t in trees], slots,
-               "@" + (positional[i] if i < len(positional) else name), force, known)
+               positional[i] if i < len(positional) else name, force, known, size=True)
         for i in range(len(present[0][2]))
     ]
     # Keyword order of the instance that spells out the most of them.
@@ -162,86 +187,99 @@ def _compatible(a: list, b: list) -> bool:
     return all(x is _MISSING or y is _MISSING or repr(x) == repr(y) for x, y in zip(a, b, strict=True))
 
 
-def _lift(instances: list[Instance], class_name: str, known: dict | None = None) -> tuple[ClassDef, list[str]] | None:
-    """One class for `instances` (same construct, same members) and each instance's constructor call; None if impossible."""
-    first = instances[0]
-    slots: list = []
-    templates = []
-    try:
-        for j, (mname, _) in enumerate(first.members):
-            codes = [inst.members[j][1] for inst in instances]
-            optional = any(c is None for c in codes)
-            if all(c is None for c in codes):
-                templates.append((mname, None, True))
-                continue
-            tree = _merge([None if c is None else _tree(c) for c in codes], slots, mname, optional, known)
-            if optional:
-                slots.append(("?" + mname, [c is not None for c in codes]))
-                templates.append((mname, ("flag", tree, len(slots) - 1), True))
-            else:
-                templates.append((mname, tree, False))
-    except (_Unmergeable, SyntaxError):
-        return None
-    # Slots with the same values (where both are defined) share one argument; a literal of an optional
-    # member joins an argument that has its value wherever the member exists, else stays a literal.
-    params: list[tuple[str, list]] = []
+def _templates(instances: list[Instance], slots: list[Slot], known: dict | None) -> list[tuple[str, object, int | None]]:
+    """Per member: (name, code template or None, the flag slot of an optional member)."""
+    templates: list[tuple[str, object, int | None]] = []
+    for j, (mname, _) in enumerate(instances[0].members):
+        codes = [inst.members[j][1] for inst in instances]
+        if all(c is None for c in codes):
+            templates.append((mname, None, None))
+            continue
+        optional = any(c is None for c in codes)
+        tree = _merge([None if c is None else _tree(c) for c in codes], slots, mname, optional, known)
+        flag = None
+        if optional:
+            slots.append(Slot(mname, [c is not None for c in codes], "flag"))
+            flag = len(slots) - 1
+        templates.append((mname, tree, flag))
+    return templates
+
+
+def _share(slots: list[Slot]) -> tuple[list[Slot], dict[int, int], dict[int, str]]:
+    """Arguments for the slots: slots with the same values (where both are defined) share one; a "same"
+    literal (of an optional member) joins an argument with its value wherever it exists, else stays a literal.
+
+    Returns the arguments, slot -> argument, and slot -> literal text for the slots that stay literals.
+    """
+    params: list[Slot] = []
     slot_param: dict[int, int] = {}
     fixed: dict[int, str] = {}
-    for i, (sname, values) in sorted(enumerate(slots), key=lambda item: item[1][0].startswith("!")):
-        forced = sname.startswith("!")
-        for p, (_, pvalues) in enumerate(params):
-            fits = all(v is _MISSING or (pv is not _MISSING and repr(v) == repr(pv)) for v, pv in zip(values, pvalues, strict=True))
-            if fits or (not forced and _compatible(values, pvalues)):
-                params[p] = (params[p][0], [v if v is not _MISSING else pv for v, pv in zip(values, pvalues, strict=True)])
+    for i, slot in sorted(enumerate(slots), key=lambda item: item[1].kind == "same"):
+        forced = slot.kind == "same"
+        for p, param in enumerate(params):
+            pairs = list(zip(slot.values, param.values, strict=True))
+            fits = all(v is _MISSING or (pv is not _MISSING and repr(v) == repr(pv)) for v, pv in pairs)
+            if fits or (not forced and _compatible(slot.values, param.values)):
+                param.values = [v if v is not _MISSING else pv for v, pv in pairs]
                 slot_param[i] = p
                 break
         else:
             if forced:
-                fixed[i] = literal(next(v for v in values if v is not _MISSING))
+                fixed[i] = literal(next(v for v in slot.values if v is not _MISSING))
                 continue
-            params.append((sname, list(values)))
+            params.append(Slot(slot.name, list(slot.values), slot.kind))
             slot_param[i] = len(params) - 1
-    namer = Namer({"self"})
-    names = [namer(n.lstrip("@?"), "arg") for n, _ in params]
+    return params, slot_param, fixed
+
+
+def _defaults(names: list[str], params: list[Slot]) -> dict[str, object]:
+    """Default values: False for flags; an option's usual value; sizes (channel counts...) are always given."""
     defaults: dict[str, object] = {}
-    for name, (origin, values) in zip(names, params, strict=True):
-        defined = [v for v in values if v is not _MISSING]
+    for name, param in zip(names, params, strict=True):
+        defined = [v for v in param.values if v is not _MISSING]
         counts: dict[str, int] = {}
         for v in defined:
             counts[repr(v)] = counts.get(repr(v), 0) + 1
         best = max(counts, key=lambda r: counts[r]) if counts else None
-        # Sizes (positional arguments such as channel counts) are always given; options get their usual value.
-        usual = best is not None and counts[best] * 2 > len(values) and not origin.startswith("@")
-        if origin.startswith("?"):  # whether an optional member exists: off unless asked for
+        usual = best is not None and counts[best] * 2 > len(param.values) and param.kind != "size"
+        if param.kind == "flag":  # whether an optional member exists: off unless asked for
             defaults[name] = False
-        elif len(defined) < len(values) or usual:
+        elif len(defined) < len(param.values) or usual:
             defaults[name] = next((v for v in defined if repr(v) == best), False)
+    return defaults
+
+
+def _lift(instances: list[Instance], class_name: str, known: dict | None = None,
+          reserved: frozenset[str] = frozenset()) -> tuple[ClassDef, list[str]] | None:
+    """One class for `instances` (same construct, same members) and each instance's constructor call; None if impossible.
+
+    Argument names never shadow a name in `reserved` (the script's classes), nor `self`.
+    """
+    slots: list[Slot] = []
+    try:
+        templates = _templates(instances, slots, known)
+    except (_Unmergeable, SyntaxError):
+        return None
+    params, slot_param, fixed = _share(slots)
+    namer = Namer({"self", class_name, *reserved, *(known or {})})
+    names = [namer(p.name, "arg") for p in params]
+    defaults = _defaults(names, params)
     order = [i for i, n in enumerate(names) if n not in defaults] + [i for i, n in enumerate(names) if n in defaults]
     slot_names = {i: names[p] for i, p in slot_param.items()} | fixed
-    member_code = []
-    for mname, tmpl, optional in templates:
-        if tmpl is None:
-            member_code.append((mname, None, True))
-        elif optional:
-            member_code.append((mname, f"{_render(tmpl[1], slot_names)}\x00{slot_names[tmpl[2]]}", True))
-        else:
-            member_code.append((mname, _render(tmpl, slot_names), False))
+    members = [MemberDef(mname, None if tree is None else _render(tree, slot_names),
+                         None if flag is None else slot_names[flag]) for mname, tree, flag in templates]
     calls = []
-    for k, _inst in enumerate(instances):
+    for k in range(len(instances)):
         args = []
-        for i in order:
-            name, values = names[i], params[i][1]
-            value = values[k]
-            if name in defaults:
-                if value is _MISSING or repr(value) == repr(defaults[name]):
-                    continue
-                args.append(f"{name}={literal(value)}")
-            else:
+        for i in order:  # once an argument is left out, later ones are keywords (defaults always are)
+            name, value = names[i], params[i].values[k]
+            if name not in defaults:
                 args.append(literal(value))
+            elif value is not _MISSING and repr(value) != repr(defaults[name]):
+                args.append(f"{name}={literal(value)}")
         calls.append(f"{class_name}({', '.join(args)})")
-    # Once an argument is skipped, later ones must be keywords (already so: defaults always go by keyword).
-    cls = ClassDef(class_name, [names[i] for i in order], defaults, member_code, list(first.construct), first.inputs,
-                 _class_doc(instances))
+    cls = ClassDef(class_name, [names[i] for i in order], defaults, members, list(instances[0].construct),
+                   instances[0].inputs, _class_doc(instances))
     return cls, calls
 
 
@@ -277,7 +315,8 @@ def classes_for(group: list[Instance], class_names: Namer, known: dict | None = 
     """Classes for instances with the same construct: one if their members' hyper-parameters can be lifted,
     else one per kind of members (layer types per member), else one per instance."""
     name = class_names(_class_base_name(group[0]), "Block")
-    lifted = _lift(group, name, known)
+    reserved = frozenset(class_names.taken)
+    lifted = _lift(group, name, known, reserved)
     if lifted is not None:
         return [(group, *lifted)]
     by_kind: dict[tuple, list[Instance]] = {}
@@ -287,13 +326,13 @@ def classes_for(group: list[Instance], class_names: Namer, known: dict | None = 
     out = []
     for k, part in enumerate(by_kind.values()):
         own = name if k == 0 else class_names(_class_base_name(part[0]), "Block")
-        lifted = _lift(part, own, known) if len(by_kind) > 1 else None
+        lifted = _lift(part, own, known, reserved) if len(by_kind) > 1 else None
         if lifted is not None:
             out.append((part, *lifted))
             continue
         for j, inst in enumerate(part):
             single = own if j == 0 else class_names(_class_base_name(inst), "Block")
-            cls, calls = _lift([inst], single, known)
+            cls, calls = _lift([inst], single, known, reserved)
             out.append(([inst], cls, calls))
     return out
 
@@ -337,6 +376,8 @@ def unify_member_names(group: list[Instance]) -> None:
         mapping = dict(zip(old, final, strict=True))
         inst.members = [(mapping[n], c) for n, c in inst.members]
         inst.construct = [_rename_names(line, mapping) for line in inst.construct]
+        for u in inst.writer.unsupported:
+            u.member = mapping.get(u.member, u.member)
         inst.children = {mapping.get(k, k): v for k, v in inst.children.items()}
         renamed = []
         for e in inst.checkpoint:

@@ -41,14 +41,13 @@ def render_class(cls: ClassDef, comments: bool = False) -> list[str]:
     if cls.doc:
         lines += [f'    """{docstring_text(cls.doc)}"""', ""]
     lines += [f"    def __init__({', '.join(['self', *params])}):", "        super().__init__()"]
-    for name, code, optional in cls.members:
-        if code is None:
-            lines.append(f"        self.{name} = None")
-        elif optional:
-            member_code, flag = code.split("\x00")
-            lines += [f"        self.{name} = None", f"        if {flag}:", f"            self.{name} = {member_code}"]
+    for m in cls.members:
+        if m.code is None:
+            lines.append(f"        self.{m.name} = None")
+        elif m.flag is not None:
+            lines += [f"        self.{m.name} = None", f"        if {m.flag}:", f"            self.{m.name} = {m.code}"]
         else:
-            lines.append(f"        self.{name} = {code}")
+            lines.append(f"        self.{m.name} = {m.code}")
     lines += ["", f"    def construct({', '.join(['self', *cls.inputs])}):"]
     lines += [f"        {line}" for line in cls.construct]
     return lines

@@ -14,7 +14,7 @@ import attrs
 import numpy as np
 
 from mindconverter.backend.context import MS_DTYPES, EmitContext, EmitError, WeightRef, array_literal, literal
-from mindconverter.backend.generated import CheckpointEntry, UnsupportedOp, comment_text
+from mindconverter.backend.generated import CheckpointEntry, UnsupportedOp, comment_text, shape_text
 from mindconverter.backend.naming import GENERIC_NAME, Namer, layer_name, meaningless, module_path, op_type_name
 from mindconverter.backend.registry import find_emitter
 from mindconverter.backend.render import PLACEHOLDER, import_lines
@@ -267,7 +267,9 @@ class CellWriter:
         self.members.append((name, SubCellRef(op), op.loc_name if op.loc else op.attrs["name"]))
         self.sub_cells.append((name, op))
         args = [self.value_expr(v) for v in op.operands if v is not None]
-        targets = [self.local_names(name if i == 0 else f"{name}_{i}", "x") for i in range(len(op.results))]
+        # locals are lowercase: a member `Skip` of class `Skip` gives the local `skip`, never the class's name
+        local = name.lower()
+        targets = [self.local_names(local if i == 0 else f"{local}_{i}", "x") for i in range(len(op.results))]
         for r, t in zip(op.results, targets, strict=True):
             self.vars[r] = t
         guard = name if op.attrs.get("optional") else None
@@ -297,10 +299,10 @@ class CellWriter:
         return name
 
     def _placeholder(self, op: Op, reason: str) -> None:
-        in_shapes = [str(v.type) if v is not None else "none" for v in op.operands]
-        out_shapes = [str(r.type) for r in op.results]
-        self.unsupported.append(UnsupportedOp(op.name, op.loc_name, reason, in_shapes, out_shapes))
+        in_shapes = [shape_text(v.type) if v is not None else "none" for v in op.operands]
+        out_shapes = [shape_text(r.type) for r in op.results]
         member = self.member_names(f"unsupported_{op.op_type}", "unsupported")
+        self.unsupported.append(UnsupportedOp(op.name, op.loc_name, reason, in_shapes, out_shapes, member=member))
         code = f"UnsupportedOp({literal(op.name)}, {literal(op.loc_name)}, {literal(in_shapes)}, {literal(out_shapes)}, {literal(reason)})"
         self.members.append((member, code, op.loc_name))
         args = ", ".join(self.value_expr(v) for v in op.operands if v is not None)

@@ -93,3 +93,30 @@ def test_hierarchical_script_runs(tmp_path, mode):
     got = run_network(script, ckpt, [x], mode)[0]
     np.testing.assert_allclose(got, want, rtol=1e-6)
     check_generated_script(script)
+
+
+def test_no_argument_shadows_a_class_of_the_script(tmp_path):
+    """A block kind named like a lifted argument (`Skip` the member flag, `Skip` the class) keeps both apart."""
+    import ast
+
+    from mindconverter.backend.checkpoint import write_checkpoint
+    from mindconverter.runtime_check.mindspore_run import run_network
+
+    text, _ = run_pass_on_text("structure-modules", BLOCKS.replace("/skip/", "/Skip/"))
+    module = parse(text)
+    module.attrs["opset"] = 17
+    gen = generate(module)
+    tree = ast.parse(gen.code)
+    classes = {n.name for n in tree.body if isinstance(n, ast.ClassDef)}
+    assert "Skip" in classes, gen.code
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef):
+            names = {a.arg for a in node.args.args} | {t.id for t in ast.walk(node) if isinstance(t, ast.Name)
+                                                       and isinstance(t.ctx, ast.Store)}
+            assert not names & classes, (node.name, names & classes, gen.code)
+    script, ckpt = tmp_path / "model.py", tmp_path / "model.ckpt"
+    script.write_text(gen.code)
+    write_checkpoint(gen.checkpoint, ckpt)
+    x = np.random.default_rng(0).standard_normal((1, 4)).astype(np.float32)
+    h = np.maximum(x, 0) + np.abs(-x)
+    np.testing.assert_allclose(run_network(script, ckpt, [x], "pynative")[0], np.maximum(h, 0) + h, rtol=1e-6)

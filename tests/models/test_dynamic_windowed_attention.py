@@ -25,7 +25,7 @@ def test_static_windowed_attention_folds_every_shape_and_matches_onnxruntime(tmp
     code = main(["--model_file", str(path), "--output", str(out), "--dump-ir", str(dumps), "--check-mode", "both"])
     err = capsys.readouterr().err
     report = json.loads((out / "report_of_window_block.json").read_text())
-    assert [u["op_name"] for u in report["unsupported"]] == []
+    assert [u["op"] for u in report["unsupported"]] == []
     assert code == 0, err
     folded = sorted(dumps.glob("*-fold-constants.ir"))
     assert folded, "no fold-constants dump"
