@@ -133,13 +133,17 @@ def _lift(fn: Callable[..., sympy.Expr], on_ints: Callable[..., int]) -> Callabl
     `on_ints` computes the same on plain ints, so static shapes never touch sympy (it is ~100x slower).
     """
 
+    @functools.lru_cache(maxsize=16384)
+    def symbolic(*dims: Dim) -> Dim:  # the layers of a model repeat the same arithmetic: computed once
+        return from_sympy(fn(*(to_sympy(d) for d in dims)))
+
     @functools.wraps(fn)
     def op(*dims: Dim) -> Dim:
         if all(type(d) is int for d in dims):
             return on_ints(*dims)
         if any(isinstance(d, Unknown) for d in dims):
             return UNKNOWN
-        return from_sympy(fn(*(to_sympy(d) for d in dims)))
+        return symbolic(*dims)
 
     return op
 

@@ -315,3 +315,45 @@ def test_a_static_model_converts_without_importing_sympy():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root,
                          env={**__import__("os").environ, "PYTHONPATH": str(root)})
     assert out.stdout.strip() == "False", out.stdout + out.stderr
+
+
+def test_scan_stacks_its_per_step_outputs():
+    check_pass("infer-shapes", changed=True, before="""
+      func @main(%s: tensor<2xf32>, %x: tensor<?tx2xf32>) -> (tensor<*xf32>, tensor<*xf32>) {
+        %0, %1 = "onnx.Scan"(%s, %x) ({
+        ^bb(%a: tensor<2xf32>, %b: tensor<2xf32>):
+          %2 = "onnx.Add"(%a, %b) : (tensor<2xf32>, tensor<2xf32>) -> tensor<*xf32>
+          "ir.yield"(%2, %2) : (tensor<*xf32>, tensor<*xf32>) -> ()
+        }) {num_scan_inputs = 1} : (tensor<2xf32>, tensor<?tx2xf32>) -> (tensor<*xf32>, tensor<*xf32>)
+        "ir.return"(%0, %1) : (tensor<*xf32>, tensor<*xf32>) -> ()
+      }""", after="""
+      func @main(%s: tensor<2xf32>, %x: tensor<?tx2xf32>) -> (tensor<2xf32>, tensor<?tx2xf32>) {
+        %0, %1 = "onnx.Scan"(%s, %x) ({
+        ^bb(%a: tensor<2xf32>, %b: tensor<2xf32>):
+          %2 = "onnx.Add"(%a, %b) : (tensor<2xf32>, tensor<2xf32>) -> tensor<2xf32>
+          "ir.yield"(%2, %2) : (tensor<2xf32>, tensor<2xf32>) -> ()
+        }) {num_scan_inputs = 1} : (tensor<2xf32>, tensor<?tx2xf32>) -> (tensor<2xf32>, tensor<?tx2xf32>)
+        "ir.return"(%0, %1) : (tensor<2xf32>, tensor<?tx2xf32>) -> ()
+      }""")
+
+
+def test_loop_carried_values_and_scan_outputs():
+    check_pass("infer-shapes", changed=True, before="""
+      func @main(%n: tensor<i64>, %c: tensor<bool>, %v: tensor<?bx3xf32>) -> (tensor<*xf32>, tensor<*xf32>) {
+        %0, %1 = "onnx.Loop"(%n, %c, %v) ({
+        ^bb(%i: tensor<i64>, %cond: tensor<bool>, %x: tensor<?bx3xf32>):
+          %2 = "onnx.Relu"(%x) : (tensor<?bx3xf32>) -> tensor<*xf32>
+          %3 = "onnx.ReduceSum"(%2) {keepdims = 0} : (tensor<*xf32>) -> tensor<*xf32>
+          "ir.yield"(%cond, %2, %3) : (tensor<bool>, tensor<*xf32>, tensor<*xf32>) -> ()
+        }) : (tensor<i64>, tensor<bool>, tensor<?bx3xf32>) -> (tensor<*xf32>, tensor<*xf32>)
+        "ir.return"(%0, %1) : (tensor<*xf32>, tensor<*xf32>) -> ()
+      }""", after="""
+      func @main(%n: tensor<i64>, %c: tensor<bool>, %v: tensor<?bx3xf32>) -> (tensor<?bx3xf32>, tensor<?xf32>) {
+        %0, %1 = "onnx.Loop"(%n, %c, %v) ({
+        ^bb(%i: tensor<i64>, %cond: tensor<bool>, %x: tensor<?bx3xf32>):
+          %2 = "onnx.Relu"(%x) : (tensor<?bx3xf32>) -> tensor<?bx3xf32>
+          %3 = "onnx.ReduceSum"(%2) {keepdims = 0} : (tensor<?bx3xf32>) -> tensor<f32>
+          "ir.yield"(%cond, %2, %3) : (tensor<bool>, tensor<?bx3xf32>, tensor<f32>) -> ()
+        }) : (tensor<i64>, tensor<bool>, tensor<?bx3xf32>) -> (tensor<?bx3xf32>, tensor<?xf32>)
+        "ir.return"(%0, %1) : (tensor<?bx3xf32>, tensor<?xf32>) -> ()
+      }""")

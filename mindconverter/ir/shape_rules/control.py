@@ -46,6 +46,29 @@ def loop(op: Op, cx: ShapeContext) -> Results:
     return out
 
 
+@shape_rule("onnx.Scan")
+def scan(op: Op, cx: ShapeContext) -> Results:
+    """States hold their initial and yielded types; each scan output stacks its per-step type along its axis."""
+    m = int(op.attr("num_scan_inputs"))
+    operands = [v for v in op.operands if v is not None]
+    n = len(operands) - m
+    body = _yielded(op, 0)
+    if len(body) != len(op.results) or m < 1:
+        return [None] * len(op.results)
+    first = operands[n].type
+    in_axis = int((op.attr("scan_input_axes") or [0])[0])
+    steps = first.dims[cx.axis(in_axis, len(first.dims))] if first.dims is not None else UNKNOWN
+    out: Results = [join(operands[i].type, body[i]) for i in range(n)]
+    out_axes = list(op.attr("scan_output_axes") or [0] * (len(body) - n))
+    for t, axis in zip(body[n:], out_axes, strict=True):
+        if t.dims is None:
+            out.append(t)
+            continue
+        a = cx.axis(int(axis), len(t.dims) + 1)
+        out.append(t.with_dims((*t.dims[:a], steps, *t.dims[a:])))
+    return out
+
+
 @shape_rule("mc.cell")
 def cell(op: Op, cx: ShapeContext) -> Results:
     """What the region yields (its arguments have the operands' types)."""
