@@ -76,7 +76,7 @@ def load_onnx(
     module.funcs.append(func)
     return OnnxSource(
         module=module,
-        reference=reference,
+        reference=_with_inline_data(reference, path.parent),
         input_names=[a.name or "" for a in func.args],
         output_names=func.output_names,
         opset=opset,
@@ -159,6 +159,31 @@ def _prepare_reference(
         graph.output.extend(new_outputs)
         _prune(graph)
     return model
+
+
+def _with_inline_data(model: onnx.ModelProto, base_dir: Path) -> onnx.ModelProto:
+    """A copy whose external initializers hold their data, read from the model's folder (confined).
+
+    onnxruntime, given the model as bytes, would resolve external locations against the current
+    directory, reading other files (or failing) than the ones the IR's weights came from.
+    """
+    external = [i for i in model.graph.initializer if i.data_location == onnx.TensorProto.EXTERNAL]
+    if not external:
+        return model
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    for init in copy.graph.initializer:
+        if init.data_location != onnx.TensorProto.EXTERNAL:
+            continue
+        file = validate.external_data_file(init, base_dir)
+        offset = int({e.key: e.value for e in init.external_data}.get("offset", 0))
+        nbytes = int(np.prod(init.dims, dtype=np.int64)) * dtype_from_onnx(init.data_type).to_numpy().itemsize
+        with open(file, "rb") as f:
+            f.seek(offset)
+            init.raw_data = f.read(nbytes)
+        init.data_location = onnx.TensorProto.DEFAULT
+        del init.external_data[:]
+    return copy
 
 
 def _prune(graph: onnx.GraphProto) -> None:

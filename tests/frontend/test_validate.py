@@ -253,3 +253,18 @@ def test_external_data_in_the_cli_is_a_coded_error(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "error[1000006]: external data location '../canary.bin' leaves the model's folder" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_the_reference_reads_external_data_from_the_model_folder_not_the_working_directory(tmp_path, monkeypatch):
+    from mindconverter.runtime_check.reference import run_onnxruntime
+
+    path = _external_model(tmp_path, "w.bin")
+    (path.parent / "w.bin").write_bytes(np.eye(4, dtype=np.float32).tobytes())
+    decoy = tmp_path / "cwd"
+    decoy.mkdir()
+    (decoy / "w.bin").write_bytes(np.full(16, 5.0, np.float32).tobytes())
+    monkeypatch.chdir(decoy)
+    source = load_onnx(path)
+    x = np.arange(4, dtype=np.float32).reshape(1, 4)
+    np.testing.assert_array_equal(run_onnxruntime(source.reference, {"x": x})[0], x)
+    assert isinstance(source.module.weights.get("w"), np.memmap)  # the IR still maps the file
