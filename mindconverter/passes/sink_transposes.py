@@ -155,6 +155,20 @@ class _Sinker:
             if axes and len(ops) > 1 and ops[1] is not None:
                 return [x, self._const(user, np.array(mapped, np.int64)), *ops[2:]], attrs, out_perm
             return [x, *ops[1:]], attrs, out_perm
+        if kind == "Squeeze":  # like a keepdims=0 reduction of size-1 axes
+            if len(ops) > 1 and ops[1] is not None:
+                known = self._known(ops[1])
+                if known is None:
+                    return None
+                axes = [int(a) for a in known.reshape(-1)]
+            else:
+                dims = t.result.type.dims
+                if dims is None or not all(isinstance(d, int) for d in dims):
+                    return None
+                axes = [i for i, d in enumerate(dims) if d == 1]
+            reduced = {a % n for a in axes}
+            mapped = np.array(sorted(perm[a] for a in reduced), np.int64)
+            return [x, self._const(user, mapped)], attrs, _reduced_perm(perm, reduced)
         if kind == "Pad":
             if attrs.get("mode", "constant") not in ("constant", "reflect", "edge", "wrap") or len(ops) > 3:
                 return None
@@ -230,8 +244,8 @@ def sink_transposes(module: Module, ctx: PassContext) -> bool:
 
     1. `Transpose(Transpose(x, q), p)` becomes `Transpose(x, q∘p)`, or `x` when that is the identity.
     2. A Transpose whose only user is element-wise (unary, or broadcasting with constants and
-       transposes of the same perm), Concat, Softmax/LogSoftmax, Reduce*, Pad or Slice
-       moves below it (a keepdims=0 Reduce leaves the perm of the kept axes, none if that is the
+       transposes of the same perm), Concat, Softmax/LogSoftmax, Reduce*, Squeeze, Pad or Slice
+       moves below it (a keepdims=0 Reduce or a Squeeze leaves the perm of the kept axes, none if that is the
        identity); axis attributes and axes/pads inputs are mapped through the perm, constants are
        permuted (a parameter read only there is permuted in place and keeps its name).
        BatchNormalization-like ops (channel axis 1) let a perm through only when it keeps axes 0 and 1.

@@ -124,3 +124,30 @@ def test_a_none_batch_stays_symbolic_and_is_checked_against_tensorflow_at_severa
     assert result.report["inputs"][0]["shape"] == ["?batch", 16, 16, 3]
     sizes = {p["sizes"]["batch"] for p in result.parity}
     assert len(sizes) >= 2, result.parity
+
+
+@pytest.mark.slow
+def test_sink_transposes_alone_moves_mobilenet_v2_to_nchw(tmp_path):
+    """With tf2onnx's own transpose optimizers off, the ~200 NHWC<->NCHW wrappers cancel to one at the input."""
+    import numpy as np
+    import tensorflow as tf
+
+    from mindconverter.frontend.pb import load_pb
+    from mindconverter.passes.manager import PassManager
+    from mindconverter.runtime_check.evaluate import run_ir
+    from mindconverter.runtime_check.tf_reference import graph_def_runner
+
+    model = tf.keras.applications.MobileNetV2(weights=None, input_shape=(96, 96, 3), alpha=0.35, classes=10)
+    tf_models.randomize(model)
+    pb = tmp_path / "mobilenet_v2_96.pb"
+    ins, outs = tf_models.freeze_tf2(model, pb, (1, 96, 96, 3))
+    source = load_pb(pb, None, ins, outs, skip_tf2onnx_optimizers=("optimize_transpose", "remove_back_to_back"))
+    module = source.onnx.module
+    assert len(_layout_transposes(module)) > 100
+    PassManager(("cleanup", "infer-shapes", "fold-constants", "cleanup", "dce", "infer-shapes", "sink-transposes", "dce")).run(module)
+    (left,) = [op for op in module.ops() if op.name == "onnx.Transpose"]
+    assert left.operands[0] is module.main.args[0]
+    x = np.random.default_rng(0).standard_normal((1, 96, 96, 3)).astype(np.float32)
+    (want,) = graph_def_runner(source.graph_def, source.input_tensors, source.output_tensors)([x])
+    (got,) = run_ir(module, [x]).outputs
+    np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)

@@ -223,8 +223,31 @@ def test_reduce_keepdims_0_keeps_a_smaller_perm():
     before, after = REDUCE_KEEPDIMS_0_KEEPS_A_SMALLER_PERM
     check_pass("sink-transposes", changed=True, before=before, after=after)
 
+SQUEEZE_OF_SIZE_ONE_AXES = (
+    """
+    func @main(%x: tensor<1x56x1x1xf32>) -> tensor<56xf32> {
+      %a = "ir.const"() {value = dense<[0, 1, 2]>} : () -> tensor<3xi64>
+      %0 = "onnx.Transpose"(%x) {perm = [0, 2, 3, 1]} : (tensor<1x56x1x1xf32>) -> tensor<1x1x1x56xf32> loc("t1")
+      %1 = "onnx.Squeeze"(%0, %a) : (tensor<1x1x1x56xf32>, tensor<3xi64>) -> tensor<56xf32> loc("squeeze")
+      "ir.return"(%1) : (tensor<56xf32>) -> ()
+    }""",
+    """
+    func @main(%x: tensor<1x56x1x1xf32>) -> tensor<56xf32> {
+      %0 = "ir.const"() {value = dense<[0, 1, 2]>} : () -> tensor<3xi64>
+      %1 = "ir.const"() {value = dense<[0, 2, 3]>} : () -> tensor<3xi64> loc("squeeze")
+      %2 = "onnx.Squeeze"(%x, %1) : (tensor<1x56x1x1xf32>, tensor<3xi64>) -> tensor<56xf32> loc("squeeze")
+      "ir.return"(%2) : (tensor<56xf32>) -> ()
+    }""",
+)
 
-@pytest.mark.parametrize("case", [MERGE_NON_IDENTITY, BIAS_AND_RESIDUAL, CONCAT_SOFTMAX_REDUCE, PAD_SLICE_REDUCESUM, BATCHNORM_IN_NCHW, STAYS_MULTI_USER_AND_RESHAPE, GLOBAL_POOL_KEEPDIMS_0, REDUCE_KEEPDIMS_0_KEEPS_A_SMALLER_PERM], ids=['merge_non_identity', 'bias_and_residual', 'concat_softmax_reduce', 'pad_slice_reducesum', 'batchnorm_in_nchw', 'stays_multi_user_and_reshape', 'global_pool_keepdims_0', 'reduce_keepdims_0_keeps_a_smaller_perm'])
+
+def test_squeeze_of_size_one_axes():
+    """Squeezing the size-1 axes of a transposed value squeezes the matching axes; no transpose is left."""
+    before, after = SQUEEZE_OF_SIZE_ONE_AXES
+    check_pass("sink-transposes", changed=True, before=before, after=after)
+
+
+@pytest.mark.parametrize("case", [MERGE_NON_IDENTITY, BIAS_AND_RESIDUAL, CONCAT_SOFTMAX_REDUCE, PAD_SLICE_REDUCESUM, BATCHNORM_IN_NCHW, STAYS_MULTI_USER_AND_RESHAPE, GLOBAL_POOL_KEEPDIMS_0, REDUCE_KEEPDIMS_0_KEEPS_A_SMALLER_PERM, SQUEEZE_OF_SIZE_ONE_AXES], ids=['merge_non_identity', 'bias_and_residual', 'concat_softmax_reduce', 'pad_slice_reducesum', 'batchnorm_in_nchw', 'stays_multi_user_and_reshape', 'global_pool_keepdims_0', 'reduce_keepdims_0_keeps_a_smaller_perm', 'squeeze_of_size_one_axes'])
 def test_rewritten_ir_computes_the_same(case):
     before, _ = case
     after, _ = run_pass_on_text("sink-transposes", before)
