@@ -17,6 +17,8 @@ import re
 import sys
 from pathlib import Path
 
+import attrs
+
 from mindconverter.logs import console_logger
 
 EXIT_OK, EXIT_ERROR = 0, 1
@@ -43,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="after the passes, list every root candidate of this pattern and why it did (not) match")
     p.add_argument("--no-verify", action="store_true", help="do not verify the input (passes are still verified)")
     p.add_argument("--list-passes", action="store_true", help="list the registered passes and exit")
+    p.add_argument("--help-passes", action="store_true",
+                   help="list the registered passes with their typed options (name, type, default) and exit")
     p.add_argument("-v", "--verbose", action="count", default=0, help="show tracebacks of errors")
     return p
 
@@ -138,9 +142,12 @@ def run(args: argparse.Namespace, out=None) -> int:
     load_builtin_passes()
     for plugin in args.pass_plugin:
         load_plugin(plugin)
-    if args.list_passes:
+    if args.list_passes or args.help_passes:
         for name in sorted(PASSES):
             print(f"{name:24} {PASSES[name].summary}", file=out)
+            for option, kind, default, text in PASSES[name].option_fields() if args.help_passes else ():
+                shown = "{}" if isinstance(default, attrs.Factory) else repr(default)
+                print(f"    {option} ({kind}, default {shown}): {text}", file=out)
         return EXIT_OK
     if args.input == "-":
         text, source, weight_files = sys.stdin.read(), "<stdin>", []

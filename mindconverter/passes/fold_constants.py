@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import attrs
 import numpy as np
 
 from mindconverter.ir.core import (
@@ -46,7 +47,14 @@ def _static_shape_value(op: Op) -> np.ndarray:
     return shape[slice(start, end)]
 
 
-@register_pass("fold-constants")
+@attrs.define
+class FoldOptions:
+    """Options of fold-constants."""
+
+    fold_limit: int = attrs.field(default=2**28, converter=int, metadata={"help": "results with more elements stay unfolded"})
+
+
+@register_pass("fold-constants", options=FoldOptions)
 def fold_constants(module: Module, ctx: PassContext) -> bool:
     """Replace ops whose operands are all ir.const/ir.param by constants holding the result.
 
@@ -59,7 +67,7 @@ def fold_constants(module: Module, ctx: PassContext) -> bool:
        types are static this is known before evaluating, so nothing that large is allocated.
     5. Constants that fed only folded ops are erased (their weight-store data is left to `dce`).
     """
-    limit = int(ctx.option("fold-limit", 2**28))
+    limit = ctx.options_of(FoldOptions).fold_limit
     opset = int(module.attrs.get("opset", CANONICAL_OPSET))
     changed = False
     for func in module.funcs:

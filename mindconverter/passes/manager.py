@@ -13,7 +13,7 @@ import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 
@@ -26,14 +26,23 @@ from mindconverter.weights_io import save_weights
 log = logging.getLogger("mindconverter")
 
 PassFn = Callable[[Module, "PassContext"], bool]
+T = TypeVar("T")
 
 
 @attrs.frozen
 class PassSpec:
-    """A registered pass: its name, function and first docstring line."""
+    """A registered pass: its name, function, first docstring line and its options class (attrs fields)."""
 
     name: str
     fn: PassFn
+    options: type | None = None
+
+    def option_fields(self) -> list[tuple[str, str, Any, str]]:
+        """(kebab-case name, type, default, help) of each option, as `--pass-option` and `ctx.option` spell them."""
+        if self.options is None:
+            return []
+        return [(f.name.replace("_", "-"), str(f.type), f.default, f.metadata.get("help", ""))
+                for f in attrs.fields(self.options)]
 
     @property
     def summary(self) -> str:
@@ -51,8 +60,12 @@ DEFAULT_PIPELINE = (
 )
 
 
-def register_pass(name: str) -> Callable[[PassFn], PassFn]:
-    """Register `fn` as the pass `name` (kebab-case), usable in `--passes` and pipelines."""
+def register_pass(name: str, options: type | None = None) -> Callable[[PassFn], PassFn]:
+    """Register `fn` as the pass `name` (kebab-case), usable in `--passes` and pipelines.
+
+    `options` is an attrs class whose fields are the pass's options (`fold_limit` is the option
+    `fold-limit`); the pass reads them typed with `ctx.options_of(OptionsClass)`.
+    """
 
     def register(fn: PassFn) -> PassFn:
         old = PASSES.get(name)
@@ -60,33 +73,26 @@ def register_pass(name: str) -> Callable[[PassFn], PassFn]:
         # second conversion in one process, or a user's edited copy); built-in passes may not.
         if old is not None and old.fn is not fn and name not in PLUGIN_PASSES:
             raise ValueError(f"pass '{name}' is already registered by {old.fn.__module__}")
-        PASSES[name] = PassSpec(name, fn)
+        PASSES[name] = PassSpec(name, fn, options)
         return fn
 
     return register
 
 
+#: Modules of the passes package that hold the machinery, not passes.
+_NOT_PASSES = frozenset({"manager", "pattern", "testing"})
+
+
 def load_builtin_passes() -> None:
-    """Import the built-in pass modules so their decorators run."""
-    from mindconverter.passes import (  # noqa: F401
-        cleanup,
-        dce,
-        fold_batchnorm,
-        fold_constants,
-        fuse_attention,
-        fuse_dense,
-        fuse_embedding,
-        fuse_gelu,
-        fuse_hard_activations,
-        fuse_layer_norm,
-        fuse_pad,
-        fuse_silu,
-        infer_shapes,
-        restore_dropout,
-        simplify_reshapes,
-        sink_transposes,
-        structure_modules,
-    )
+    """Import every module of the passes package (found on disk: adding a pass is adding its file), so their decorators run."""
+    import importlib
+    import pkgutil
+
+    import mindconverter.passes as package
+
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.name not in _NOT_PASSES:
+            importlib.import_module(f"{package.__name__}.{info.name}")
 
 
 #: Module names given to plugin files imported by `load_plugin`.
@@ -145,6 +151,12 @@ class PassContext:
 
     def option(self, name: str, default: Any) -> Any:
         return self.options.get(name, default)
+
+    def options_of(self, cls: type[T]) -> T:
+        """The options of a pass as its attrs class `cls`: fields from `options` by their kebab-case name, else defaults."""
+        given = {f.name: self.options[f.name.replace("_", "-")] for f in attrs.fields(cls)
+                 if f.name.replace("_", "-") in self.options}
+        return cls(**given)
 
 
 @attrs.define

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import attrs
 import numpy as np
 
 from mindconverter.ir.core import Builder, Module, replace_uses
@@ -18,7 +19,16 @@ def _scope(loc_name: str) -> str:
     return loc_name.rsplit("/", 1)[0] if "/" in loc_name else ""
 
 
-@register_pass("restore-dropout")
+@attrs.define
+class DropoutOptions:
+    """Options of restore-dropout."""
+
+    dropout_rate: float = attrs.field(default=0.5, converter=float, metadata={"help": "p of a dropout scope not in dropout-rates"})
+    dropout_rates: dict[str, float] = attrs.field(factory=dict, converter=lambda v: dict(v or {}),
+                                                  metadata={"help": "scope -> p (the torch API fills it from nn.Dropout)"})
+
+
+@register_pass("restore-dropout", options=DropoutOptions)
 def restore_dropout(module: Module, ctx: PassContext) -> bool:
     """Replace an onnx.Identity in a dropout scope by onnx.Dropout(x, ratio, training_mode=False).
 
@@ -30,8 +40,8 @@ def restore_dropout(module: Module, ctx: PassContext) -> bool:
     3. Must run before `cleanup`, which removes Identity ops. The Dropout is an identity in
        inference, so parity is unaffected; in training it drops like the source.
     """
-    rates: dict[str, float] = dict(ctx.option("dropout-rates", {}) or {})
-    default = float(ctx.option("dropout-rate", 0.5))
+    options = ctx.options_of(DropoutOptions)
+    rates, default = options.dropout_rates, options.dropout_rate
     changed = False
     for func in module.funcs:
         for op in list(func.walk()):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 
+import attrs
+
 from mindconverter.ir.core import Block, Builder, Func, Module, Op, Value, replace_uses
 from mindconverter.ir.scopes import SourceScopes, op_path
 from mindconverter.passes.manager import PassContext, register_pass
@@ -217,7 +219,15 @@ def _outline_repeats(
     return changed
 
 
-@register_pass("structure-modules")
+@attrs.define
+class StructureOptions:
+    """Options of structure-modules."""
+
+    module_classes: dict[str, str] = attrs.field(factory=dict, converter=lambda v: dict(v or {}), metadata={
+        "help": "module path -> source class name, for class names (the torch API fills it)"})
+
+
+@register_pass("structure-modules", options=StructureOptions)
 def structure_modules(module: Module, ctx: PassContext) -> bool:
     """Group the ops of each source module scope (torch `/layer1/layer1.0/conv1/Conv`, TF `block_1_expand/Conv2D`) into an mc.cell.
 
@@ -239,7 +249,7 @@ def structure_modules(module: Module, ctx: PassContext) -> bool:
        structure its authors wrote, and guessing blocks among them would contradict their names.
     """
     changed = False
-    classes: dict[str, str] = dict(ctx.option("module-classes", {}) or {})
+    classes = ctx.options_of(StructureOptions).module_classes
     for func in module.funcs:
         if any(op.name == "mc.cell" for op in func.body.ops):
             continue  # already structured
