@@ -24,7 +24,7 @@ from attrs import field
 from attrs.validators import in_, instance_of
 
 from mindconverter.ir.core import Block, Builder, Module, Op, Value, WeightStore, erase_op, replace_uses
-from mindconverter.ir.symbolic import floordiv
+from mindconverter.ir.symbolic import equal, floordiv
 from mindconverter.ir.types import TensorType
 
 DIALECT: dict[str, type[DialectOp]] = {}
@@ -376,7 +376,8 @@ def _compatible(a: TensorType, b: TensorType) -> bool:
         return True
     if len(a.dims) != len(b.dims):
         return False
-    return all(not (isinstance(x, int) and isinstance(y, int)) or x == y for x, y in zip(a.dims, b.dims, strict=True))
+    # Symbolic dims must not provably differ (?(2*b) where the rule gives ?b); unknown ones fit anything.
+    return all(x == y or equal(x, y) is not False for x, y in zip(a.dims, b.dims, strict=True))
 
 
 def decompose_op(op: Op, weights: WeightStore) -> None:

@@ -11,6 +11,7 @@ import numpy as np
 from mindconverter.errors import VerifyError
 from mindconverter.ir.core import TERMINATORS, Block, Dense, Func, Module, Op, Value
 from mindconverter.ir.printer import dense_type, format_loc, value_names
+from mindconverter.ir.types import Sym, SymExpr, Unknown
 
 DEFAULT_OPSET = 17
 _BUG = "if a pass produced this IR, this is a bug in that pass (rerun with --dump-ir to find it)"
@@ -85,6 +86,16 @@ class _FuncVerifier:
             raise self._error(op, f"value {self._name(value)} is defined twice", f"define every value once; {_BUG}")
         self.defined.add(value)
         self.visible.add(value)
+        dims = value.type.dims
+        if dims is not None:
+            for i, d in enumerate(dims):
+                if type(d) is int and d >= 0 or isinstance(d, (Sym, SymExpr, Unknown)):
+                    continue
+                raise self._error(
+                    op,
+                    f"dim {i} of {self._name(value)} is {d!r}; a dim is a size >= 0, a symbol, an expression or unknown",
+                    f"build dims with mindconverter.ir.symbolic (it returns ints, Sym or SymExpr); {_BUG}",
+                )
 
     def _op(self, op: Op, block: Block) -> None:
         if op.parent is not block:

@@ -480,3 +480,14 @@ def test_a_2000_op_module_verifies_fast() -> None:
     elapsed = time.perf_counter() - start
     assert len(list(m.ops())) > 2000
     assert elapsed < 1.0, f"verifying 2,100 ops took {elapsed:.2f} s"
+
+
+def test_a_dim_that_is_not_a_size_symbol_or_expression_is_rejected() -> None:
+    m = module("""
+    func @main(%x: tensor<2x3xf32>) -> tensor<2x3xf32> {
+      %0 = "onnx.Relu"(%x) : (tensor<2x3xf32>) -> tensor<2x3xf32>
+      "ir.return"(%0) : (tensor<2x3xf32>) -> ()
+    }""")
+    relu = m.main.body.ops[0]
+    relu.result.type = relu.result.type.with_dims((2, -3))
+    fails(m, "dim 1 of %0 is -3; a dim is a size >= 0, a symbol, an expression or unknown")

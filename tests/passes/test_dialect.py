@@ -178,3 +178,16 @@ def test_attention_shape_rule_takes_the_value_width_and_checks_attributes():
         create(Builder.before(ret), "mc.attention", [q, k, v], num_heads=2, scale=0.25, dropout=1.0)
     with pytest.raises(ValueError, match="num_heads must be at least 1"):
         create(Builder.before(ret), "mc.attention", [q, k, v], num_heads=0, scale=0.25)
+
+
+def test_verify_dialect_rejects_a_provably_different_symbolic_dim():
+    def silu(result: str) -> str:
+        return f"""
+          func @main(%x: tensor<?bx3xf32>) -> {result} {{
+            %0 = "mc.silu"(%x) : (tensor<?bx3xf32>) -> {result}
+            "ir.return"(%0) : ({result}) -> ()
+          }}"""
+
+    verify_dialect(parse(silu("tensor<?cx3xf32>")))  # ?c may be ?b: nothing proves otherwise
+    with pytest.raises(VerifyError, match=r"is tensor<\?\(2\*b\)x3xf32>, but its shape rule gives tensor<\?bx3xf32>"):
+        verify_dialect(parse(silu("tensor<?(2*b)x3xf32>")))
