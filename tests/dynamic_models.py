@@ -134,14 +134,16 @@ def window_attention_block(dim: int = 16, heads: int = 2, window: int = 4):
     return WindowBlock().eval()
 
 
-def export_static(model, shape: Sequence[int], path: Path) -> Path:
+def export_static(model, shape: Sequence[int], path: Path, axes: dict[int, str] | None = None) -> Path:
+    """Export forward(input) -> output at `shape`; `axes` ({1: "height"}) makes those axes of both dynamic."""
     import warnings
 
     torch = _torch()
+    dynamic_axes = {"input": axes, "output": axes} if axes else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(model, (torch.randn(*shape),), str(path), dynamo=False, opset_version=17,
-                          input_names=["input"], output_names=["output"])
+                          input_names=["input"], output_names=["output"], dynamic_axes=dynamic_axes)
     return path
 
 
