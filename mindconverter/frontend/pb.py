@@ -331,30 +331,84 @@ def read_variables_directly(graph_def: Any, keep: set[str]) -> int:
 
 
 def rewrite_erfc(graph_def: Any) -> int:
-    """`Erfc(x)` (Keras' exact GELU writes `0.5 * x * erfc(-x / sqrt(2))`), which tf2onnx lacks, becomes `1 - Erf(x)`.
+    """`Erfc`, which tf2onnx lacks, becomes Erf: `erfc(-u) = 1 + erf(u)`, else `erfc(x) = 1 - erf(x)`.
 
-    The Sub keeps the Erfc's name, so its consumers and its source location are unchanged.
+    Keras' exact GELU is `0.5 * x * erfc(-x * (1 / sqrt 2))`; as `0.5 * x * (1 + erf(x * (1 / sqrt 2)))`
+    fuse-gelu recognises it. The Add/Sub keeps the Erfc's name, so consumers and locations are unchanged.
     """
     tf = import_tf()
+    nodes = {n.name: n for n in graph_def.node}
     count = 0
-    names = {n.name for n in graph_def.node}
     for node in list(graph_def.node):
         if node.op != "Erfc":
             continue
         dtype = node.attr["T"].type
-        erf = graph_def.node.add()
-        erf.op, erf.name = "Erf", f"{node.name}/erf"
-        erf.input.extend(node.input)
-        erf.attr["T"].type = dtype
-        one = graph_def.node.add()
-        one.op, one.name = "Const", f"{node.name}/one"
+        arg, negated = node.input[0], False
+        source = nodes.get(_node_of(arg))
+        if source is not None and source.op == "Neg":
+            arg, negated = source.input[0], True
+        elif source is not None and source.op == "Mul":
+            for k in (0, 1):
+                neg = nodes.get(_node_of(source.input[k]))
+                if neg is not None and neg.op == "Neg":
+                    scaled = _new_node(graph_def, nodes, "Mul", f"{node.name}/arg", [neg.input[0], source.input[1 - k]], dtype)
+                    arg, negated = scaled.name, True
+                    break
+        erf = _new_node(graph_def, nodes, "Erf", f"{node.name}/erf", [arg], dtype)
+        one = _new_node(graph_def, nodes, "Const", f"{node.name}/one", [], None)
         one.attr["dtype"].type = dtype
         one.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(np.array(1, tf.dtypes.as_dtype(dtype).as_numpy_dtype)))
-        if erf.name in names or one.name in names:
-            raise ModelLoadError(f"cannot rewrite Erfc node '{node.name}': its helper names are taken")
-        node.op = "Sub"
+        node.op = "AddV2" if negated else "Sub"
         del node.input[:]
         node.input.extend([one.name, erf.name])
+        count += 1
+    return count
+
+
+def _new_node(graph_def: Any, nodes: dict[str, Any], op: str, name: str, inputs: list[str], dtype: int | None) -> Any:
+    if name in nodes:
+        raise ModelLoadError(f"cannot rewrite the graph: node name '{name}' is taken",
+                             fix="rename the node, or report the model")
+    node = graph_def.node.add()
+    node.op, node.name = op, name
+    node.input.extend(inputs)
+    if dtype is not None:
+        node.attr["T"].type = dtype
+    nodes[name] = node
+    return node
+
+
+def bias_before_tensordot_reshape(graph_def: Any, keep: set[str]) -> int:
+    """`BiasAdd(Reshape(MatMul(...)), b)` (Keras Dense on a 3-D input: `Tensordot`) -> `Reshape(BiasAdd(MatMul, b))`.
+
+    The bias then follows the MatMul, and fuse-dense makes one `nn.Dense` with its bias. Only for a
+    1-D constant bias over the MatMul's columns (the Reshape keeps the last dim).
+    """
+    tf = import_tf()
+    nodes = {n.name: n for n in graph_def.node}
+    consumers: dict[str, list[Any]] = {}
+    for node in graph_def.node:
+        for name in node.input:
+            consumers.setdefault(_node_of(name), []).append(node)
+    count = 0
+    for add in list(graph_def.node):
+        if add.op not in ("BiasAdd", "AddV2", "Add") or add.name in keep or len(add.input) != 2:
+            continue
+        reshape = nodes.get(_node_of(add.input[0]))
+        if reshape is None or reshape.op != "Reshape" or not reshape.name.endswith("Tensordot") or tensor_name(add.input[0]) != f"{reshape.name}:0":
+            continue
+        matmul = nodes.get(_node_of(reshape.input[0]))
+        bias = _const_value(tf, nodes, add.input[1])
+        if matmul is None or matmul.op != "MatMul" or bias is None or bias[1].ndim != 1:
+            continue
+        if len(consumers.get(reshape.name, [])) != 1 or add.attr["data_format"].s not in (b"", b"NHWC"):
+            continue
+        for user in consumers.get(add.name, []):
+            for i, name in enumerate(user.input):
+                if _node_of(name) == add.name and not name.startswith("^"):
+                    user.input[i] = reshape.name
+        add.input[0] = reshape.input[0]
+        reshape.input[0] = add.name
         count += 1
     return count
 
@@ -497,6 +551,7 @@ def load_pb(
     if batchnorms:
         log.info("kept %d BatchNormalization layer(s) that Keras wrote as Mul/Add", len(batchnorms))
     rewrite_erfc(graph_def)
+    bias_before_tensordot_reshape(graph_def, {_node_of(t) for t in outs})
     dropouts = dropout_identities(graph_def)
     renames = {t: t[:-2] if t.endswith(":0") else t for t in [*ins, *outs]}
     try:

@@ -92,6 +92,9 @@ def test_keras_dense_layernorm_attention(tmp_path):
     result = _convert(tmp_path, pb, ins, outs, "2,6,16")
     code = result.script.read_text()
     assert code.count("nn.LayerNorm((16,), epsilon=1e-06)") == 2, code  # Keras 3's decomposed LayerNormalization
+    assert "nn.GELU(approximate=False)" in code, code  # Keras' 0.5 * x * erfc(-x / sqrt 2)
+    for dense in ("self.embed = nn.Dense(16, 16)\n", "self.ffn_in = nn.Dense(16, 32)\n", "self.logits = nn.Dense(16, 3)\n"):
+        assert dense in code, code  # Dense on a 3-D input (Tensordot) keeps its bias
     module = _final_ir(tmp_path)
     assert not _transpose_pairs(module)
     weight_map = json.loads(result.weight_map.read_text())["keras_transformer"]
