@@ -216,3 +216,30 @@ for data, target in loader:
     code, _ = rewrite(source, "train-step")
     assert "WithLossCell" not in code  # the table maps F.nll_loss where it is called, inside forward_fn
     assert "def forward_fn(data, target):\n    loss = F.nll_loss(model(data), target)\n    return loss\n" in code
+
+
+def test_mixed_precision_step_becomes_the_plain_step():
+    source = """\
+import torch
+
+scaler = torch.cuda.amp.GradScaler()  # loss scaling
+for x, y in loader:
+    optimizer.zero_grad()
+    with torch.autocast(device_type="cuda", dtype=torch.float16):
+        out = model(x)
+        loss = criterion(out, y) + aux_loss(out)
+    scaler.scale(loss).backward()
+    scaler.unscale_(optimizer)
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    scaler.step(optimizer)
+    scaler.update()
+"""
+    code, ctx = rewrite(source)
+    assert "scaler" not in code and "autocast" not in code
+    assert (
+        "    loss, grads = grad_fn(x, y)\n    grads = ops.clip_by_global_norm(grads, 1.0)\n    optimizer(grads)\n"
+        in code
+    )
+    assert_comments_kept(source, code)
+    assert {f.api for f in ctx.findings} >= {"torch.autocast", "torch.amp.GradScaler", "torch.amp.GradScaler.update"}
+    assert all(f.converted for f in ctx.findings)

@@ -313,3 +313,31 @@ def assigned_names(node: cst.CSTNode) -> set[str]:
 
     node.visit(_Bound())
     return found
+
+
+class DropStatements(cst.CSTTransformer):
+    """Remove every statement line `drop(statement)` selects; comments stay (on what follows, or at the
+    end of the block)."""
+
+    def __init__(self, drop: Callable[[cst.BaseStatement], bool]) -> None:
+        super().__init__()
+        self.drop = drop
+
+    def _dropped(self, node):
+        body, tail = list(node.body), []
+        for i in reversed(range(len(body))):
+            if self.drop(body[i]):
+                if i == len(body) - 1 and i > 0:  # the block's last statement: its comments close the block
+                    tail = [ln for ln in comments_of(body[i]) if ln.comment is not None] + tail
+                    body = body[:i]
+                else:
+                    body = splice(body, i, [])
+        return node.with_changes(body=body, footer=[*tail, *node.footer])
+
+    def leave_IndentedBlock(
+        self, original_node: cst.IndentedBlock, updated_node: cst.IndentedBlock
+    ) -> cst.IndentedBlock:
+        return self._dropped(updated_node)
+
+    def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
+        return self._dropped(updated_node)

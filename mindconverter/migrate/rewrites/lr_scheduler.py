@@ -11,16 +11,15 @@ from mindconverter.migrate.registry import register_rewrite
 from mindconverter.migrate.rewrites._common import (
     NN_IMPORT,
     BodyRewrite,
+    DropStatements,
     arg,
     assign_of_stmt,
     assigned_names,
     call_of_stmt,
     code_of,
-    comments_of,
     method_call,
     position,
     qualified_names,
-    splice,
     stmt,
     unconvert_comment,
     with_marker,
@@ -212,7 +211,19 @@ class LrScheduler(BodyRewrite):
 
     def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
         module = super().leave_Module(original_node, updated_node)
-        return module.visit(_DropSteps(self._converted)) if self._converted else module
+        if not self._converted:
+            return module
+
+        def is_step(statement: cst.BaseStatement) -> bool:
+            call = call_of_stmt(statement)
+            return (
+                call is not None
+                and bool(method_call(call, "step"))
+                and not call.args
+                and code_of(call.func.value) in self._converted
+            )
+
+        return module.visit(DropStatements(is_step))
 
     def _convert(self, original, out, i, assign: cst.Assign, kind: str) -> None:
         sched = code_of(assign.targets[0].target)
@@ -300,36 +311,3 @@ def _same_arg(call: cst.Call, lr: cst.Arg) -> cst.Arg | None:
         ):
             return a
     return None
-
-
-class _DropSteps(cst.CSTTransformer):
-    """Remove the `sched.step()` statements of converted schedulers (their comments stay)."""
-
-    def __init__(self, schedulers: set[str]) -> None:
-        super().__init__()
-        self.schedulers = schedulers
-
-    def _drop(self, node):
-        body, tail = list(node.body), []
-        for i in reversed(range(len(body))):
-            call = call_of_stmt(body[i])
-            if (
-                call is not None
-                and method_call(call, "step")
-                and not call.args
-                and code_of(call.func.value) in self.schedulers
-            ):
-                if i == len(body) - 1 and i > 0:  # the block's last statement: its comments close the block
-                    tail = [ln for ln in comments_of(body[i]) if ln.comment is not None] + tail
-                    body = body[:i]
-                else:
-                    body = splice(body, i, [])
-        return node.with_changes(body=body, footer=[*tail, *node.footer])
-
-    def leave_IndentedBlock(
-        self, original_node: cst.IndentedBlock, updated_node: cst.IndentedBlock
-    ) -> cst.IndentedBlock:
-        return self._drop(updated_node)
-
-    def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
-        return self._drop(updated_node)

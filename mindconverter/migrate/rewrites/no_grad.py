@@ -18,6 +18,7 @@ NO_GRAD = (
     "torch.enable_grad",
     "torch.set_grad_enabled",
 )
+AUTOCAST = ("torch.autocast", "torch.amp.autocast", "torch.cuda.amp.autocast", "torch.cpu.amp.autocast")
 
 
 @register_rewrite("no-grad", order=20)
@@ -28,7 +29,9 @@ class NoGrad(BodyRewrite):
        calls already run without gradient tracking; `torch.inference_mode`, `torch.enable_grad` and
        `torch.set_grad_enabled(...)` used as context managers go the same way.
     2. Other context managers of the same `with` stay (`with torch.no_grad(), open(p) as f:`).
-    3. Comments survive: the `with` line's own comments lead the body's first statement, the block's
+    3. `torch.autocast(...)` blocks go the same way (the script runs in float32; MindSpore sets mixed
+       precision per network with `ms.amp.auto_mixed_precision`).
+    4. Comments survive: the `with` line's own comments lead the body's first statement, the block's
        trailing comments follow the body.
     """
 
@@ -36,13 +39,17 @@ class NoGrad(BodyRewrite):
 
     def _is_no_grad(self, node: cst.BaseExpression) -> bool:
         target = node.func if isinstance(node, cst.Call) else node
-        return is_any(self, target, NO_GRAD)
+        return is_any(self, target, NO_GRAD + AUTOCAST)
 
     def _found(self, node: cst.CSTNode, api_node: cst.BaseExpression) -> None:
         line, col = position(self, node)
         target = api_node.func if isinstance(api_node, cst.Call) else api_node
-        api = next(iter(sorted(n for n in NO_GRAD if is_any(self, target, (n,)))), "torch.no_grad")
-        self.ctx.report(line, col, api, True, "removed: MindSpore computes gradients only when asked")
+        api = next(iter(sorted(n for n in NO_GRAD + AUTOCAST if is_any(self, target, (n,)))), "torch.no_grad")
+        if api in AUTOCAST:
+            why = "removed: runs in float32 (MindSpore sets mixed precision per network: ms.amp.auto_mixed_precision)"
+        else:
+            why = "removed: MindSpore computes gradients only when asked"
+        self.ctx.report(line, col, api, True, why)
 
     def leave_FunctionDef(self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef) -> cst.FunctionDef:
         kept, moved = [], []

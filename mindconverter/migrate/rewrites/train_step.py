@@ -12,6 +12,8 @@ from mindconverter.migrate.rewrites._common import (
     MS_IMPORT,
     NN_IMPORT,
     BodyRewrite,
+    DropStatements,
+    assign_of_stmt,
     assigned_names,
     call_of_stmt,
     code_of,
@@ -95,7 +97,10 @@ class TrainStep(BodyRewrite):
        depend on stay in order (after the step when they read its results).
     3. `clip_grad_norm_(params, max_norm)` between backward and step -> `grads = ops.clip_by_global_norm(grads,
        max_norm)`. `zero_grad()` goes: MindSpore gradients are not accumulated into parameters.
-    4. What cannot be expressed that way stays as written, marked `# [UnConvert]` and reported: a
+    4. Mixed precision: `scaler.scale(loss).backward(); scaler.unscale_(opt); scaler.step(opt); scaler.update()`
+       is the same step without loss scaling (the `GradScaler` goes too); `autocast` blocks are removed
+       by the no-grad rewrite.
+    5. What cannot be expressed that way stays as written, marked `# [UnConvert]` and reported: a
        `backward()` whose `step()` is elsewhere (gradient accumulation), `backward` of an expression
        or with arguments, a forward that assigns attributes or accumulates.
     """
@@ -109,9 +114,24 @@ class TrainStep(BodyRewrite):
         self._hoist: dict[int, list[cst.BaseStatement]] = {}  # id(original loop) -> statements to put before it
         self._hoisted: dict[int, list[cst.BaseStatement]] = {}  # id(updated loop) -> same
         self._taken: set[str] = set()
+        self._scalers: set[str] = set()  # AMP GradScalers whose uses were converted
 
     def visit_Module(self, node: cst.Module) -> None:
         self._taken = names_in(node)
+
+    def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
+        module = super().leave_Module(original_node, updated_node)
+        if not self._scalers:
+            return module
+
+        def is_scaler(statement: cst.BaseStatement) -> bool:
+            assign = assign_of_stmt(statement)
+            return (
+                assign is not None and len(assign.targets) == 1 and code_of(assign.targets[0].target) in self._scalers
+                and isinstance(assign.value, cst.Call) and code_of(assign.value.func).endswith("GradScaler")
+            )  # fmt: skip
+
+        return module.visit(DropStatements(is_scaler))
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         self._saved.append(self._loops)
@@ -160,8 +180,17 @@ class TrainStep(BodyRewrite):
         return out, []
 
     def _backward(self, statement: cst.BaseStatement) -> cst.Call | None:
+        """The `loss.backward()` (or AMP's `scaler.scale(loss).backward()`) call of a statement."""
         call = call_of_stmt(statement)
         return method_call(call, "backward") if call is not None else None
+
+    @staticmethod
+    def _scaled(backward: cst.Call) -> tuple[str, cst.BaseExpression] | None:
+        """(scaler, loss) of `scaler.scale(loss).backward()`."""
+        inner = method_call(backward.func.value, "scale")
+        if inner is not None and len(inner.args) == 1 and isinstance(inner.func.value, (cst.Name, cst.Attribute)):
+            return code_of(inner.func.value), inner.args[0].value
+        return None
 
     def _unconvertible(self, original, out, b, why) -> None:
         call = self._backward(original[b])
@@ -173,22 +202,33 @@ class TrainStep(BodyRewrite):
         backward = self._backward(original[b])
         if backward.args:
             return "backward() with arguments"
-        if not isinstance(backward.func.value, cst.Name):
+        scaled = self._scaled(backward)
+        scaler, loss_node = scaled if scaled is not None else (None, backward.func.value)
+        if not isinstance(loss_node, cst.Name):
             return "backward() of an expression, not of a loss variable"
-        loss = backward.func.value.value
-        steps = [
-            i
-            for i in range(b + 1, len(original))
-            if (c := call_of_stmt(original[i])) is not None and method_call(c, "step") and not c.args
-        ]
+        loss = loss_node.value
+
+        def is_step(c: cst.Call | None) -> bool:
+            if c is None or not method_call(c, "step"):
+                return False
+            if scaler is not None and code_of(c.func.value) == scaler:
+                return len(c.args) == 1  # scaler.step(optimizer)
+            return not c.args
+
+        steps = [i for i in range(b + 1, len(original)) if is_step(call_of_stmt(original[i]))]
         if not steps or any(self._backward(original[i]) for i in range(b + 1, steps[0])):
             return "its optimizer.step() is not in the same block (gradient accumulation?)"
         s = steps[0]
-        optimizer = call_of_stmt(original[s]).func.value
+        step_call = call_of_stmt(original[s])
+        optimizer = step_call.args[0].value if scaler is not None else step_call.func.value
         zero = [
             i
             for i, st in enumerate(original)
-            if (c := call_of_stmt(st)) is not None and method_call(c, "zero_grad") and not c.args
+            if (c := call_of_stmt(st)) is not None
+            and (
+                (method_call(c, "zero_grad") and not c.args)
+                or (scaler and method_call(c, "update") and code_of(c.func.value) == scaler)
+            )
         ]
         start = max([z + 1 for z in zero if z < b], default=0)
         # the statements the loss depends on, found backwards from backward()
@@ -218,11 +258,18 @@ class TrainStep(BodyRewrite):
             if assigned_names(original[i]) & (needed | chain_bound) and i > chain[0]:
                 return f"line {position(self, original[i])[0]} changes a value the forward uses"
         between = list(range(b + 1, s))
-        clip = []
+        clip, unscale = [], []
         for i in between:
             call = call_of_stmt(original[i])
             if call is not None and is_any(self, call.func, CLIP_NORM):
                 clip.append(i)
+            elif (
+                scaler is not None
+                and call is not None
+                and method_call(call, "unscale_")
+                and code_of(call.func.value) == scaler
+            ):
+                unscale.append(i)  # MindSpore's gradients are never scaled here
             elif _reads(original[i]) & {"grad"} or "grad" in code_of(original[i]):
                 return "gradients are read or changed between backward() and step()"
         # where the step is built: before the outermost loop that binds none of the captured names
@@ -309,10 +356,24 @@ class TrainStep(BodyRewrite):
         self.ctx.report(sl, sc, "torch.optim.Optimizer.step", True, f"-> {code_of(optimizer)}(grads)")
         for z in zero:
             zl, zc = position(self, call_of_stmt(original[z]))
+            if method_call(call_of_stmt(original[z]), "update"):
+                self.ctx.report(zl, zc, "torch.amp.GradScaler.update", True, "removed: no loss scaling")
+            else:
+                self.ctx.report(
+                    zl, zc, "torch.optim.Optimizer.zero_grad", True, "removed: MindSpore gradients are not accumulated"
+                )
+        if scaler is not None:
+            self._scalers.add(scaler)
             self.ctx.report(
-                zl, zc, "torch.optim.Optimizer.zero_grad", True, "removed: MindSpore gradients are not accumulated"
+                line,
+                col,
+                "torch.amp.GradScaler",
+                True,
+                "removed: no loss scaling (MindSpore: ms.amp.DynamicLossScaler)",
             )
-        at = self._assemble(out, chain, others, zero, start, b, s, between, clip, step, keep_chain=plain is None)
+        at = self._assemble(
+            out, chain, others, zero, start, b, s, between, clip + unscale, step, keep_chain=plain is None
+        )
         if host is not None:
             self._hoist.setdefault(id(host), []).extend(built)
         else:  # built right before the step, in the same block
