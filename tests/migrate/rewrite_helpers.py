@@ -11,9 +11,11 @@ import libcst as cst
 from mindconverter.migrate.registry import REWRITES, MigrationContext, load_rewrites
 
 
-def rewrite(source: str, *names: str, path: str = "<string>", **options) -> tuple[str, MigrationContext]:
+def rewrite(
+    source: str, *names: str, path: str = "<string>", target: str = "classic", **options
+) -> tuple[str, MigrationContext]:
     """Apply the named rewrites (all registered ones when none is named), in run order; the code and context."""
-    ctx = MigrationContext(path=path, options=dict(options))
+    ctx = MigrationContext(target=target, path=path, options=dict(options))
     chosen = [cls for cls in load_rewrites() if not names or cls.name in names]
     assert not names or len(chosen) == len(names), f"unknown rewrite among {names}: {sorted(REWRITES)}"
     module = cst.parse_module(source)

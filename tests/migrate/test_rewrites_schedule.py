@@ -140,3 +140,7 @@ def main():
         in code
     )
     assert "scheduler.step()" not in code
+
+
+def test_mint_target_keeps_the_scheduler_for_the_table():
+    assert rewrite(EPOCHS, "lr-scheduler", target="mint")[0] == EPOCHS

@@ -92,7 +92,9 @@ class LrScheduler(BodyRewrite):
     2. StepLR and ExponentialLR -> `nn.ExponentialDecayLR` (exact: lr * gamma ** (step // decay_steps));
        CosineAnnealingLR -> `nn.CosineDecayLR` (per step); the guide writes ExponentialLR stepped
        per step as `nn.ExponentialDecayLR(LR, decay_rate=G, decay_steps=1)`.
-    3. Other schedulers, a scheduler stepped in several places, or an optimizer without `lr=` stay as
+    3. `--target mint` keeps the scheduler: the API table maps it and the optimizer to
+       `mindspore.experimental.optim`, whose schedulers are stepped as torch's are.
+    4. Other schedulers, a scheduler stepped in several places, or an optimizer without `lr=` stay as
        written, marked `# [UnConvert]`.
     """
 
@@ -199,6 +201,8 @@ class LrScheduler(BodyRewrite):
         self, original: Sequence[cst.BaseStatement], body: Sequence[cst.BaseStatement]
     ) -> tuple[list[cst.BaseStatement], list[cst.EmptyLine]]:
         out = list(body)
+        if self.ctx.target == "mint":
+            return out, []  # the table maps schedulers to mindspore.experimental.optim.lr_scheduler, stepped as in torch
         for i in reversed(range(len(original))):
             assign = assign_of_stmt(original[i])
             if assign is None or not isinstance(assign.value, cst.Call) or len(assign.targets) != 1:
