@@ -208,7 +208,7 @@ def collect_constraints(module: Module, names: Iterable[str]) -> list[Constraint
             for axis in range(1, rank + 1):
                 dims = [v.type.dims[-axis] for v in operands if len(v.type.dims) >= axis]
                 for a, b in itertools.combinations(dims, 2):
-                    if a != b and usable(a, b) and fresh(("bcast", a, b)):
+                    if a != b and 1 not in (a, b) and usable(a, b) and fresh(("bcast", a, b)):
                         out.append(_equal_or_one(op, a, b))
         if op.name == "onnx.MatMul" and len(operands) == 2 and all(len(v.type.dims) >= 2 for v in operands):
             a, b = operands[0].type.dims[-1], operands[1].type.dims[-2]
