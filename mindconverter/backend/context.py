@@ -16,6 +16,10 @@ if TYPE_CHECKING:
     from mindconverter.backend.statements import CellWriter
 
 
+class Inline(str):
+    """An emitted expression substituted at each use instead of being assigned (cheap and pure: `(x.shape[0], 12)`)."""
+
+
 class EmitError(Exception):
     """Raised by an emitter (through `cx.fail`) when it cannot express this instance of the op."""
 
@@ -152,6 +156,48 @@ class EmitContext:
         if value is None or value.size != 1 or value.ndim != 0 or value.dtype == object:
             return None
         return value.dtype.type(value.item()) if value.dtype.kind == "f" else value.item()
+
+    def shape_operand(self, i: int) -> list[str] | None:
+        """Input i (a shape, sizes, axes, a count) as one Python expression per element, or None when it is data.
+
+        Constants give literals (`[1, -1, 64]`); an `mc.dims` gives sizes read off tensors
+        (`["x.shape[0]", "x.shape[1] * 12", "64"]`); a tensor computed at run time otherwise gives None.
+        A rank-0 operand gives one element.
+        """
+        v = self.operand(i)
+        if v is None:
+            return None
+        known = self.const(i)
+        if known is not None:
+            if known.dtype.kind not in "iub":
+                return None
+            return [str(int(e)) for e in np.asarray(known).reshape(-1)]
+        if v.op is not None and v.op.name == "mc.dims":
+            return self.dims_exprs(v.op)
+        return None
+
+    def dims_exprs(self, op: Op) -> list[str]:
+        """The Python expressions of an `mc.dims` op's entries, each symbol read as `<tensor>.shape[axis]`."""
+        from mindconverter.ir.dialect import Dims
+        from mindconverter.ir.symbolic import to_python
+
+        spec = Dims.of(op)
+        sources = spec.sources([v.type if v is not None else None for v in op.operands])
+
+        def name_of(name: str) -> str:
+            i, axis = sources[name]
+            return f"{self.writer.value_expr(op.operands[i])}.shape[{axis}]"
+
+        return [to_python(d, name_of) for d in spec.entries()]
+
+    @staticmethod
+    def is_literal(expr: str) -> bool:
+        """Whether a shape_operand element is an integer literal (not a size computed at run time)."""
+        return expr.lstrip("-").isdigit()
+
+    def inline(self, expr: str) -> Inline:
+        """Return this from an emitter to have `expr` substituted at each use of the result (no statement)."""
+        return Inline(expr)
 
     def weight(self, i: int) -> WeightRef:
         """Input i as a weight for a layer's parameter; fails when it is computed at run time."""

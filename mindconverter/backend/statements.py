@@ -13,7 +13,7 @@ import weakref
 import attrs
 import numpy as np
 
-from mindconverter.backend.context import MS_DTYPES, EmitContext, EmitError, WeightRef, array_literal, literal
+from mindconverter.backend.context import MS_DTYPES, EmitContext, EmitError, Inline, WeightRef, array_literal, literal
 from mindconverter.backend.generated import CheckpointEntry, UnsupportedOp, comment_text, shape_text
 from mindconverter.backend.naming import GENERIC_NAME, Namer, layer_name, meaningless, module_path, op_type_name
 from mindconverter.backend.registry import find_emitter
@@ -250,6 +250,9 @@ class CellWriter:
                 _truncate(self.const_members, snapshot[3])
                 _truncate(self.stateless, snapshot[4])
             else:
+                if isinstance(out, Inline):  # substituted at each use: no statement of its own
+                    self.vars[op.results[0]] = out
+                    return
                 exprs = [out] if isinstance(out, str) else list(out)
                 if len(exprs) != len(op.results) and len(exprs) != 1:  # one expression may yield a tuple
                     raise EmitError(f"emitter {spec.fn.__name__} returned {len(exprs)} expressions for {len(op.results)} results")

@@ -55,7 +55,7 @@ PASSES: dict[str, PassSpec] = {}
 #: The built-in pipeline. Shape inference runs again after folding, since folding makes shapes known.
 DEFAULT_PIPELINE = (
     "restore-dropout", "cleanup", "infer-shapes", "fold-constants", "cleanup", "dce", "infer-shapes",
-    "simplify-reshapes", "fuse-pad", "fuse-embedding", "fuse-dense", "fuse-layer-norm", "fuse-gelu",
+    "materialize-shapes", "dce", "simplify-reshapes", "fuse-pad", "fuse-embedding", "fuse-dense", "fuse-layer-norm", "fuse-gelu",
     "fuse-silu", "fuse-attention", "fuse-hard-activations", "dce", "structure-modules",
 )
 

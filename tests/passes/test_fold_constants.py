@@ -4,7 +4,7 @@ import numpy as np
 
 from mindconverter.ir import parse, print_func, verify
 from mindconverter.passes.manager import PassContext
-from mindconverter.passes.testing import check_pass
+from mindconverter.passes.testing import check_pass, run_pass_on_text
 
 
 def test_fold_add_of_constants():
@@ -95,3 +95,81 @@ def test_results_over_the_fold_limit_are_not_even_evaluated(monkeypatch):
         "ir.return"(%1) : (tensor<4096x4096x64xf32>) -> ()
       }""")
     assert evaluated == []
+
+
+def test_static_shape_arithmetic_folds_completely():
+    # Shape -> Gather -> Div -> Concat -> Reshape of a static model: no Shape op is left.
+    got, changed = run_pass_on_text("fold-constants", """
+      func @main(%x: tensor<2x6x8xf32>) -> tensor<2x6x2x4xf32> {
+        %0 = "onnx.Relu"(%x) : (tensor<2x6x8xf32>) -> tensor<2x6x8xf32>
+        %1 = "onnx.Shape"(%0) : (tensor<2x6x8xf32>) -> tensor<3xi64>
+        %2 = "ir.const"() {value = dense<[0, 1]>} : () -> tensor<2xi64>
+        %3 = "onnx.Gather"(%1, %2) {axis = 0} : (tensor<3xi64>, tensor<2xi64>) -> tensor<2xi64>
+        %4 = "ir.const"() {value = dense<[2]>} : () -> tensor<1xi64>
+        %5 = "ir.const"() {value = dense<[2]>} : () -> tensor<1xi64>
+        %6 = "onnx.Gather"(%1, %5) {axis = 0} : (tensor<3xi64>, tensor<1xi64>) -> tensor<1xi64>
+        %7 = "onnx.Div"(%6, %4) : (tensor<1xi64>, tensor<1xi64>) -> tensor<1xi64>
+        %8 = "onnx.Concat"(%3, %4, %7) {axis = 0} : (tensor<2xi64>, tensor<1xi64>, tensor<1xi64>) -> tensor<4xi64>
+        %9 = "onnx.Reshape"(%0, %8) : (tensor<2x6x8xf32>, tensor<4xi64>) -> tensor<2x6x2x4xf32>
+        "ir.return"(%9) : (tensor<2x6x2x4xf32>) -> ()
+      }""")
+    assert changed and "onnx.Shape" not in got and "onnx.Gather" not in got
+    assert '"ir.const"() {value = dense<[2, 6, 2, 4]>} : () -> tensor<4xi64>' in got
+
+
+def test_static_sizes_of_a_dynamic_tensor_fold():
+    check_pass("fold-constants", changed=True, before="""
+      func @main(%x: tensor<?Nx6x8xf32>) -> tensor<2xi64> {
+        %0 = "onnx.Shape"(%x) : (tensor<?Nx6x8xf32>) -> tensor<3xi64>
+        %1 = "ir.const"() {value = dense<[0]>} : () -> tensor<1xi64>
+        %2 = "onnx.Gather"(%0, %1) {axis = 0} : (tensor<3xi64>, tensor<1xi64>) -> tensor<1xi64>
+        %3 = "ir.const"() {value = dense<[1, 2]>} : () -> tensor<2xi64>
+        %4 = "onnx.Gather"(%0, %3) {axis = 0} : (tensor<3xi64>, tensor<2xi64>) -> tensor<2xi64>
+        %5 = "onnx.ReduceProd"(%4) {keepdims = 1} : (tensor<2xi64>) -> tensor<1xi64>
+        %6 = "onnx.Concat"(%2, %5) {axis = 0} : (tensor<1xi64>, tensor<1xi64>) -> tensor<2xi64>
+        "ir.return"(%6) : (tensor<2xi64>) -> ()
+      }""", after="""
+      func @main(%x: tensor<?Nx6x8xf32>) -> tensor<2xi64> {
+        %0 = "onnx.Shape"(%x) : (tensor<?Nx6x8xf32>) -> tensor<3xi64>
+        %1 = "ir.const"() {value = dense<[0]>} : () -> tensor<1xi64>
+        %2 = "onnx.Gather"(%0, %1) {axis = 0} : (tensor<3xi64>, tensor<1xi64>) -> tensor<1xi64>
+        %3 = "ir.const"() {value = dense<[48]>} : () -> tensor<1xi64>
+        %4 = "onnx.Concat"(%2, %3) {axis = 0} : (tensor<1xi64>, tensor<1xi64>) -> tensor<2xi64>
+        "ir.return"(%4) : (tensor<2xi64>) -> ()
+      }""")
+
+
+def test_positions_picked_from_a_weight_keep_the_whole_weight():
+    # GPT-2's wpe[arange(seq)] of a static export: the (1024, 8) table is not cut to the 64 positions,
+    # and the positions stay computed from the input's length.
+    check_pass("fold-constants", changed=False, before="""
+      func @main(%ids: tensor<1x64xi64>) -> tensor<64x8xf32> {
+        %wpe = "ir.param"() {key = "wpe"} : () -> tensor<1024x8xf32>
+        %0 = "onnx.Shape"(%ids) : (tensor<1x64xi64>) -> tensor<2xi64>
+        %1 = "ir.const"() {value = dense<1>} : () -> tensor<i64>
+        %2 = "onnx.Gather"(%0, %1) {axis = 0} : (tensor<2xi64>, tensor<i64>) -> tensor<i64>
+        %3 = "ir.const"() {value = dense<0>} : () -> tensor<i64>
+        %4 = "onnx.Range"(%3, %2, %1) : (tensor<i64>, tensor<i64>, tensor<i64>) -> tensor<64xi64>
+        %5 = "onnx.Gather"(%wpe, %4) {axis = 0} : (tensor<1024x8xf32>, tensor<64xi64>) -> tensor<64x8xf32>
+        "ir.return"(%5) : (tensor<64x8xf32>) -> ()
+      }""")
+
+
+def test_a_slice_of_a_weight_does_not_fold_but_a_split_does():
+    from mindconverter.passes.fold_constants import fold_constants
+
+    module = parse("""
+      func @main() -> (tensor<2x4xf32>, tensor<2x4xf32>, tensor<2x4xf32>) {
+        %w = "ir.param"() {key = "w"} : () -> tensor<4x4xf32>
+        %0 = "ir.const"() {value = dense<[0]>} : () -> tensor<1xi64>
+        %1 = "ir.const"() {value = dense<[2]>} : () -> tensor<1xi64>
+        %2 = "onnx.Slice"(%w, %0, %1) : (tensor<4x4xf32>, tensor<1xi64>, tensor<1xi64>) -> tensor<2x4xf32>
+        %3, %4 = "onnx.Split"(%w) {axis = 0} : (tensor<4x4xf32>) -> (tensor<2x4xf32>, tensor<2x4xf32>)
+        "ir.return"(%2, %3, %4) : (tensor<2x4xf32>, tensor<2x4xf32>, tensor<2x4xf32>) -> ()
+      }""")
+    module.weights.set("w", np.arange(16, dtype=np.float32).reshape(4, 4))
+    assert fold_constants(module, PassContext())
+    verify(module)
+    text = print_func(module.main)
+    assert '"onnx.Slice"(%w, %0, %1)' in text and "onnx.Split" not in text
+    assert module.weights.get("w").shape == (4, 4)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from mindconverter.backend.context import EmitContext
+from mindconverter.backend.emitters.shape import shape_literal
 from mindconverter.backend.registry import emits
 from mindconverter.ir.core import Op
 
@@ -114,3 +115,12 @@ def attention(op: Op, cx: EmitContext) -> str:
     cls = cx.support_class("ScaledDotProductAttention", _SCALED_DOT_PRODUCT_ATTENTION)
     layer = cx.layer(cls, op.attrs["num_heads"], op.attrs["scale"], **kwargs)
     return f"{layer}({', '.join(cx.args())})"
+
+
+@emits("mc.dims")
+def dims(op: Op, cx: EmitContext) -> str:
+    """mc.dims -> the sizes as a Python tuple `(x.shape[0], x.shape[1] * 12, 64)` (an int when scalar), substituted where used."""
+    items = cx.dims_exprs(op)
+    if op.attrs.get("scalar", False):
+        return cx.inline(items[0])
+    return cx.inline(shape_literal(items))

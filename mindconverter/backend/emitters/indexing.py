@@ -145,8 +145,12 @@ def one_hot(op: Op, cx: EmitContext) -> str:
         out = cx.out_type().dims
         depth = out[axis] if out is not None and isinstance(out[axis], int) else None
     if depth is None:
-        cx.fail("OneHot depth must be a constant")
-    depth = int(depth)
+        sized = cx.shape_operand(1)  # a size read off a tensor (`x.shape[1]`)
+        if sized is None or len(sized) != 1:
+            cx.fail("OneHot depth must be a constant or a size of a tensor, but it is computed at run time")
+        depth = sized[0]
+    else:
+        depth = int(depth)
     idx = cx.arg(0)
     if cx.in_type(0).dtype != DType.I64:
         idx = f"ops.cast({idx}, ms.int64)"  # ONNX allows float indices; they truncate

@@ -229,11 +229,11 @@ def top_k(op: Op, cx: EmitContext) -> str:
     """onnx.TopK (opset >= 10: k is an input) -> ops.topk(x, k, axis, largest, sorted=True), indices as int64."""
     axis = _axis(cx, -1)
     largest = bool(cx.attr("largest", 1))
-    k = cx.const(1)
-    if k is not None:
+    k = cx.shape_operand(1)  # a constant, or a size read off a tensor (`x.shape[1] // 2`)
+    if k is not None and len(k) == 1:
         cls = cx.support_class("TopK", _TOPK)
         layer = cx.layer(cls, axis, largest, hint="topk")
-        call = f"{layer}({cx.arg(0)}, {int(k.reshape(-1)[0])})"
+        call = f"{layer}({cx.arg(0)}, {k[0]})"
         return f"{call}[0]", f"{call}[1]"
     rank = cx.in_type(0).rank
     if rank is None:

@@ -23,16 +23,16 @@ def rank_of(cx: EmitContext, i: int = 0) -> int:
 
 @emits("onnx.Reshape", since=5)
 def reshape(op: Op, cx: EmitContext) -> str:
-    """onnx.Reshape (constant shape) -> ops.reshape(x, shape), ONNX's 0 (copy this dim) resolved from x."""
-    if cx.const(1) is None:
+    """onnx.Reshape -> ops.reshape(x, shape) with a constant shape or sizes read off tensors (`x.shape[0]`); ONNX's 0 copies x's dim."""
+    shape = cx.shape_operand(1)
+    if shape is None:
         return _reshape_to_output(cx, "the target shape")
-    shape = [int(s) for s in cx.const_list(1, "the target shape")]
     x = cx.arg(0)
     dims = cx.in_type(0).dims
     items = []
     for i, s in enumerate(shape):
-        if s != 0:
-            items.append(str(s))
+        if s != "0":
+            items.append(s)
         elif cx.attr("allowzero", 0):
             cx.fail(f"Reshape with allowzero=1 and a 0 in shape {shape} makes an empty tensor")
         elif dims is not None and i < len(dims) and isinstance(dims[i], int):
@@ -42,6 +42,9 @@ def reshape(op: Op, cx: EmitContext) -> str:
             items.append(f"{x}.shape[{i}]")
         else:
             cx.fail(f"shape {shape} copies dim {i} of an input of rank {len(dims) if dims else 'unknown'}")
+    runtime = [i for i, s in enumerate(items) if not cx.is_literal(s)]
+    if len(runtime) == 1 and "-1" not in items:
+        items[runtime[0]] = "-1"  # the one size known only at run time is what the others leave
     return f"ops.reshape({x}, {shape_literal(items)})"
 
 
@@ -170,8 +173,8 @@ def constant_of_shape(op: Op, cx: EmitContext) -> str:
     array = np.zeros(1, np.float32) if value is None else np.asarray(value.array).reshape(-1)
     fill = array[0] if array.size else np.float32(0)
     dtype = cx.dtype(cx.out_type().dtype)
-    known = cx.const(0)
-    shape_expr = cx.lit(tuple(int(s) for s in known)) if known is not None else cx.arg(0)
+    known = cx.shape_operand(0)
+    shape_expr = shape_literal(known) if known else "()" if known == [] else cx.arg(0)
     # ops.full without dtype infers int64 from an integral value (mindspore-cpu-ops.md, trap 19):
     # the dtype is always passed.
     if fill == 0:

@@ -102,30 +102,59 @@ def _slice_text(start: int, end: int, step: int, size: int | None) -> str | None
 
 @emits("onnx.Slice", since=10)
 def slice_(op: Op, cx: EmitContext) -> str:
-    """onnx.Slice (constant starts/ends/axes/steps) -> Python slicing x[:, 1:3]."""
+    """onnx.Slice -> Python slicing x[:, 1:3]; starts/ends may be sizes read off tensors (x[:, : y.shape[1] - 1])."""
     dims = cx.in_type(0).dims
     if dims is None:
         cx.fail("Slice needs the rank of its data input")
     rank = len(dims)
-    starts = [int(v) for v in cx.const_list(1, "starts")]
-    ends = [int(v) for v in cx.const_list(2, "ends")]
-    axes = [int(v) for v in cx.const_list(3, "axes")] if cx.has(3) else list(range(len(starts)))
-    steps = [int(v) for v in cx.const_list(4, "steps")] if cx.has(4) else [1] * len(starts)
+    starts, ends = cx.shape_operand(1), cx.shape_operand(2)
+    axes = cx.shape_operand(3) if cx.has(3) else None
+    steps = cx.shape_operand(4) if cx.has(4) else None
+    for name, i, got in (("starts", 1, starts), ("ends", 2, ends), ("axes", 3, axes), ("steps", 4, steps)):
+        if got is None and cx.has(i):
+            cx.fail(f"Slice {name} (input {i}) must be a constant or sizes of tensors, but it is computed at run time")
+    for name, got in (("axes", axes), ("steps", steps)):
+        if got is not None and not all(map(cx.is_literal, got)):
+            cx.fail(f"Slice {name} must be constants, got {got}")
+    if len(starts) != len(ends):
+        cx.fail(f"Slice has {len(starts)} starts but {len(ends)} ends")
+    axes_ = [int(a) for a in axes] if axes is not None else list(range(len(starts)))
+    steps_ = [int(a) for a in steps] if steps is not None else [1] * len(starts)
     items = [":"] * rank
-    for start, end, axis, step in zip(starts, ends, axes, steps, strict=True):
+    for start, end, axis, step in zip(starts, ends, axes_, steps_, strict=True):
         axis = _normalise(axis, rank)
         size = dims[axis] if isinstance(dims[axis], int) else None
         if step == 0:
-            cx.fail(f"Slice steps must not be 0, got {steps}")
-        text = _slice_text(start, end, step, size)
-        if text is None:
-            cx.fail(f"Slice {start}:{end}:{step} on axis {axis} selects no elements; MindSpore cannot index an empty range")
+            cx.fail(f"Slice steps must not be 0, got {steps_}")
+        if cx.is_literal(start) and cx.is_literal(end):
+            text = _slice_text(int(start), int(end), step, size)
+            if text is None:
+                cx.fail(f"Slice {start}:{end}:{step} on axis {axis} selects no elements; MindSpore cannot index an empty range")
+        else:
+            text = _runtime_slice_text(start, end, step, cx.is_literal)
         items[axis] = text
     while items and items[-1] == ":":
         items.pop()
     if not items:
         return cx.arg(0)
     return f"{cx.arg(0)}[{', '.join(items)}]"
+
+
+def _runtime_slice_text(start: str, end: str, step: int, literal) -> str:  # noqa: ANN001
+    """Python slice text for bounds some of which are sizes known at run time (Python clamps as ONNX does)."""
+    def bound(expr: str, default_if: int | None) -> str:
+        if literal(expr) and default_if is not None and (int(expr) >= _BIG if default_if > 0 else int(expr) <= -_BIG):
+            return ""
+        return expr
+
+    if step > 0:
+        lo = "" if start == "0" else bound(start, -1)
+        hi = bound(end, 1)
+    else:
+        lo = bound(start, 1)
+        hi = bound(end, -1)
+    text = f"{lo}:{hi}"
+    return text if step == 1 else f"{text}:{step}"
 
 
 _PAD_MODES = {"constant": "constant", "reflect": "reflect", "edge": "replicate", "wrap": "circular"}
@@ -140,9 +169,12 @@ def pad(op: Op, cx: EmitContext) -> str:
     rank = cx.in_type(0).rank
     if rank is None:
         cx.fail("Pad needs the rank of its input")
-    if cx.const(1) is None:
+    sizes = cx.shape_operand(1)
+    if sizes is None:
         return _runtime_pad(cx, mode, rank)
-    pads = [int(p) for p in cx.const_list(1, "pads")]
+    if not all(map(cx.is_literal, sizes)):
+        return _sized_pad(cx, mode, rank, sizes)
+    pads = [int(p) for p in sizes]
     axes = [int(a) for a in cx.const_list(3, "axes")] if cx.has(3) else list(range(rank))
     axes = [_normalise(a, rank) for a in axes]
     begins, ends = [0] * rank, [0] * rank
@@ -164,6 +196,34 @@ def pad(op: Op, cx: EmitContext) -> str:
         count = max(count, rank - 2)
     padding = tuple(v for d in reversed(range(rank - count, rank)) for v in (begins[d], ends[d]))
     args = [cx.arg(0), cx.lit(padding)]
+    if mode != "constant":
+        args.append(cx.lit(_PAD_MODES[mode]))
+    elif cx.has(2):
+        value = cx.const(2)
+        if value is None:
+            cx.fail("Pad's constant_value must be a constant, but it is computed at run time")
+        if value.size and value.reshape(-1)[0] != 0:
+            args.append(f"value={cx.lit(cx.number(value.reshape(-1)[0], value.dtype))}")
+    return f"ops.pad({', '.join(args)})"
+
+
+def _sized_pad(cx: EmitContext, mode: str, rank: int, pads: list[str]) -> str:
+    """Pad by widths some of which are sizes read off tensors -> ops.pad(x, (w_last_begin, w_last_end, ...), ...)."""
+    if cx.has(3) and cx.shape_operand(3) is None:
+        cx.fail("Pad axes (input 3) must be a constant")
+    axes = [int(a) for a in cx.shape_operand(3)] if cx.has(3) else list(range(rank))
+    axes = [_normalise(a, rank) for a in axes]
+    begins, ends = ["0"] * rank, ["0"] * rank
+    for i, axis in enumerate(axes):
+        begins[axis], ends[axis] = pads[i], pads[i + len(axes)]
+    padded = [d for d in range(rank) if begins[d] != "0" or ends[d] != "0"]
+    count = rank - padded[0]
+    if mode != "constant":
+        if count > rank - 1 or count > 3:
+            cx.fail(f"Pad mode {mode!r} can pad at most the last 3 dims of a tensor and never dim 0, got pads {pads}")
+        count = max(count, rank - 2)
+    padding = [v for d in reversed(range(rank - count, rank)) for v in (begins[d], ends[d])]
+    args = [cx.arg(0), "(" + ", ".join(padding) + ")"]
     if mode != "constant":
         args.append(cx.lit(_PAD_MODES[mode]))
     elif cx.has(2):
@@ -261,7 +321,11 @@ def split(op: Op, cx: EmitContext) -> str | tuple[str, ...]:
     if not all(isinstance(s, int) for s in sizes):
         given = cx.attr("split")
         if given is None and cx.has(1):
-            given = cx.const_list(1, "split")
+            given = cx.shape_operand(1)
+            if given is None:
+                cx.fail("split (input 1) must be a constant or sizes of tensors, but it is computed at run time")
+            if not all(map(cx.is_literal, given)):
+                return _sized_split(cx, axis, given, n)
         dim = cx.in_type(0).dims[axis]
         if given is not None:
             sizes = [int(s) for s in given]
@@ -281,6 +345,21 @@ def split(op: Op, cx: EmitContext) -> str | tuple[str, ...]:
     return tuple(f"{x}[{lead}{lo or ''}:{hi}]" for lo, hi in zip(starts[:-1].tolist(), starts[1:].tolist(), strict=True))
 
 
+def _sized_split(cx: EmitContext, axis: int, sizes: list[str], n: int) -> str | tuple[str, ...]:
+    """Split into parts some of whose sizes are read off tensors: one slice per output, bounds as running sums."""
+    if len(sizes) != n:
+        cx.fail(f"Split has {len(sizes)} sizes for {n} outputs")
+    if n == 1:
+        return cx.arg(0)
+    x, lead = cx.arg(0), ":, " * axis
+    out, start = [], ""
+    for i, s in enumerate(sizes):
+        end = s if not start else f"{start} + {s}"
+        out.append(f"{x}[{lead}{start}:{end if i < n - 1 else ''}]")
+        start = end
+    return tuple(out)
+
+
 @emits("onnx.Expand", since=8)
 def expand(op: Op, cx: EmitContext) -> str:
     """onnx.Expand -> ops.broadcast_to(x, output shape); a run-time shape adds ops.zeros(shape) (bidirectional)."""
@@ -293,6 +372,20 @@ def expand(op: Op, cx: EmitContext) -> str:
         # Broadcasting to the final output shape is always valid, while ONNX's shape may be
         # smaller than x's (bidirectional, mindspore-cpu-ops.md trap 14).
         return f"ops.broadcast_to({x}, {cx.lit(tuple(out.shape))})"
+    sizes = cx.shape_operand(1)
+    in_dims = cx.in_type(0).dims
+    if sizes is not None and in_dims is not None and out.dims is not None and len(sizes) == len(out.dims):
+        # Bidirectional broadcasting: a 1 in the shape keeps x's dim (-1 in ops.broadcast_to).
+        offset = len(sizes) - len(in_dims)
+        items = []
+        for j, s in enumerate(sizes):
+            if isinstance(out.dims[j], int):
+                items.append(str(out.dims[j]))
+            elif s == "1" and j >= offset:
+                items.append("-1")
+            else:
+                items.append(s)
+        return f"ops.broadcast_to({x}, {'(' + items[0] + ',)' if len(items) == 1 else '(' + ', '.join(items) + ')'})"
     shape = cx.arg(1)
     if dtype == DType.BOOL:
         return f"ops.logical_or({x}, ops.zeros({shape}, ms.bool_))"
@@ -302,9 +395,11 @@ def expand(op: Op, cx: EmitContext) -> str:
 @emits("onnx.Tile", since=6)
 def tile(op: Op, cx: EmitContext) -> str:
     """onnx.Tile -> ops.tile(x, repeats); run-time repeats are read off the static input and output shapes."""
-    repeats = cx.const(1)
+    repeats = cx.shape_operand(1)
+    if repeats is not None and not all(map(cx.is_literal, repeats)):
+        return f"ops.tile({cx.arg(0)}, ({', '.join(repeats)}{',' if len(repeats) == 1 else ''}))"
     if repeats is not None:
-        reps = [int(r) for r in repeats.reshape(-1)]
+        reps = [int(r) for r in repeats]
     else:
         dims = _static_dims(cx, 0, "Tile with run-time repeats")
         out = cx.out_type()
@@ -331,6 +426,11 @@ def range_(op: Op, cx: EmitContext) -> str:
         if values.size == 0:
             cx.fail(f"Range({start}, {limit}, {delta}) is empty; MindSpore cannot make empty tensors")
         return cx.tensor(values, hint="range")
+    sized = [cx.shape_operand(i) for i in range(3)]
+    if all(v is not None for v in sized):  # bounds are sizes read off tensors: Python ints
+        start, limit, delta = (v[0] for v in sized)
+        args = f"{limit}" if (start, delta) == ("0", "1") else f"{start}, {limit}" if delta == "1" else f"{start}, {limit}, {delta}"
+        return f"ops.arange({args}, dtype={cx.dtype(dtype)})"
     expr = f"ops.range({cx.arg(0)}, {cx.arg(1)}, {cx.arg(2)})"
     # ops.range returns int64 for every integer input type.
     return expr if dtype in (DType.I64, DType.F32) else f"ops.cast({expr}, {cx.dtype(dtype)})"
