@@ -12,6 +12,8 @@ import pytest
 from helpers import MODES, convert_model, onnxruntime_outputs
 from onnx import TensorProto, helper, numpy_helper
 
+COVERS = {"mc.dims"}
+
 I64 = TensorProto.INT64
 
 

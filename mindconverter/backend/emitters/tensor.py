@@ -110,9 +110,8 @@ def slice_(op: Op, cx: EmitContext) -> str:
     starts, ends = cx.shape_operand(1), cx.shape_operand(2)
     axes = cx.shape_operand(3) if cx.has(3) else None
     steps = cx.shape_operand(4) if cx.has(4) else None
-    for name, i, got in (("starts", 1, starts), ("ends", 2, ends), ("axes", 3, axes), ("steps", 4, steps)):
-        if got is None and cx.has(i):
-            cx.fail(f"Slice {name} (input {i}) must be a constant or sizes of tensors, but it is computed at run time")
+    if any(got is None and cx.has(i) for i, got in ((1, starts), (2, ends), (3, axes), (4, steps))):
+        return _runtime_slice(cx)
     for name, got in (("axes", axes), ("steps", steps)):
         if got is not None and not all(map(cx.is_literal, got)):
             cx.fail(f"Slice {name} must be constants, got {got}")
@@ -138,6 +137,54 @@ def slice_(op: Op, cx: EmitContext) -> str:
     if not items:
         return cx.arg(0)
     return f"{cx.arg(0)}[{', '.join(items)}]"
+
+
+_RUNTIME_SLICE = '''
+class RuntimeSlice(nn.Cell):
+    """ONNX Slice whose starts/axes/steps are data known only at run time, to a static output shape: one ops.gather per axis.
+
+    Output position j of an axis reads start + j * step, with start wrapped and clamped as ONNX does;
+    an axis the slice does not name has start 0 and step 1. The static output sizes make the ends
+    redundant.
+    """
+
+    def __init__(self, sizes, lengths):
+        super().__init__()
+        self.sizes, self.lengths = sizes, lengths
+
+    def construct(self, x, starts, axes=None, steps=None):
+        rank = len(self.sizes)
+        starts = ops.cast(starts, ms.int64)
+        axes = ops.arange(starts.shape[0], dtype=ms.int64) if axes is None else ops.cast(axes, ms.int64)
+        axes = ops.where(axes < 0, axes + rank, axes)
+        steps = ops.ones_like(starts) if steps is None else ops.cast(steps, ms.int64)
+        for d in range(rank):
+            size = self.sizes[d]
+            hit = ops.cast(axes == d, ms.int64)
+            step = (steps * hit).sum() + 1 - hit.sum()
+            start = (starts * hit).sum()
+            start = ops.where(start < 0, start + size, start)
+            start = ops.where(step > 0, ops.clamp(start, 0, size), ops.clamp(start, 0, size - 1))
+            x = ops.gather(x, start + ops.arange(0, self.lengths[d], 1, dtype=ms.int64) * step, d)
+        return x
+'''
+
+
+def _runtime_slice(cx: EmitContext) -> str:
+    """Slice by data starts/axes/steps to the static output shape -> RuntimeSlice (a gather per axis, written into the script)."""
+    dims, out = cx.in_type(0).dims, cx.out_type()
+    if dims is None or not out.is_static or not all(isinstance(d, int) for d in dims):
+        cx.fail("Slice starts/ends/axes/steps computed at run time need static input and output shapes")
+    if 0 in out.shape:
+        cx.fail(f"Slice to an empty output {out}: MindSpore cannot index an empty range")
+    cls = cx.support_class("RuntimeSlice", _RUNTIME_SLICE)
+    layer = cx.layer(cls, tuple(dims), tuple(out.shape))
+    args = [cx.arg(0), cx.arg(1)]
+    if cx.has(3):
+        args.append(cx.arg(3))
+    if cx.has(4):
+        args.append(cx.arg(4) if cx.has(3) else f"steps={cx.arg(4)}")
+    return f"{layer}({', '.join(args)})"
 
 
 def _runtime_slice_text(start: str, end: str, step: int, literal) -> str:  # noqa: ANN001
