@@ -120,10 +120,14 @@ def test_slice_dynamic_dim_keeps_raw_bounds():
     assert_parity(model, feeds={"x": rand(5, 3)}, expect_layers=("x[1:]",))
 
 
-def test_slice_selecting_nothing_gives_up():
+def test_slice_selecting_nothing_is_an_empty_tensor():
     inits = {"starts": i64(3), "ends": i64(1), "axes": i64(1)}
-    gen, _, _ = convert_model(single_op("Slice", ["x", "starts", "ends", "axes"], X, inits), passes=False)
-    assert "selects no elements" in gen.unsupported[0].reason
+    assert_parity(single_op("Slice", ["x", "starts", "ends", "axes"], X, inits), passes=False, expect_layers=("x[:, 0:0]",))
+
+
+def test_split_with_an_empty_part():
+    code = assert_parity(single_op("Split", ["x", "split"], X, {"split": i64(3, 0)}, outputs=2, axis=1))
+    assert "x[:, 3:3]" in code
 
 
 @pytest.mark.parametrize(

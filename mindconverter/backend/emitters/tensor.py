@@ -71,7 +71,7 @@ def gather(op: Op, cx: EmitContext) -> str:
 _BIG = 2**31 - 1  # ONNX exporters write INT64_MAX / INT_MAX for "to the end"
 
 
-def _slice_text(start: int, end: int, step: int, size: int | None) -> str | None:
+def _slice_text(start: int, end: int, step: int, size: int | None) -> str:
     """Python slice text selecting what ONNX Slice selects along one axis.
 
     Python's slice clamping is ONNX's (negative values count from the end; start clamps to
@@ -81,7 +81,7 @@ def _slice_text(start: int, end: int, step: int, size: int | None) -> str | None
     if size is not None:
         r = range(size)[slice(start, end, step)]
         if len(r) == 0:
-            return None
+            return "0:0"  # an empty range: MindSpore slices to an empty tensor in both modes
         first, last = r[0], r[-1]
         if step > 0:
             lo = "" if first == 0 else str(first)
@@ -127,8 +127,6 @@ def slice_(op: Op, cx: EmitContext) -> str:
             cx.fail(f"Slice steps must not be 0, got {steps_}")
         if cx.is_literal(start) and cx.is_literal(end):
             text = _slice_text(int(start), int(end), step, size)
-            if text is None:
-                cx.fail(f"Slice {start}:{end}:{step} on axis {axis} selects no elements; MindSpore cannot index an empty range")
         else:
             text = _runtime_slice_text(start, end, step, cx.is_literal)
         items[axis] = text
@@ -382,8 +380,8 @@ def split(op: Op, cx: EmitContext) -> str | tuple[str, ...]:
             sizes = [min(part, dim - i * part) for i in range(n)]
         else:
             cx.fail(f"Split of a dynamic dim {axis} needs constant split sizes")
-    if any(s <= 0 for s in sizes):
-        cx.fail(f"Split into parts {sizes}: MindSpore cannot make empty tensors")
+    if any(s < 0 for s in sizes):
+        cx.fail(f"Split into parts {sizes}: sizes must not be negative")
     if n == 1:
         return cx.arg(0)
     # One slice per output: the writer takes one expression per result.
