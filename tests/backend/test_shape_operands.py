@@ -155,3 +155,22 @@ def test_position_embedding_keeps_the_whole_table_and_follows_the_sequence(mode,
         ids = np.arange(seq, dtype=np.int64).reshape(1, seq) % 7
         got = run_network(script, ckpt, [ids], mode)[0]
         np.testing.assert_allclose(got, ids[..., None].astype(np.float32) + wpe[:seq], rtol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["nearest", "bilinear"])
+def test_resize_of_dynamic_spatial_dims(mode, tmp_path):
+    """torch's interpolate by a whole-number scale and to sizes read off another tensor, at two input sizes."""
+    import torch
+    from torch.nn import functional as F  # noqa: N812
+
+    class Up(torch.nn.Module):
+        def forward(self, x, skip):
+            up = F.interpolate(x, scale_factor=2, mode=mode)
+            return up, F.interpolate(x, size=skip.shape[2:], mode=mode)
+
+    path = tmp_path / "up.onnx"
+    torch.onnx.export(Up(), (torch.randn(1, 2, 3, 4), torch.randn(1, 2, 6, 8)), str(path), input_names=["x", "skip"],
+                      dynamic_axes={"x": {0: "n", 2: "h", 3: "w"}, "skip": {0: "n", 2: "h2", 3: "w2"}}, dynamo=False, opset_version=17)
+    model = onnx.load(str(path))
+    _check(model, [{"x": _x(1, 2, 3, 4), "skip": _x(1, 2, 6, 8)}, {"x": _x(2, 2, 5, 3), "skip": _x(2, 2, 7, 9)}],
+           expect=["ops.interpolate(x, size=(x.shape[2] * 2, x.shape[3] * 2)"])

@@ -234,6 +234,9 @@ def resize(op: Op, cx: EmitContext) -> str:
         return _runtime_scales_resize(cx, ctm, listed, uniform=scale)
     if cx.has(2) and cx.const(2) is None and not cx.has(3):
         return _runtime_scales_resize(cx, ctm, None if axes is None else list(axes))
+    dynamic = _dynamic_resize(cx, ctm, axes)
+    if dynamic is not None:
+        return dynamic
     sizes = cx.const(3) if cx.has(3) else None
     if cx.has(3) and sizes is None and cx.out_type().is_static and cx.attr("keep_aspect_ratio_policy", "stretch") == "stretch":
         # Run-time sizes: the declared static output shape is the size (ONNX scales = sizes / input).
@@ -242,6 +245,56 @@ def resize(op: Op, cx: EmitContext) -> str:
         sizes = _known(cx, 3, "sizes")
     return _resize(cx, cx.attr("mode", "nearest"), ctm, cx.attr("nearest_mode", "round_prefer_floor"),
                    _known(cx, 2, "scales") if sizes is None else None, sizes, None if axes is None else list(axes))
+
+
+def _dynamic_resize(cx: EmitContext, ctm: str, axes: list[int] | None) -> str | None:
+    """Resize of spatial dims known only at run time -> ops.interpolate(x, size=(sizes read off tensors)), where exact.
+
+    Applies when the sizes are an `mc.dims` (`x.shape[2] * 2`) or the scales are constant integers of
+    symbolic dims; None otherwise (the static mappings apply). The result is exact only where
+    MindSpore's in/out coordinate mapping is ONNX's: nearest with asymmetric coordinates and floor
+    rounding (torch's `nearest`), and linear with half_pixel or align_corners coordinates.
+    """
+    dims = cx.in_type(0).dims
+    if dims is None or len(dims) not in (3, 4, 5) or all(isinstance(d, int) for d in dims[2:]):
+        return None
+    rank = len(dims)
+    listed = list(range(rank)) if axes is None else [a + rank if a < 0 else a for a in axes]
+    v = cx.operand(3) if cx.has(3) else None
+    targets: list[str] = [f"{cx.arg(0)}.shape[{a}]" if not isinstance(d, int) else str(d) for a, d in enumerate(dims)]
+    if v is not None and v.op is not None and v.op.name == "mc.dims":
+        from mindconverter.ir.dialect import Dims
+        from mindconverter.ir.symbolic import equal
+
+        entries, exprs = Dims.of(v.op).entries(), cx.shape_operand(3)
+        if len(entries) != len(listed):
+            cx.fail(f"Resize has {len(entries)} sizes for {len(listed)} axes")
+        for axis, d, e in zip(listed, entries, exprs, strict=True):
+            if axis < 2 and equal(d, dims[axis]) is not True:
+                cx.fail(f"Resize of the batch or channel dim (axis {axis}) is not supported")
+            targets[axis] = e
+    elif v is None and cx.has(2) and cx.const(2) is not None:
+        scales = cx.const(2).astype(np.float64).reshape(-1)
+        for axis, scale in zip(listed, scales.tolist(), strict=True):
+            if scale == 1:
+                continue
+            if axis < 2 or scale != int(scale):
+                cx.fail(f"Resize by scale {scale} of axis {axis} of {cx.in_type(0)}, whose size is only known at run time: "
+                        "only whole-number scales of spatial dims are exact")
+            targets[axis] = f"{targets[axis]} * {int(scale)}"
+    else:
+        return None
+    mode, nearest = cx.attr("mode", "nearest"), cx.attr("nearest_mode", "round_prefer_floor")
+    size = "(" + ", ".join(targets[2:]) + ("," if rank == 3 else "") + ")"
+    x = cx.arg(0)
+    if mode == "nearest" and ctm == "asymmetric" and nearest == "floor":
+        return f"ops.interpolate({x}, size={size})"
+    # pytorch_half_pixel is half_pixel except for an output of length 1, which whole-number scales never make.
+    if mode == "linear" and (ctm in ("half_pixel", "align_corners") or ctm == "pytorch_half_pixel" and v is None):
+        corners = ", align_corners=True" if ctm == "align_corners" else ""
+        return f'ops.interpolate({x}, size={size}, mode="{_LINEAR_MODES[rank]}"{corners})'
+    return cx.fail(f"Resize mode {mode!r} with coordinate_transformation_mode {ctm!r} (nearest_mode {nearest!r}) "
+                   f"of spatial dims known only at run time has no exact MindSpore equivalent")
 
 
 _SCALED_RESIZE = '''
