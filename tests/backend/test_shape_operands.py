@@ -17,13 +17,13 @@ COVERS = {"mc.dims"}
 I64 = TensorProto.INT64
 
 
-def _model(nodes, inputs, outputs, consts=None):
+def _model(nodes, inputs, outputs, consts=None, opset=17):
     """A model whose inputs have symbolic dims (strings in the shapes) and int64 constants `consts`."""
     ins = [helper.make_tensor_value_info(n, dt, shape) for n, (dt, shape) in inputs.items()]
     outs = [helper.make_tensor_value_info(n, TensorProto.UNDEFINED, None) for n in outputs]
     inits = [numpy_helper.from_array(v if isinstance(v, np.ndarray) else np.asarray(v, np.int64), n) for n, v in (consts or {}).items()]
     graph = helper.make_graph(nodes, "dyn", ins, outs, inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     model.ir_version = 8
     return onnx.shape_inference.infer_shapes(model)  # fills in the output types
 
@@ -174,3 +174,18 @@ def test_resize_of_dynamic_spatial_dims(mode, tmp_path):
     model = onnx.load(str(path))
     _check(model, [{"x": _x(1, 2, 3, 4), "skip": _x(1, 2, 6, 8)}, {"x": _x(2, 2, 5, 3), "skip": _x(2, 2, 7, 9)}],
            expect=["ops.interpolate(x, size=(x.shape[2] * 2, x.shape[3] * 2)"])
+
+
+def test_slice_and_pad_by_data_tensors_to_static_shapes():
+    """starts/axes/steps and pads/axes fed as graph inputs (data, as ONNX's conformance cases do)."""
+    nodes = [helper.make_node("Slice", ["x", "starts", "ends", "axes", "steps"], ["y"]),
+             helper.make_node("Pad", ["x", "pads", "value", "paxes"], ["z"])]
+    inputs = {"x": (F32, [3, 5, 4]), "starts": (I64, [2]), "ends": (I64, [2]), "axes": (I64, [2]), "steps": (I64, [2]),
+              "pads": (I64, [2]), "value": (F32, []), "paxes": (I64, [1])}
+    model = _model(nodes, inputs, ["y", "z"], opset=18)  # Pad takes axes since opset 18
+    model.graph.output[0].CopyFrom(helper.make_tensor_value_info("y", F32, [3, 2, 2]))
+    model.graph.output[1].CopyFrom(helper.make_tensor_value_info("z", F32, [3, 5, 7]))
+    feeds = {"x": _x(3, 5, 4), "starts": np.array([-1, 1], np.int64), "ends": np.array([-10, 3], np.int64),
+             "axes": np.array([2, -2], np.int64), "steps": np.array([-2, 1], np.int64),
+             "pads": np.array([1, 2], np.int64), "value": np.array(0.5, np.float32), "paxes": np.array([-1], np.int64)}
+    _check(model, [feeds], expect=["RuntimeSlice", "RuntimePad"])

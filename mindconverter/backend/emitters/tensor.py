@@ -173,8 +173,9 @@ def _runtime_slice(cx: EmitContext) -> str:
     dims, out = cx.in_type(0).dims, cx.out_type()
     if dims is None or not out.is_static or not all(isinstance(d, int) for d in dims):
         cx.fail("Slice starts/ends/axes/steps computed at run time need static input and output shapes")
-    if 0 in out.shape:
-        cx.fail(f"Slice to an empty output {out}: MindSpore cannot index an empty range")
+    if 0 in out.shape:  # no values to pick: any slice of the output's shape will do
+        items = ["0:0" if o == 0 else ":" if o == d else f":{o}" for o, d in zip(out.shape, dims, strict=True)]
+        return f"{cx.arg(0)}[{', '.join(items)}]"
     cls = cx.support_class("RuntimeSlice", _RUNTIME_SLICE)
     layer = cx.layer(cls, tuple(dims), tuple(out.shape))
     args = [cx.arg(0), cx.arg(1)]
@@ -215,7 +216,7 @@ def pad(op: Op, cx: EmitContext) -> str:
     if rank is None:
         cx.fail("Pad needs the rank of its input")
     sizes = cx.shape_operand(1)
-    if sizes is None:
+    if sizes is None or cx.has(3) and cx.shape_operand(3) is None:
         return _runtime_pad(cx, mode, rank)
     if not all(map(cx.is_literal, sizes)):
         return _sized_pad(cx, mode, rank, sizes)
@@ -293,8 +294,18 @@ class RuntimePad(nn.Cell):
         super().__init__()
         self.mode, self.axes, self.sizes, self.lengths, self.mask_shapes = mode, axes, sizes, lengths, mask_shapes
 
-    def construct(self, x, pads, value=None):
+    def construct(self, x, pads, value=None, axes=None):
         n = len(self.axes)
+        if axes is not None:  # pads of the run-time `axes` only: spread them over every axis
+            axes = ops.cast(axes, ms.int64)
+            axes = ops.where(axes < 0, axes + n, axes)
+            m = axes.shape[0]
+            begins, ends = [], []
+            for k in range(n):
+                hit = ops.cast(axes == k, pads.dtype)
+                begins.append((pads[:m] * hit).sum())
+                ends.append((pads[m:] * hit).sum())
+            pads = ops.stack(begins + ends)
         keep = None
         for k in range(n):
             size, begin, end = self.sizes[k], pads[k], pads[k + n]
@@ -327,14 +338,15 @@ def _runtime_pad(cx: EmitContext, mode: str, rank: int) -> str:
     dims, out = cx.in_type(0).dims, cx.out_type()
     if dims is None or not out.is_static or not all(isinstance(d, int) for d in dims):
         cx.fail("pads (input 1) must be a constant, or the input and output shapes static")
-    if cx.has(3) and cx.const(3) is None:
-        cx.fail("Pad axes (input 3) must be a constant")
-    axes = [int(a) for a in cx.const(3).reshape(-1)] if cx.has(3) else list(range(rank))
+    runtime_axes = cx.has(3) and cx.const(3) is None
+    axes = [int(a) for a in cx.const(3).reshape(-1)] if cx.has(3) and not runtime_axes else list(range(rank))
     axes = [_normalise(a, rank) for a in axes]
     masks = tuple(tuple(out.shape[a] if d == a else 1 for d in range(rank)) for a in axes)
     cls = cx.support_class("RuntimePad", _RUNTIME_PAD)
     layer = cx.layer(cls, mode, tuple(axes), tuple(dims[a] for a in axes), tuple(out.shape[a] for a in axes), masks)
     value = f", {cx.arg(2)}" if cx.has(2) and mode == "constant" else ""
+    if runtime_axes:
+        value += f", axes={cx.arg(3)}"
     return f"{layer}({cx.arg(0)}, {cx.arg(1)}{value})"
 
 
