@@ -141,7 +141,7 @@ def _materialize(func: Func, module: Module, ctx: PassContext) -> bool:
     changed = False
     cache: dict = {}
     protected = protected_ops(func)
-    made: dict[tuple[int, int], Value] = {}  # (id of value, id of block) -> its replacement
+    made: dict[tuple, Value] = {}  # (id of value, id of block, loc of the user) -> its replacement
     keep_alive: list[Value] = []  # the cache and `made` are keyed by ids
     for op in list(func.walk()):
         positions = SHAPE_OPERANDS.get(op.op_type) if op.dialect == "onnx" else None
@@ -151,7 +151,7 @@ def _materialize(func: Func, module: Module, ctx: PassContext) -> bool:
                 continue
             if v.op is not None and v.op.name == "mc.dims":
                 continue
-            key = (id(v), id(op.parent))
+            key = (id(v), id(op.parent), op.loc)  # one per source node: outlining moves it with its user
             if key not in made:
                 found = _symbolic(v, module, cache, protected)
                 if found is None:

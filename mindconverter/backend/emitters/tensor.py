@@ -102,7 +102,7 @@ def _slice_text(start: int, end: int, step: int, size: int | None) -> str:
 
 @emits("onnx.Slice", since=10)
 def slice_(op: Op, cx: EmitContext) -> str:
-    """onnx.Slice -> Python slicing x[:, 1:3]; starts/ends may be sizes read off tensors (x[:, : y.shape[1] - 1])."""
+    """onnx.Slice -> Python slicing x[:, 1:3]; starts/ends may be sizes read off tensors (x[:, 1:x.shape[1] - 1])."""
     dims = cx.in_type(0).dims
     if dims is None:
         cx.fail("Slice needs the rank of its data input")
