@@ -462,24 +462,36 @@ def test_importing_the_ir_does_not_import_onnx() -> None:
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 
-def test_a_2000_op_module_verifies_fast() -> None:
+def _conv_chain(layers: int) -> Module:
     weights = WeightStore()
     x = Value(tensor_type("f32", Sym("N"), 16, 8, 8), "x")
     func = Func("main", Block([x]))
     b = Builder(func.body)
     v = x
-    for i in range(700):
+    for i in range(layers):
         w = b.param(np.zeros((16, 16, 3, 3), np.float32), weights, f"conv{i}.weight")
         v = b.op1("onnx.Conv", [v, w, None], v.type, (f"Conv_{i}",), pads=[1, 1, 1, 1])
         v = b.op1("onnx.Relu", [v], v.type, (f"Relu_{i}",))
     b.create("ir.return", [v])
-    m = Module("big", [func], {"opset": 13}, weights)
-    verify(m)  # loads onnx and fills the schema cache
-    start = time.perf_counter()
-    verify(m)
-    elapsed = time.perf_counter() - start
-    assert len(list(m.ops())) > 2000
-    assert elapsed < 1.0, f"verifying 2,100 ops took {elapsed:.2f} s"
+    return Module("big", [func], {"opset": 13}, weights)
+
+
+def test_a_2000_op_module_verifies_in_linear_time() -> None:
+    """4x the ops cost at most ~8x the CPU time (a relative bound: a loaded machine cannot fail it)."""
+    small, big = _conv_chain(175), _conv_chain(700)
+    assert len(list(big.ops())) > 2000
+    verify(small)  # loads onnx and fills the schema cache
+
+    def cpu_time(m: Module) -> float:
+        best = float("inf")
+        for _ in range(3):
+            start = time.process_time()
+            verify(m)
+            best = min(best, time.process_time() - start)
+        return best
+
+    ratio = cpu_time(big) / max(cpu_time(small), 1e-3)
+    assert ratio < 8, f"4x the ops took {ratio:.1f}x the CPU time to verify"
 
 
 def test_a_dim_that_is_not_a_size_symbol_or_expression_is_rejected() -> None:
