@@ -297,7 +297,7 @@ class Mutator:
             "dup-producer", "dup-output", "cycle", "dangling", "drop-node", "swap-nodes", "dup-node", "op-type",
             "domain", "attr-type", "attr-value", "attr-value", "attr-add", "attr-drop", "init-raw", "init-dims",
             "init-type", "external", "external", "input-dims", "input-type", "drop-input", "opset", "ir-version",
-            "output-extra", "subgraph",
+            "output-extra", "subgraph", "metadata",
         ])
         case["mutations"].append(f"graph:{how}")
         if how == "dup-producer" and len(values) > 1:
@@ -408,6 +408,16 @@ class Mutator:
             model.ir_version = rng.choice([0, 1, 2, 3, 7, 10, 99])
         elif how == "output-extra":
             g.output.append(helper.make_tensor_value_info(rng.choice(values + ["ghost"]), TensorProto.FLOAT, None))
+        elif how == "metadata" and g.input:
+            # A symbolic dim and an export size for it in metadata_props (read by the check's sizes).
+            inp = rng.choice(g.input)
+            dims = inp.type.tensor_type.shape.dim
+            symbol = rng.choice(["N", "batch", self._hostile(case) or "S"])
+            if dims:
+                rng.choice(dims).dim_param = symbol
+            prop = model.metadata_props.add()
+            prop.key, prop.value = symbol, rng.choice(["0", "-1", "3", str(10**12), "x", "1e3", self._hostile(case)])
+            case["check"] = rng.choice(["end", "end", "off"])
         elif how == "subgraph":
             sub = helper.make_graph([helper.make_node("Identity", [node.output[0]], ["then_out"])], "then", [],
                                     [helper.make_tensor_value_info("then_out", TensorProto.FLOAT, None)])

@@ -64,10 +64,7 @@ def load_onnx(
     reference = _prepare_reference(model, shapes or {}, outputs, path)
     graph_model = _upgrade(reference, source_opset, path)
     opset = _onnx_opset(graph_model)
-    try:
-        graph_model = onnx.shape_inference.infer_shapes(graph_model, strict_mode=False, data_prop=True)
-    except Exception as exc:  # noqa: BLE001 - inference failures only cost us types
-        log.warning("onnx shape inference failed (%s); types will come from the infer-shapes pass", exc)
+    graph_model = validate.infer_types(graph_model, path)
     validate.check_attribute_values(graph_model)
 
     module = Module(name=_module_name(path), attrs={"source": "onnx", "opset": opset})

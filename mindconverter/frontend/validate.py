@@ -17,6 +17,7 @@ coded error naming the node (or tensor) and the rule it breaks:
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from collections.abc import Iterator
@@ -33,6 +34,8 @@ from mindconverter.errors import (
     UnsupportedVersionError,
 )
 from mindconverter.ir.onnx_bridge import UnsupportedElementType, dtype_from_onnx
+
+log = logging.getLogger("mindconverter")
 
 #: IR versions read: 3 (opset imports) up to what the installed onnx package knows.
 MIN_IR_VERSION, MAX_IR_VERSION = 3, onnx.IR_VERSION
@@ -289,6 +292,8 @@ def _check_node(node: onnx.NodeProto, label: str, opsets: dict[str, int], base_d
             schema = onnx.defs.get_schema(node.op_type, opsets[domain], domain)
         except onnx.defs.SchemaError:
             schema = None  # a custom op, or one the opset does not have: the emitters report it
+    if schema is not None:
+        _check_arity(node, label, schema, opsets[domain])
     seen: set[str] = set()
     for attr in node.attribute:
         if not attr.name:
@@ -301,6 +306,12 @@ def _check_node(node: onnx.NodeProto, label: str, opsets: dict[str, int], base_d
         if attr.type == AttributeProto.UNDEFINED or attr.type not in AttributeProto.AttributeType.values():
             raise InvalidAttributeError(f"attribute '{attr.name}' of {label} has no valid type ({attr.type})", fix=_REEXPORT)
         expected = schema.attributes.get(attr.name) if schema is not None else None
+        if schema is not None and expected is None:
+            known = ", ".join(sorted(schema.attributes)) or "none"
+            raise InvalidAttributeError(
+                f"{label} has attribute '{attr.name}', which {node.op_type} (opset {opsets[domain]}) does not have",
+                where=label, fix=f"{node.op_type}'s attributes are: {known}",
+            )
         if expected is not None and int(expected.type) != int(attr.type):
             raise InvalidAttributeError(
                 f"attribute '{attr.name}' of {label} is {AttributeProto.AttributeType.Name(attr.type)}, "
@@ -314,6 +325,20 @@ def _check_node(node: onnx.NodeProto, label: str, opsets: dict[str, int], base_d
                     fix="only initializers may use external data; save the model with convert_attribute=False",
                 )
             _check_tensor(t, f"attribute '{attr.name}' of {label}", base_dir)
+
+
+def _check_arity(node: onnx.NodeProto, label: str, schema, opset: int) -> None:
+    """Input and output counts within the schema's range (trailing empty names are omitted optionals)."""
+    counts = {"inputs": len(node.input), "outputs": len(node.output)}
+    limits = {"inputs": (schema.min_input, schema.max_input), "outputs": (schema.min_output, schema.max_output)}
+    for what, n in counts.items():
+        low, high = limits[what]
+        if not low <= n <= high:
+            allowed = f"{low}" if low == high else f"{low} or more" if high >= 2**31 - 1 else f"{low} to {high}"
+            raise InvalidModelError(
+                f"{label} has {n} {what}; {node.op_type} (opset {opset}) takes {allowed}",
+                where=label, fix=_REEXPORT,
+            )
 
 
 def element_count(tensor: TensorProto, where: str) -> int:
@@ -421,6 +446,33 @@ def external_data_file(tensor: TensorProto, base_dir: Path, where: str | None = 
             where=where, fix="the data file is truncated or belongs to another model",
         )
     return file
+
+
+# -- declared types and attribute values ----------------------------------------------------
+
+
+def infer_types(model: onnx.ModelProto, path: Path) -> onnx.ModelProto:
+    """onnx's shape inference; a declared type that contradicts the ops is the model's error.
+
+    Strict first: it fails on a value whose declared shape or element type differs from what its op
+    computes (an InvalidModelError naming the op); other inference failures only cost us types.
+    """
+    try:
+        return onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
+    except onnx.shape_inference.InferenceError as exc:
+        lines = [line.strip() for line in str(exc).splitlines() if "differ" in line]
+        if lines:
+            raise InvalidModelError(
+                f"a declared type contradicts its op: {lines[0].replace('[ShapeInferenceError] ', '')}",
+                where=path.name, fix=f"the model's value_info/outputs are wrong; {_REEXPORT}",
+            ) from None
+    except Exception:  # noqa: BLE001 - inference raises other types too; retried leniently below
+        pass
+    try:
+        return onnx.shape_inference.infer_shapes(model, strict_mode=False, data_prop=True)
+    except Exception as exc:  # noqa: BLE001 - inference failures only cost us types
+        log.warning("onnx shape inference failed (%s); types will come from the infer-shapes pass", exc)
+        return model
 
 
 # -- attribute values ------------------------------------------------------------------------
@@ -590,5 +642,5 @@ _VALUE_RULES = {
 
 __all__ = [
     "MAX_IR_VERSION", "MAX_OPSET", "MIN_IR_VERSION", "MIN_OPSET",
-    "check_attribute_values", "check_versions", "default_opset", "external_data_file", "read_model", "validate_model",
+    "check_attribute_values", "check_versions", "default_opset", "infer_types", "external_data_file", "read_model", "validate_model",
 ]

@@ -161,6 +161,18 @@ def test_conv_attribute_values_the_op_cannot_run_with(tmp_path, x_shape, w_shape
     assert exc.value.where == "node 'conv1' (Conv)"
 
 
+def test_unknown_attributes_and_input_counts_are_refused_at_the_door(tmp_path):
+    relu = helper.make_node("Relu", ["x"], ["y"], name="r", axis=1)
+    with pytest.raises(InvalidAttributeError, match=r"node 'r' \(Relu\) has attribute 'axis', which Relu \(opset 17\) does not have"):
+        _load(tmp_path, _raw([relu], [("x", [1, 4])], ["y"]))
+    matmul = helper.make_node("MatMul", ["x", "x", "x"], ["y"], name="mm")
+    with pytest.raises(InvalidModelError, match=r"node 'mm' \(MatMul\) has 3 inputs; MatMul \(opset 17\) takes 2"):
+        _load(tmp_path, _raw([matmul], [("x", [4, 4])], ["y"]))
+    add = helper.make_node("Add", [], ["y"], name="a")
+    with pytest.raises(InvalidModelError, match="has 0 inputs; Add .* takes 2"):
+        _load(tmp_path, _raw([add], [("x", [4, 4])], ["y"]))
+
+
 def test_other_attribute_values(tmp_path):
     x = [("x", [1, 4, 8, 8])]
     cases = [
@@ -268,3 +280,12 @@ def test_the_reference_reads_external_data_from_the_model_folder_not_the_working
     x = np.arange(4, dtype=np.float32).reshape(1, 4)
     np.testing.assert_array_equal(run_onnxruntime(source.reference, {"x": x})[0], x)
     assert isinstance(source.module.weights.get("w"), np.memmap)  # the IR still maps the file
+
+
+def test_a_declared_type_that_contradicts_its_op_is_the_models_error(tmp_path):
+    graph = helper.make_graph([_relu()], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, 2])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [0, 2])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    with pytest.raises(InvalidModelError, match=r"a declared type contradicts its op: .*Relu.*differ in dimension 0: \(4\) vs \(0\)"):
+        _load(tmp_path, model)
