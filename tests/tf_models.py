@@ -117,6 +117,22 @@ def keras_transformer(seq: int = 6, dim: int = 16):
     return model
 
 
+def keras_mlp(features: int = 10):
+    """Dense, BatchNormalization on the 2-D Dense output, ReLU, Dense."""
+    from tensorflow.keras import layers
+
+    t = tf()
+    t.keras.utils.set_random_seed(0)
+    inp = layers.Input((features,), name="features")
+    x = layers.Dense(12, name="hidden")(inp)
+    x = layers.BatchNormalization(name="hidden_bn")(x)
+    x = layers.ReLU(name="hidden_relu")(x)
+    x = layers.Dense(3, name="scores")(x)
+    model = t.keras.Model(inp, x, name="tiny_mlp")
+    randomize(model)
+    return model
+
+
 def tf1_cnn(size: int = 12) -> tuple[object, object]:
     """A TF1-style graph: variables, conv2d, fused batch norm in inference, and a Keras 2 Dropout's Identity."""
     t = tf()

@@ -197,8 +197,12 @@ def _op(nodes: dict[str, Any], tensor: str, *types: str) -> Any:
     return node if node is not None and node.op in types else None
 
 
-def restore_batchnorms(graph_def: Any, ranks: dict[str, int]) -> list[str]:
+def restore_batchnorms(graph_def: Any, ranks: dict[str, int], flat: list[dict[str, Any]] | None = None) -> list[str]:
     """Rewrite Keras' decomposed inference BatchNormalization on 4-D NHWC inputs into FusedBatchNormV3.
+
+    On a 2-D input (after a Dense), which FusedBatchNormV3 does not take, the subgraph is cut out
+    and described in `flat` (input tensor, statistics, epsilon) for `insert_batchnorms` to put back
+    as one ONNX BatchNormalization after conversion; its input must feed nothing else.
 
     The pattern is tf.nn.batch_normalization: `inv = rsqrt(var + eps) [* gamma]`,
     `y = x * inv + (beta - mean * inv)` (or `+ -(mean * inv)` without beta), all statistics
@@ -208,15 +212,26 @@ def restore_batchnorms(graph_def: Any, ranks: dict[str, int]) -> list[str]:
     tf = import_tf()
     nodes = {n.name: n for n in graph_def.node}
     rewritten: dict[str, str] = {}
+    uses: dict[str, int] = {}
+    for node in graph_def.node:
+        for name in node.input:
+            if not name.startswith("^"):
+                uses[tensor_name(name)] = uses.get(tensor_name(name), 0) + 1
     for node in list(graph_def.node):
         if node.op not in ("AddV2", "Add") or not _BN_OUTPUT.fullmatch(node.name):
             continue
         match = _match_batchnorm(tf, nodes, node)
-        if match is None or ranks.get(tensor_name(match["x"])) != 4:
+        if match is None or ranks.get(tensor_name(match["x"])) not in (2, 4):
             continue
         scope = _BN_OUTPUT.fullmatch(node.name)["scope"]
         channels = match["mean"][1].shape
         if len(channels) != 1 or match["var"][1].shape != channels:
+            continue
+        if ranks.get(tensor_name(match["x"])) == 2:
+            if flat is None or uses.get(tensor_name(match["x"])) != 1:
+                continue
+            flat.append(dict(match, scope=scope, x=tensor_name(match["x"])))
+            rewritten[node.name] = match["x"]
             continue
         fused = graph_def.node.add()
         fused.op = "FusedBatchNormV3"
@@ -249,6 +264,43 @@ def restore_batchnorms(graph_def: Any, ranks: dict[str, int]) -> list[str]:
             if target is not None:
                 node.input[i] = target
     return [_BN_OUTPUT.fullmatch(name)["scope"] for name in rewritten]
+
+
+def insert_batchnorms(model: onnx.ModelProto, flat: list[dict[str, Any]]) -> list[str]:
+    """Put the 2-D BatchNorms `restore_batchnorms` cut out back, as ONNX BatchNormalization on their input.
+
+    The statistics become initializers named after their TF constants. Returns the scopes put back.
+    """
+    graph = model.graph
+    produced = {o for n in graph.node for o in n.output}
+    outputs = {o.name for o in graph.output}
+    names = {i.name for i in graph.initializer}
+    done = []
+    for bn in flat:
+        x = bn["x"]
+        if x not in produced or x in outputs:
+            raise ModelLoadError(  # it was cut out of the GraphDef: going on would drop it
+                f"cannot put back the BatchNormalization '{bn['scope']}': its input '{x}' is not a tensor of the converted graph",
+                fix="this is a bug in frontend/pb.py; report the model",
+            )
+        channels = bn["mean"][1].shape
+        inputs = []
+        for role, fill in (("gamma", 1.0), ("beta", 0.0), ("mean", None), ("var", None)):
+            name, value = bn[role] if bn[role] is not None else (f"{bn['scope']}/{role}", np.full(channels, fill, np.float32))
+            if name not in names:
+                graph.initializer.append(onnx.numpy_helper.from_array(np.asarray(value, np.float32), name))
+                names.add(name)
+            inputs.append(name)
+        out = f"{bn['scope']}/batchnorm/add_1:0"
+        for node in graph.node:
+            for i, name in enumerate(node.input):
+                if name == x:
+                    node.input[i] = out
+        at = next(i for i, n in enumerate(graph.node) if x in n.output) + 1
+        graph.node.insert(at, onnx.helper.make_node(
+            "BatchNormalization", [x, *inputs], [out], name=f"{bn['scope']}/BatchNormalization", epsilon=bn["eps"]))
+        done.append(bn["scope"])
+    return done
 
 
 def _match_batchnorm(tf: Any, nodes: dict[str, Any], add_1: Any) -> dict[str, Any] | None:
@@ -547,7 +599,8 @@ def load_pb(
 
     read_variables_directly(graph_def, {_node_of(t) for t in [*ins, *outs]})
     ranks = _tensor_ranks(tf, graph_def)
-    batchnorms = restore_batchnorms(graph_def, ranks)
+    flat: list[dict[str, Any]] = []
+    batchnorms = restore_batchnorms(graph_def, ranks, flat)
     if batchnorms:
         log.info("kept %d BatchNormalization layer(s) that Keras wrote as Mul/Add", len(batchnorms))
     rewrite_erfc(graph_def)
@@ -557,9 +610,11 @@ def load_pb(
     try:
         with _quiet_tf2onnx(), _no_conv_batchnorm_fusion(), tf.device("/cpu:0"):
             with tf.Graph().as_default():
-                optimized = tf_loader.tf_optimize(ins, outs, graph_def)
+                optimized = tf_loader.tf_optimize(ins, [*outs, *(bn["x"] for bn in flat)], graph_def)
+            # The inputs of cut-out BatchNorms are outputs while converting, so they keep their names.
+            marked = [bn["x"] for bn in flat if bn["x"] not in outs]
             proto, _ = _convert_common(
-                optimized, name=path.stem, opset=CANONICAL_OPSET, input_names=ins, output_names=outs,
+                optimized, name=path.stem, opset=CANONICAL_OPSET, input_names=ins, output_names=[*outs, *marked],
                 shape_override=overrides or None, tensors_to_rename=renames,
                 optimizers={k: v for k, v in optimizer._get_optimizers().items() if k not in skip_tf2onnx_optimizers},
             )
@@ -573,7 +628,11 @@ def load_pb(
             fix="check the node names and that the graph is frozen (no variables); rerun with -v for tf2onnx's log",
         ) from exc
     _symbolic_inputs(proto, {renames[t] for t in overrides})
+    kept_outputs = [o for o in proto.graph.output if o.name not in marked]
+    del proto.graph.output[:]
+    proto.graph.output.extend(kept_outputs)
     kept = keep_dropouts(proto, dropouts)
+    insert_batchnorms(proto, flat)
     with tempfile.TemporaryDirectory(prefix="mindconverter-pb-") as tmp:
         onnx_path = Path(tmp) / f"{path.stem}.onnx"
         onnx.save(proto, str(onnx_path))

@@ -86,6 +86,17 @@ def test_dropout_identity_kept_in_a_tf1_graph_becomes_a_dropout_layer(tmp_path):
     assert "nn.BatchNorm2d(6, eps=0.001" in code, code
 
 
+def test_batchnorm_after_a_dense_becomes_batchnorm1d(tmp_path):
+    pb = tmp_path / "keras_mlp.pb"
+    ins, outs = tf_models.freeze_tf2(tf_models.keras_mlp(), pb, (None, 10))
+    result = _convert(tmp_path, pb, ins, outs, "4,10")
+    code = result.script.read_text()
+    assert "self.hidden_bn = nn.BatchNorm1d(12, eps=0.001" in code, code
+    weight_map = json.loads(result.weight_map.read_text())["keras_mlp"]
+    sources = {w["converted_weight"]["name"]: w["source_weight"]["name"] for w in weight_map}
+    assert sources["hidden_bn.moving_variance"] == "tiny_mlp_1/hidden_bn_1/Cast_1/ReadVariableOp:0", sources
+
+
 def test_keras_dense_layernorm_attention(tmp_path):
     pb = tmp_path / "keras_transformer.pb"
     ins, outs = tf_models.freeze_tf2(tf_models.keras_transformer(), pb, (None, 6, 16))
