@@ -204,17 +204,12 @@ def infer_op(op: Op, cx: ShapeContext) -> Results | None:
 
 
 def load_rules() -> None:
-    """Import the rule modules so their decorators run."""
-    from mindconverter.ir.shape_rules import (  # noqa: F401
-        control,
-        conv,
-        elementwise,
-        linalg,
-        movement,
-        norm,
-        reduce,
-        rnn,
-    )
+    """Import every module of this package (found on disk: a new op family is a new file), so their decorators run."""
+    import importlib
+    import pkgutil
+
+    for info in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{info.name}")
 
 
 __all__ = [
