@@ -357,3 +357,25 @@ def test_loop_carried_values_and_scan_outputs():
         }) : (tensor<i64>, tensor<bool>, tensor<?bx3xf32>) -> (tensor<?bx3xf32>, tensor<?xf32>)
         "ir.return"(%0, %1) : (tensor<?bx3xf32>, tensor<?xf32>) -> ()
       }""")
+
+
+def test_loop_without_an_early_exit_stacks_m_steps():
+    check_pass("infer-shapes", changed=True, before="""
+      func @main(%v: tensor<?bx3xf32>) -> tensor<*xf32> {
+        %0 = "ir.const"() {value = dense<5>} : () -> tensor<i64>
+        %1 = "onnx.Loop"(%0, none) ({
+        ^bb(%i: tensor<i64>, %cond: tensor<bool>):
+          %2 = "onnx.Relu"(%v) : (tensor<?bx3xf32>) -> tensor<*xf32>
+          "ir.yield"(%cond, %2) : (tensor<bool>, tensor<*xf32>) -> ()
+        }) : (tensor<i64>, none) -> tensor<*xf32>
+        "ir.return"(%1) : (tensor<*xf32>) -> ()
+      }""", after="""
+      func @main(%v: tensor<?bx3xf32>) -> tensor<5x?bx3xf32> {
+        %0 = "ir.const"() {value = dense<5>} : () -> tensor<i64>
+        %1 = "onnx.Loop"(%0, none) ({
+        ^bb(%i: tensor<i64>, %cond: tensor<bool>):
+          %2 = "onnx.Relu"(%v) : (tensor<?bx3xf32>) -> tensor<?bx3xf32>
+          "ir.yield"(%cond, %2) : (tensor<bool>, tensor<?bx3xf32>) -> ()
+        }) : (tensor<i64>, none) -> tensor<5x?bx3xf32>
+        "ir.return"(%1) : (tensor<5x?bx3xf32>) -> ()
+      }""")

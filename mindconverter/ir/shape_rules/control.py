@@ -6,7 +6,7 @@ from what the regions yield.
 
 from __future__ import annotations
 
-from mindconverter.ir.core import Op
+from mindconverter.ir.core import Op, known_array
 from mindconverter.ir.shape_rules import Results, ShapeContext, shape_rule
 from mindconverter.ir.symbolic import equal
 from mindconverter.ir.types import UNKNOWN, TensorType
@@ -42,8 +42,25 @@ def loop(op: Op, cx: ShapeContext) -> Results:
     if len(body) != len(op.results):
         return [None] * len(op.results)
     out: Results = [join(c, y) for c, y in zip(carried, body[:n], strict=True)]
-    out += [t.with_dims(None if t.dims is None else (UNKNOWN, *t.dims)) for t in body[n:]]
+    trips = _trip_count(op, cx)
+    out += [t.with_dims(None if t.dims is None else (trips, *t.dims)) for t in body[n:]]
     return out
+
+
+def _trip_count(op: Op, cx: ShapeContext) -> object:
+    """M when the loop cannot stop early: no condition (or a true one) in, and the body passes it on unchanged."""
+    m = cx.contents(0)
+    region = op.regions[0]
+    term = region.terminator
+    if m is None or len(m) != 1 or term is None or len(region.args) < 2:
+        return UNKNOWN
+    cond_in = cx.array(1) if cx.has(1) else True
+    if cond_in is None or not bool(cond_in):
+        return UNKNOWN
+    yielded = term.operands[0]
+    passes_on = yielded is region.args[1]
+    constant = known_array(yielded, cx.weights) if not passes_on else None
+    return m[0] if passes_on or (constant is not None and bool(constant)) else UNKNOWN
 
 
 @shape_rule("onnx.Scan")
