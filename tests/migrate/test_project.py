@@ -49,6 +49,13 @@ def test_every_comment_is_kept(converted):
         assert len(before) >= 3, name  # comments throughout
 
 
+def _table_has(*names: str) -> bool:
+    from mindconverter.migrate.table import load_table
+
+    table = load_table()
+    return all(table.get(n) is not None for n in names)
+
+
 def _mapper_positions_follow_moved_lines() -> bool:
     """Whether the API mapper's findings on a line a rewrite moved (the optimizer, once its schedule is
     built before it) carry the source line: known limitation of the driver's exact-text line map
@@ -64,8 +71,8 @@ def _mapper_positions_follow_moved_lines() -> bool:
 
 
 @pytest.mark.xfail(
-    not _mapper_positions_follow_moved_lines(),
-    reason="the driver maps the API mapper's positions by exact line text; moved lines are off",
+    not _table_has("torch.optim.SGD") and not _mapper_positions_follow_moved_lines(),
+    reason="the unmapped optimizer sits on a line the schedule moved, which the driver's exact-text line map misplaces",
     strict=True,
 )
 def test_every_unmapped_call_is_reported_at_its_source_line_and_column(converted):
@@ -99,13 +106,6 @@ def test_structure_of_the_converted_scripts(converted):
     assert "ms.save_checkpoint(model, checkpoint)" in train and 'CHECKPOINT = "tinynet.ckpt"' in train
     assert "ms.load_param_into_net(model, ms.load_checkpoint(checkpoint))" in evaluate
     assert "model.set_train(False)" in evaluate and "no_grad" not in evaluate
-
-
-def _table_has(*names: str) -> bool:
-    from mindconverter.migrate.table import load_table
-
-    table = load_table()
-    return all(table.get(n) is not None for n in names)
 
 
 NEEDS_SGD = pytest.mark.xfail(

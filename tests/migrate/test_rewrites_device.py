@@ -141,3 +141,9 @@ def test_positions_are_those_of_the_source_after_earlier_rewrites():
     assert ("torch.nn.Module.eval", 4, 5) in positions
     assert ("torch.nn.Module.train", 7, 1) in positions
     assert ("torch.Tensor.to", 6, 15) in positions
+
+
+def test_a_parenthesised_multi_line_move_keeps_its_parentheses():
+    source = "import torch\nt = (\n    torch.Tensor([f])\n    .long()\n    .to(x.device)\n)\ny = (torch.load(p))\n"
+    code, _ = rewrite(source)
+    assert code == "import torch\nt = (\n    torch.Tensor([f])\n    .long()\n)\ny = (ms.load_checkpoint(p))\n"

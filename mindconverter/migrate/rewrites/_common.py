@@ -341,3 +341,10 @@ class DropStatements(cst.CSTTransformer):
 
     def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
         return self._dropped(updated_node)
+
+
+def keep_parens(old: cst.BaseExpression, new: cst.BaseExpression) -> cst.BaseExpression:
+    """`new` wearing the parentheses `old` had: a multi-line `(x\n .to(device))` must stay parenthesised."""
+    if new is old or not getattr(old, "lpar", None):
+        return new
+    return new.with_changes(lpar=[*old.lpar, *new.lpar], rpar=[*new.rpar, *old.rpar])

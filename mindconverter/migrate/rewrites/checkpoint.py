@@ -15,6 +15,7 @@ from mindconverter.migrate.rewrites._common import (
     arg,
     call_of_stmt,
     is_any,
+    keep_parens,
     method_call,
     position,
     unconvert_comment,
@@ -75,6 +76,9 @@ class Checkpoint(BodyRewrite):
         return updated_node
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
+        return keep_parens(updated_node, self._call(original_node, updated_node))
+
+    def _call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
         line, col = position(self, original_node)
         if is_any(self, original_node.func, TORCH_SAVE):
             obj, path = arg(updated_node, 0, "obj"), arg(updated_node, 1, "f")
@@ -102,7 +106,8 @@ class Checkpoint(BodyRewrite):
                 return updated_node
             self.ctx.imports_needed.add(MS_IMPORT)
             self.ctx.report(line, col, "torch.load", True, "-> ms.load_checkpoint (a name -> Parameter dict)")
-            return cst.Call(func=cst.parse_expression("ms.load_checkpoint"), args=[cst.Arg(path.value)])
+            new = cst.Call(func=cst.parse_expression("ms.load_checkpoint"), args=[cst.Arg(path.value)])
+            return new
         load = method_call(updated_node, "load_state_dict")
         if load is not None and load.args:
             self.ctx.imports_needed.add(MS_IMPORT)

@@ -20,6 +20,7 @@ from mindconverter.migrate.rewrites._common import (
     code_of,
     dataset_module,
     is_any,
+    keep_parens,
     names_in,
     position,
     unconvert_comment,
@@ -167,7 +168,7 @@ class DataLoaderRewrite(BodyRewrite):
             text += f".batch({code_of(batch)}" + (f", drop_remainder={code_of(drop)})" if drop is not None else ")")
         self.ctx.report(line, col, "torch.utils.data.DataLoader", True, f"-> {dsm}.GeneratorDataset(...).batch(...)")
         self._last = (source, dict_items)
-        return cst.parse_expression(text)
+        return keep_parens(updated_node, cst.parse_expression(text))
 
     def _len_of_dataset(self, call: cst.Call) -> cst.BaseExpression:
         """`len(loader.dataset)` -> `len(source)` for a converted loader (MindSpore datasets have no `.dataset`)."""

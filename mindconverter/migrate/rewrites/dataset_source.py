@@ -8,7 +8,14 @@ import libcst as cst
 from libcst.metadata import PositionProvider, QualifiedNameProvider
 
 from mindconverter.migrate.registry import register_rewrite
-from mindconverter.migrate.rewrites._common import DATASET_COLUMNS, DICT_ITEMS, SourceRewrite, is_any, position
+from mindconverter.migrate.rewrites._common import (
+    DATASET_COLUMNS,
+    DICT_ITEMS,
+    SourceRewrite,
+    is_any,
+    keep_parens,
+    position,
+)
 
 TORCH_DATASET = (
     "torch.utils.data.Dataset",
@@ -153,7 +160,7 @@ class DatasetSource(SourceRewrite):
                     cst.Arg(cst.parse_expression(f"np.{dtype}"), keyword=cst.Name("dtype"),
                             equal=cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")))]  # fmt: skip
         self.ctx.imports_needed.add("import numpy as np")
-        return cst.Call(func=cst.parse_expression("np.asarray"), args=args)
+        return keep_parens(value, cst.Call(func=cst.parse_expression("np.asarray"), args=args))
 
 
 def _unique(names: list[str]) -> list[str]:

@@ -14,6 +14,7 @@ from mindconverter.migrate.rewrites._common import (
     assign_of_stmt,
     code_of,
     is_any,
+    keep_parens,
     method_call,
     position,
     splice,
@@ -133,7 +134,7 @@ class Device(BodyRewrite):
         self.ctx.report(
             line, col, f"torch.Tensor.{method}", True, "removed: MindSpore places tensors on the context's device"
         )
-        return new
+        return keep_parens(updated_node, new)
 
     def rewrite_body(
         self, original: Sequence[cst.BaseStatement], body: Sequence[cst.BaseStatement]

@@ -202,7 +202,10 @@ class LrScheduler(BodyRewrite):
     ) -> tuple[list[cst.BaseStatement], list[cst.EmptyLine]]:
         out = list(body)
         if self.ctx.target == "mint":
-            return out, []  # the table maps schedulers to mindspore.experimental.optim.lr_scheduler, stepped as in torch
+            return (
+                out,
+                [],
+            )  # the table maps schedulers to mindspore.experimental.optim.lr_scheduler, stepped as in torch
         for i in reversed(range(len(original))):
             assign = assign_of_stmt(original[i])
             if assign is None or not isinstance(assign.value, cst.Call) or len(assign.targets) != 1:
