@@ -14,6 +14,7 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,10 +63,12 @@ class MigrationResult:
 
 
 def migrate_source(code: str, target: str = "classic", path: str = "<string>", strict: bool = False,
-                   options: dict[str, Any] | None = None) -> MigrationResult:
+                   options: dict[str, Any] | None = None, rewrites: Sequence[str] | None = None) -> MigrationResult:
     """Convert one torch script's source text; never refuses (unconverted calls are marked and reported).
 
     strict=True re-raises an exception of a structural rewrite instead of skipping that rewrite.
+    rewrites: names of the structural rewrites to run (None: all registered, in order; (): the API
+    table alone, as the per-API tests use it).
     """
     if target not in TARGETS:
         raise ArgumentError(f"unknown target {target!r}", fix=f"use one of: {', '.join(TARGETS)}")
@@ -79,6 +82,8 @@ def migrate_source(code: str, target: str = "classic", path: str = "<string>", s
     ctx = MigrationContext(target=target, path=path, options=dict(options or {}))
     errors: list[str] = []
     for rewrite in load_rewrites():
+        if rewrites is not None and rewrite.name not in rewrites:
+            continue
         try:
             module = MetadataWrapper(module).visit(rewrite(ctx))
         except Exception as exc:  # noqa: BLE001 - one broken rewrite must not lose the file
