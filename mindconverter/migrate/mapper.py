@@ -393,7 +393,7 @@ class ApiMapper(cst.CSTTransformer):
             out.append(arg.with_changes(value=self._value(entry, pname, arg.value), keyword=None,
                                         equal=cst.MaybeSentinel.DEFAULT))
         if varargs is not None and varargs.name in bound:
-            out.extend(self._varargs(bound[varargs.name], is_method_target))
+            out.extend(self._varargs(bound[varargs.name], is_method_target or entry.spread))
         by_id = {id(a): name for name, a in bound.items() if not isinstance(a, list)}
         for arg in call.args:
             pname = by_id.get(id(arg))

@@ -13,6 +13,7 @@ Tensor method, `"torch.float32"` for a plain attribute) and says, as data:
     explicit    torch parameters passed even when omitted, because MindSpore's default differs
     unsupported torch parameter -> reason; a call passing it (not equal to torch's default) stays unconverted
     positional  how many leading MindSpore arguments are written positionally (default: torch's required ones)
+    spread      torch's *varargs stay spread in the MindSpore call (default: packed into one tuple)
     template    a whole-expression template instead of a call ("{input}.shape[{dim}]"), `{name}` = argument
     special     name of a special rewrite (mindconverter/migrate/special/) for what data cannot say
     returns     "tensor" (default for torch functions and Tensor methods), "module", "other"
@@ -42,7 +43,7 @@ TABLE_DIR = Path(__file__).resolve().parent / "api_table"
 TARGETS = ("classic", "mint")
 _FIELDS = (
     "ms", "mint", "params", "rename", "drop", "convert", "add", "explicit", "unsupported", "positional",
-    "template", "special", "returns", "note", "test", "untested", "kind",
+    "template", "special", "returns", "note", "test", "untested", "kind", "spread",
 )
 
 
@@ -79,6 +80,7 @@ class ApiEntry:
     untested: str = ""
     source: str = ""  # the TOML file it came from
     mint_override: dict[str, Any] = field(default_factory=dict)
+    spread: bool = False  # *varargs stay spread (f(a, b)) instead of packed into a tuple (f((a, b)))
     kind: str = "call"  # "call", or "attribute": a reference mapped wherever it is read (torch.float32)
 
     @property
