@@ -176,7 +176,7 @@ class _NestedImportFixer(cst.CSTTransformer):
     def __init__(self, keep: set[str], need: dict[str, bool]) -> None:
         super().__init__()
         self.keep, self.need = keep, need
-        self.removed: list[tuple[cst.CSTNode, str]] = []
+        self.removed: list[str] = []
 
     def leave_SimpleStatementLine(self, original, updated):
         if len(updated.body) != 1 or not isinstance(updated.body[0], (cst.Import, cst.ImportFrom)):
@@ -184,7 +184,7 @@ class _NestedImportFixer(cst.CSTTransformer):
         new, is_torch = _filter_import(updated.body[0], self.keep, self.need)
         if not is_torch or new is updated.body[0]:
             return updated
-        self.removed.append((original, _code(updated.body[0])))
+        self.removed.append(_code(updated.body[0]))
         return cst.RemoveFromParent() if new is None else updated.with_changes(body=[new])
 
 
@@ -200,21 +200,19 @@ def _fix_imports(module: cst.Module, mapper, ctx: MigrationContext, line_of):
     keep = set(stats.residual_bindings)
     need = {"torch": stats.need_torch_import, "torchvision": stats.need_torchvision_import}
 
-    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
-    positions = wrapper.resolve(cst.metadata.PositionProvider)
-    removed_nodes: list[tuple[cst.CSTNode, str]] = []
+    removed: list[tuple[int, int, str]] = []
     body: list[cst.CSTNode] = []
     insert_at: int | None = None
     carry: list[cst.EmptyLine] = []
     first_lines: list[cst.EmptyLine] = []
-    for stmt in wrapper.module.body:
+    for index, stmt in enumerate(module.body):
         if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and isinstance(stmt.body[0], (cst.Import, cst.ImportFrom)):
             new, is_torch = _filter_import(stmt.body[0], keep, need)
             if is_torch and insert_at is None:
                 insert_at, first_lines = len(body), list(stmt.leading_lines)
                 stmt = stmt.with_changes(leading_lines=[])
             if is_torch and new is not stmt.body[0]:
-                removed_nodes.append((stmt, _code(stmt.body[0])))
+                removed.append((mapper.import_lines.get(index, 0), 0, _code(stmt.body[0])))
                 if new is None:
                     carry += list(stmt.leading_lines)
                     if stmt.trailing_whitespace.comment is not None:
@@ -225,12 +223,12 @@ def _fix_imports(module: cst.Module, mapper, ctx: MigrationContext, line_of):
                 isinstance(s, (cst.Import, cst.ImportFrom)) for s in stmt.body):
             nested = _NestedImportFixer(keep, need)
             stmt = stmt.visit(nested)
-            removed_nodes += nested.removed
+            removed += [(0, 0, text) for text in nested.removed]
         if carry:
             stmt = stmt.with_changes(leading_lines=[*carry, *stmt.leading_lines])
             carry = []
         body.append(stmt)
-    footer = list(wrapper.module.footer)
+    footer = list(module.footer)
     if carry:  # comments of dropped imports at the very end of the file
         footer = [*carry, *footer]
     add = [f"import {root}" for root, needed in need.items() if needed] + add
@@ -246,11 +244,7 @@ def _fix_imports(module: cst.Module, mapper, ctx: MigrationContext, line_of):
         else:
             footer = [*first_lines, *footer]
     body[insert_at:insert_at] = new_lines
-    removed = []
-    for node, text in removed_nodes:
-        pos = positions.get(node)
-        removed.append((line_of(pos.start.line) if pos else 0, pos.start.column if pos else 0, text))
-    return wrapper.module.with_changes(body=body, footer=footer), add, removed
+    return module.with_changes(body=body, footer=footer), add, removed
 
 
 def _after_leading_imports(body: list[cst.CSTNode]) -> int:

@@ -1,6 +1,6 @@
 """The API-table call mapper: every torch call the table knows becomes its MindSpore call.
 
-Names are resolved with libcst's QualifiedNameProvider, so `import torch.nn as tnn`,
+Names are resolved through the file's import bindings (mapper._ImportCollector), so `import torch.nn as tnn`,
 `from torch import nn as tnn` and `import torch.nn.functional as F` all find `torch.nn.*` entries.
 
 Tensor methods (`x.view(...)`, `x.size(1)`) are mapped when the receiver is known to be a tensor:
@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass, field
 
 import libcst as cst
-from libcst.metadata import ParentNodeProvider, PositionProvider, QualifiedNameProvider
+from libcst.metadata import PositionProvider
 
 from mindconverter.migrate.names import MS_ALIASES, alias_of, is_mindspore_reference
 from mindconverter.migrate.registry import MigrationContext
@@ -58,6 +58,33 @@ def _atomic(text: str) -> bool:
     return bool(re.fullmatch(r"[\w.]+(\(.*\)|\[.*\])?|'[^']*'|\"[^\"]*\"", text.strip(), re.S))
 
 
+class _ImportCollector(cst.CSTVisitor):
+    """Every import binding of the file (flow-insensitive): `import torch.nn as nn` -> nn: torch.nn,
+    `from torch import nn as tnn` -> tnn: torch.nn, `import torch.nn` -> torch: torch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bindings: dict[str, set[str]] = {}
+
+    def visit_Import(self, node: cst.Import) -> None:
+        for alias in node.names:
+            full = _dotted(alias.name) or ""
+            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                self.bindings.setdefault(alias.asname.name.value, set()).add(full)
+            else:
+                head = full.split(".", 1)[0]
+                self.bindings.setdefault(head, set()).add(head)
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
+        if node.relative or node.module is None or isinstance(node.names, cst.ImportStar):
+            return
+        module = _dotted(node.module) or ""
+        for alias in node.names:
+            name = _dotted(alias.name) or ""
+            bind = alias.asname.name.value if alias.asname is not None and isinstance(alias.asname.name, cst.Name) else name
+            self.bindings.setdefault(bind, set()).add(f"{module}.{name}")
+
+
 @dataclass
 class Pending:
     """What the mapper decided for one call site."""
@@ -78,7 +105,7 @@ class MapStats:
 
 
 class ApiMapper(cst.CSTTransformer):
-    METADATA_DEPENDENCIES = (QualifiedNameProvider, PositionProvider, ParentNodeProvider)
+    METADATA_DEPENDENCIES = (PositionProvider,)
 
     def __init__(self, table: ApiTable, ctx: MigrationContext, line_of=lambda line: line) -> None:
         super().__init__()
@@ -93,18 +120,37 @@ class ApiMapper(cst.CSTTransformer):
         self._module_classes: set[str] = set()
         self._comments: list[list[str]] = []  # per statement being visited: [UnConvert] comments
         self._handled_refs: set[int] = set()  # id() of original callee nodes a call already handled
+        self._inner: set[int] = set()  # id() of names/attributes that are part of a longer dotted name or a callee
+        self.import_lines: dict[int, int] = {}  # index in module.body of a top-level import -> its source line
+        self.imports: dict[str, set[str]] = {}  # binding -> qualified names it is imported as
+
+    def visit_Module(self, node: cst.Module) -> None:
+        collector = _ImportCollector()
+        node.visit(collector)
+        self.imports = collector.bindings
+        for i, stmt in enumerate(node.body):
+            if isinstance(stmt, cst.SimpleStatementLine) and any(isinstance(s, (cst.Import, cst.ImportFrom)) for s in stmt.body):
+                self.import_lines[i] = self._position(stmt)[0]
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        self._inner.add(id(node.value))
+        self._inner.add(id(node.attr))
+
+    def visit_Call(self, node: cst.Call) -> None:
+        self._inner.add(id(node.func))
+
 
     # ---------------------------------------------------------------- names
     def qualified(self, node: cst.CSTNode) -> str | None:
-        try:
-            names = self.get_metadata(QualifiedNameProvider, node, set())
-        except KeyError:
+        """The torch name a Name/Attribute refers to through the file's imports (None: not torch)."""
+        dotted = _dotted(node) if isinstance(node, (cst.Name, cst.Attribute)) else None
+        if dotted is None:
             return None
-        torch = sorted(q.name for q in names if q.name.split(".", 1)[0] in _TORCH_ROOTS)
-        for name in torch:
-            if name in self.table.entries:
-                return name
-        return torch[0] if torch else None
+        head, _, rest = dotted.partition(".")
+        for origin in sorted(self.imports.get(head, ())):
+            if origin.split(".", 1)[0] in _TORCH_ROOTS:
+                return f"{origin}.{rest}" if rest else origin
+        return None
 
     def _position(self, node: cst.CSTNode) -> tuple[int, int]:
         try:
@@ -402,10 +448,15 @@ class ApiMapper(cst.CSTTransformer):
             out.append(arg.with_changes(
                 value=self._value(entry, pname, arg.value), keyword=cst.Name(entry.rename.get(pname, pname)),
                 equal=cst.AssignEqual(cst.SimpleWhitespace(""), cst.SimpleWhitespace(""))))
+        for pname, source in entry.default_from.items():
+            arg = bound.get(pname)
+            if (arg is None or code(arg.value).strip() == "None") and isinstance(bound.get(source), cst.Arg):
+                out = [a for a in out if a.keyword is None or a.keyword.value != entry.rename.get(pname, pname)]
+                out.append(_kwarg(entry.rename.get(pname, pname), code(bound[source].value)))
         for pname in entry.explicit:
             if pname not in bound:
                 p = entry.param(pname)
-                value = p.default if pname not in entry.convert else entry.convert[pname].format(_paren(p.default))
+                value = p.default if pname not in entry.convert else _fold(entry.convert[pname].format(_paren(p.default)))
                 out.append(_kwarg(entry.rename.get(pname, pname), value))
         for key, value in entry.add.items():
             out.append(_kwarg(key, value))
@@ -418,7 +469,7 @@ class ApiMapper(cst.CSTTransformer):
 
     def _value(self, entry: ApiEntry, pname: str, value: cst.BaseExpression) -> cst.BaseExpression:
         if pname in entry.convert:
-            return cst.parse_expression(entry.convert[pname].format(_paren(code(value))))
+            return cst.parse_expression(_fold(entry.convert[pname].format(_paren(code(value)))))
         return value
 
     def _varargs(self, args: list[cst.Arg], keep_spread: bool) -> list[cst.Arg]:
@@ -437,13 +488,8 @@ class ApiMapper(cst.CSTTransformer):
         return self._reference(original, updated)
 
     def _reference(self, original, updated):
-        parent = self.get_metadata(ParentNodeProvider, original, None)
-        if isinstance(parent, cst.Attribute) and parent.value is original:
-            return updated  # part of a longer dotted name
-        if isinstance(parent, cst.Attribute) and parent.attr is original:
-            return updated
-        if isinstance(parent, cst.Call) and parent.func is original:
-            return updated  # leave_Call decides
+        if id(original) in self._inner:
+            return updated  # part of a longer dotted name, or a callee (leave_Call decides)
         name = self.qualified(original)
         if name is None:
             dotted = _dotted(original)
@@ -457,8 +503,6 @@ class ApiMapper(cst.CSTTransformer):
             return new
         if is_mindspore_reference(code(original)):
             self.stats.aliases.add(code(original).split(".", 1)[0])
-            return updated
-        if name.count(".") == 0 and isinstance(parent, (cst.ImportAlias,)):
             return updated
         if entry is not None:  # a callable used as a value (e.g. passed as an argument): not mapped
             self._unconverted(original, Pending(name, False, message="used as a value, not called",
@@ -500,6 +544,27 @@ class ApiMapper(cst.CSTTransformer):
             text += f" Maybe could convert to {pending.suggestion}."
         if self._comments:
             self._comments[-1].append(text)
+
+
+def _fold(text: str) -> str:
+    """`1 - 0.1` -> `0.9`, `'none' == 'tanh'` -> `False`: a converted value made only of literals is computed."""
+    import ast
+
+    try:
+        tree = ast.parse(text, mode="eval")
+    except SyntaxError:
+        return text
+    allowed = (ast.Expression, ast.Constant, ast.BinOp, ast.UnaryOp, ast.Compare, ast.BoolOp, ast.Tuple,
+               ast.operator, ast.unaryop, ast.cmpop, ast.boolop, ast.Load)
+    if not all(isinstance(n, allowed) for n in ast.walk(tree)) or "**" in text:
+        return text
+    try:
+        value = eval(compile(tree, "<table>", "eval"), {"__builtins__": {}})  # noqa: S307 - literals only
+    except Exception:  # noqa: BLE001 - e.g. division by zero: keep the expression
+        return text
+    if isinstance(value, float):
+        return repr(round(value, 12))
+    return repr(value)
 
 
 def _sig(entry: ApiEntry) -> str:

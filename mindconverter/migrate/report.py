@@ -36,7 +36,8 @@ def file_lines(result: MigrationResult) -> list[str]:
     out += [f"[Insert] '{stmt}' is inserted to the converted file." for stmt in result.inserted]
     rows: list[tuple[int, int, str]] = []
     for line, col, stmt in result.removed:
-        rows.append((line, col, f"line {line}:{col}: [Remove] '{stmt}' is removed from the converted file."))
+        where = f"line {line}:{col}: " if line else ""
+        rows.append((line, col, f"{where}[Remove] '{stmt}' is removed from the converted file."))
     for f in result.findings:
         col = max(f.col - 1, 0)
         if f.converted:

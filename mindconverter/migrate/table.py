@@ -13,6 +13,7 @@ Tensor method, `"torch.float32"` for a plain attribute) and says, as data:
     explicit    torch parameters passed even when omitted, because MindSpore's default differs
     unsupported torch parameter -> reason; a call passing it (not equal to torch's default) stays unconverted
     positional  how many leading MindSpore arguments are written positionally (default: torch's required ones)
+    default_from  { stride = "kernel_size" }: when the torch argument is absent (or None) write the other's value
     spread      torch's *varargs stay spread in the MindSpore call (default: packed into one tuple)
     template    a whole-expression template instead of a call ("{input}.shape[{dim}]"), `{name}` = argument
     special     name of a special rewrite (mindconverter/migrate/special/) for what data cannot say
@@ -43,7 +44,7 @@ TABLE_DIR = Path(__file__).resolve().parent / "api_table"
 TARGETS = ("classic", "mint")
 _FIELDS = (
     "ms", "mint", "params", "rename", "drop", "convert", "add", "explicit", "unsupported", "positional",
-    "template", "special", "returns", "note", "test", "untested", "kind", "spread",
+    "template", "special", "returns", "note", "test", "untested", "kind", "spread", "default_from",
 )
 
 
@@ -80,6 +81,7 @@ class ApiEntry:
     untested: str = ""
     source: str = ""  # the TOML file it came from
     mint_override: dict[str, Any] = field(default_factory=dict)
+    default_from: dict[str, str] = field(default_factory=dict)  # absent/None torch arg -> another's value
     spread: bool = False  # *varargs stay spread (f(a, b)) instead of packed into a tuple (f((a, b)))
     kind: str = "call"  # "call", or "attribute": a reference mapped wherever it is read (torch.float32)
 
@@ -171,7 +173,7 @@ def _entry(name: str, raw: dict[str, Any], source: str) -> ApiEntry:
     if entry.param("out") is not None and "out" not in entry.unsupported:  # implied for every entry
         entry = replace(entry, unsupported={**entry.unsupported, "out": _OUT_REASON})
     names = {p.name for p in entry.params}
-    for key in ("rename", "convert", "unsupported"):
+    for key in ("rename", "convert", "unsupported", "default_from"):
         for p in getattr(entry, key):
             if p not in names:
                 raise TableError(f"{source}: entry {name!r}: {key} names {p!r}, not a parameter of {entry.params}")

@@ -91,22 +91,30 @@ def build_styles(entry: ApiEntry) -> tuple[list[str], dict[str, str]]:
         recv = [(None, src[entry.params[0].name])]
         params = [p for p in params if p is not entry.params[0]]
     has_varargs = any(p.kind == "varargs" for p in params)
-    positional = recv + [(None if p.kind != "kwonly" else p.name, src[p.name]) for p in params]
-    if has_varargs:  # varargs values are tuples in the table: spread them
-        positional = recv
-        for p in params:
+    all_params = [p for p in entry.params if not (entry.is_method and p is entry.params[0])]
+
+    def contiguous(chosen):
+        """Positional while every earlier parameter is given too; keywords after the first gap."""
+        out, gap = list(recv), False
+        for p in all_params:
+            if p.name not in chosen:
+                gap = gap or p.kind == "normal"
+                continue
             if p.kind == "varargs":
-                positional += [(None, v.strip()) for v in src[p.name].strip("()").split(",") if v.strip()]
+                out += [(None, v.strip()) for v in src[p.name].strip("()").split(",") if v.strip()]
             else:
-                positional.append((None if p.kind == "normal" else p.name, src[p.name]))
+                out.append((None if p.kind == "normal" and not gap else p.name, src[p.name]))
+        return out
+
+    given = {p.name for p in params}
+    positional = contiguous(given)
+    if has_varargs:  # varargs values are tuples in the table: spread them; no keyword styles
         keyword = shuffled = positional
     else:
         keyword = recv + [(p.name, src[p.name]) for p in params]
         shuffled = recv + list(reversed(keyword[len(recv):]))
-    required = recv + [(None if p.kind != "kwonly" else p.name, src[p.name]) for p in params
-                       if p.default is None and p.kind != "varargs" or p.name in test.get("keep", [])]
-    if has_varargs:
-        required = [a for a in positional]
+    required = contiguous({p.name for p in params if (p.default is None and p.kind != "varargs")
+                           or p.kind == "varargs" or p.name in test.get("keep", [])})
     styles = [_call(entry, s) for s in (positional, keyword, shuffled, required)]
     if test.get("no_keywords"):  # positional-only in torch (C builtins taking *args)
         styles = [styles[0], styles[3]]
@@ -275,7 +283,8 @@ def run_entry(entry: ApiEntry, target: str = "classic") -> str:
                         e = tm(*[_to_torch(x) for x in fin])
                 else:
                     e = tm(*[_to_torch(x) for x in fin])
-                a = mm(*[_to_ms(x) for x in fin])
+                casts = entry.test.get("ms_cast", {})  # documented MindSpore input-dtype needs (see the entry's note)
+                a = mm(*[_to_ms(Arr(x.value.astype(casts[str(k)])) if str(k) in casts else x) for k, x in enumerate(fin)])
                 compare(entry, styles[i], e, a)
         else:
             for i, (e, a) in enumerate(zip(expected, actual, strict=True)):

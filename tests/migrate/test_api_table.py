@@ -16,6 +16,11 @@ TESTED = sorted(n for n, e in TABLE.entries.items() if e.test is not None)
 MINT = sorted(n for n in TESTED if TABLE.entries[n].mint_override)
 
 
+def _params(names):
+    """One pytest param per entry; `slow = true` in an entry's test (recurrent layers, attention) marks it slow."""
+    return [pytest.param(n, marks=pytest.mark.slow) if TABLE.entries[n].test.get("slow") else n for n in names]
+
+
 @pytest.fixture(scope="module", autouse=True)
 def _pynative():
     import mindspore as ms
@@ -23,12 +28,12 @@ def _pynative():
     ms.set_context(mode=ms.PYNATIVE_MODE)
 
 
-@pytest.mark.parametrize("name", TESTED)
+@pytest.mark.parametrize("name", _params(TESTED))
 def test_entry_classic(name):
     run_entry(TABLE.entries[name], "classic")
 
 
-@pytest.mark.parametrize("name", MINT)
+@pytest.mark.parametrize("name", _params(MINT))
 def test_entry_mint(name):
     run_entry(TABLE.entries[name], "mint")
 

@@ -46,3 +46,49 @@ class VectorNorm(SpecialRewrite):
                 raise Unconvertible("keepdim without dim: reshape the result to the input's rank")
             parts.append(f"keepdim={args['keepdim']}")
         return f"ops.norm({', '.join(parts)})"
+
+
+@register_special("layer-norm")
+class LayerNorm(SpecialRewrite):
+    """torch.nn.LayerNorm(normalized_shape, eps): MindSpore takes a tuple and calls eps `epsilon` (default
+    1e-7); several normalised axes need begin_norm_axis = rank - len (CPU rejects negative values), so
+    only a one-axis normalized_shape converts."""
+
+    def convert(self, entry, args, target):
+        shape = args["normalized_shape"]
+        eps = args["eps"] or "1e-05"
+        try:
+            value = __import__("ast").literal_eval(shape)
+        except (ValueError, SyntaxError):
+            value = None
+        if isinstance(value, int):
+            return f"nn.LayerNorm(({shape},), epsilon={eps})"
+        if isinstance(value, (tuple, list)) and len(value) == 1:
+            return f"nn.LayerNorm({shape}, epsilon={eps})"
+        if isinstance(value, (tuple, list)):
+            raise Unconvertible(f"normalized_shape {shape} spans {len(value)} axes: MindSpore needs begin_norm_axis = "
+                                f"begin_params_axis = rank - {len(value)} (non-negative), which depends on the input's rank")
+        # a name: one normalised axis unless it is a sequence at run time
+        raise Unconvertible(f"normalized_shape '{shape}' is not a literal: write nn.LayerNorm(tuple, begin_norm_axis=-len, "
+                            "begin_params_axis=-len, epsilon=eps)")
+
+
+@register_special("conv")
+class Conv(SpecialRewrite):
+    """torch.nn.ConvNd: as the table says (pad_mode='pad', has_bias written), except padding='same'/'valid',
+    which becomes pad_mode."""
+
+    def convert(self, entry, args, target):
+        names = {"in_channels": None, "out_channels": None, "kernel_size": None}
+        parts = [args[n] for n in names]
+        pad = args.get("padding")
+        pad_mode = "'pad'"
+        if pad is not None and pad.strip("'\"") in ("same", "valid"):
+            pad_mode, pad = repr(pad.strip("'\"")), None
+        for torch_name, ms_name in (("stride", "stride"), ("padding", "padding"), ("dilation", "dilation"), ("groups", "group")):
+            value = pad if torch_name == "padding" else args.get(torch_name)
+            if value is not None:
+                parts.append(f"{ms_name}={value}")
+        parts.append(f"has_bias={args.get('bias') or 'True'}")
+        parts.append(f"pad_mode={pad_mode}")
+        return f"{entry.ms}({', '.join(parts)})"
