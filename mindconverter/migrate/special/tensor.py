@@ -92,3 +92,52 @@ class Conv(SpecialRewrite):
         parts.append(f"has_bias={args.get('bias') or 'True'}")
         parts.append(f"pad_mode={pad_mode}")
         return f"{entry.ms}({', '.join(parts)})"
+
+
+def _call(fn: str, positional: list[str], keywords: dict[str, str | None]) -> str:
+    parts = positional + [f"{k}={v}" for k, v in keywords.items() if v is not None]
+    return f"{fn}({', '.join(parts)})"
+
+
+@register_special("bce-logits")
+class BCEWithLogits(SpecialRewrite):
+    """F.binary_cross_entropy_with_logits: MindSpore's CPU kernel needs weight and pos_weight tensors."""
+
+    def convert(self, entry, args, target):
+        x, t = args["input"], args["target"]
+        weight = args["weight"] or f"ops.ones_like({x})"
+        pos = args["pos_weight"] or f"ops.ones_like({x})"
+        return _call("ops.binary_cross_entropy_with_logits", [x, t], {"weight": weight, "pos_weight": pos, "reduction": args["reduction"]})
+
+
+@register_special("batch-norm-fn")
+class BatchNormFn(SpecialRewrite):
+    """F.batch_norm: MindSpore needs weight and bias tensors (torch: optional)."""
+
+    def convert(self, entry, args, target):
+        mean = args["running_mean"]
+        weight = args["weight"] or f"ops.ones_like({mean})"
+        bias = args["bias"] or f"ops.zeros_like({mean})"
+        return _call("ops.batch_norm", [args["input"], mean, args["running_var"], weight, bias],
+                     {"training": args["training"], "momentum": args["momentum"], "eps": args["eps"]})
+
+
+@register_special("fold-fn")
+class FoldFn(SpecialRewrite):
+    """F.fold: MindSpore takes output_size as an int32 tensor."""
+
+    def convert(self, entry, args, target):
+        size = f"ms.tensor({args['output_size']}, ms.int32)"
+        return _call("ops.fold", [args["input"], size, args["kernel_size"]],
+                     {"dilation": args["dilation"], "padding": args["padding"], "stride": args["stride"]})
+
+
+@register_special("one-hot")
+class OneHot(SpecialRewrite):
+    """F.one_hot(t, n): MindSpore needs the class count and the on/off values (int64 like torch's result)."""
+
+    def convert(self, entry, args, target):
+        n = args["num_classes"]
+        if n is None or n.strip() == "-1":
+            raise Unconvertible("num_classes=-1 (inferred from the data) has no MindSpore form: pass the class count")
+        return f"ops.one_hot({args['input']}, {n}, ms.Tensor(1, ms.int64), ms.Tensor(0, ms.int64))"
