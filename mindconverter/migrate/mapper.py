@@ -346,6 +346,8 @@ class ApiMapper(cst.CSTTransformer):
                 self.stats.aliases.add(m.group(1))
 
     def _suggest(self, entry: ApiEntry) -> str:
+        if not entry.has_target:
+            entry = self.table.get(entry.name).for_target("mint") if self.table.get(entry.name) else entry
         target = entry.ms or entry.template
         if not target:
             return ""
@@ -393,6 +395,8 @@ class ApiMapper(cst.CSTTransformer):
         return bound
 
     def _convert(self, entry: ApiEntry, call: cst.Call, receiver) -> cst.BaseExpression:
+        if not entry.has_target:  # mapped for --target mint only
+            raise Unconvertible(entry.note or f"no mapping for --target {self.target}")
         bound = self._bind(entry, call, receiver)
         for pname, reason in entry.unsupported.items():
             arg = bound.get(pname)
@@ -445,6 +449,9 @@ class ApiMapper(cst.CSTTransformer):
             pname = by_id.get(id(arg))
             if pname is None or pname in lead or pname in entry.drop or pname in entry.unsupported:
                 continue
+            if pname in entry.split:
+                out += _split(entry.split[pname], arg.value)
+                continue
             out.append(arg.with_changes(
                 value=self._value(entry, pname, arg.value), keyword=cst.Name(entry.rename.get(pname, pname)),
                 equal=cst.AssignEqual(cst.SimpleWhitespace(""), cst.SimpleWhitespace(""))))
@@ -454,7 +461,9 @@ class ApiMapper(cst.CSTTransformer):
                 out = [a for a in out if a.keyword is None or a.keyword.value != entry.rename.get(pname, pname)]
                 out.append(_kwarg(entry.rename.get(pname, pname), code(bound[source].value)))
         for pname in entry.explicit:
-            if pname not in bound:
+            if pname not in bound and pname in entry.split:
+                out += _split(entry.split[pname], cst.parse_expression(entry.param(pname).default))
+            elif pname not in bound:
                 p = entry.param(pname)
                 value = p.default if pname not in entry.convert else _fold(entry.convert[pname].format(_paren(p.default)))
                 out.append(_kwarg(entry.rename.get(pname, pname), value))
@@ -544,6 +553,13 @@ class ApiMapper(cst.CSTTransformer):
             text += f" Maybe could convert to {pending.suggestion}."
         if self._comments:
             self._comments[-1].append(text)
+
+
+def _split(names: list[str], value: cst.BaseExpression) -> list[cst.Arg]:
+    """betas=(0.9, 0.99) -> beta1=0.9, beta2=0.99 (a non-literal value is indexed: betas[0], betas[1])."""
+    if isinstance(value, (cst.Tuple, cst.List)) and len(value.elements) == len(names):
+        return [_kwarg(n, code(el.value)) for n, el in zip(names, value.elements, strict=True)]
+    return [_kwarg(n, f"{_paren(code(value))}[{i}]") for i, n in enumerate(names)]
 
 
 def _fold(text: str) -> str:

@@ -13,6 +13,7 @@ Tensor method, `"torch.float32"` for a plain attribute) and says, as data:
     explicit    torch parameters passed even when omitted, because MindSpore's default differs
     unsupported torch parameter -> reason; a call passing it (not equal to torch's default) stays unconverted
     positional  how many leading MindSpore arguments are written positionally (default: torch's required ones)
+    split       { betas = ["beta1", "beta2"] }: one torch tuple argument becomes several keywords
     default_from  { stride = "kernel_size" }: when the torch argument is absent (or None) write the other's value
     spread      torch's *varargs stay spread in the MindSpore call (default: packed into one tuple)
     template    a whole-expression template instead of a call ("{input}.shape[{dim}]"), `{name}` = argument
@@ -44,7 +45,7 @@ TABLE_DIR = Path(__file__).resolve().parent / "api_table"
 TARGETS = ("classic", "mint")
 _FIELDS = (
     "ms", "mint", "params", "rename", "drop", "convert", "add", "explicit", "unsupported", "positional",
-    "template", "special", "returns", "note", "test", "untested", "kind", "spread", "default_from",
+    "template", "special", "returns", "note", "test", "untested", "kind", "spread", "default_from", "split",
 )
 
 
@@ -82,6 +83,7 @@ class ApiEntry:
     source: str = ""  # the TOML file it came from
     mint_override: dict[str, Any] = field(default_factory=dict)
     default_from: dict[str, str] = field(default_factory=dict)  # absent/None torch arg -> another's value
+    split: dict[str, list[str]] = field(default_factory=dict)  # betas -> [beta1, beta2]  # absent/None torch arg -> another's value
     spread: bool = False  # *varargs stay spread (f(a, b)) instead of packed into a tuple (f((a, b)))
     kind: str = "call"  # "call", or "attribute": a reference mapped wherever it is read (torch.float32)
 
@@ -121,6 +123,10 @@ class ApiEntry:
         if target == "mint" and self.mint_override:
             return replace(self, **_coerce(self.mint_override), mint_override={})
         return self
+
+    @property
+    def has_target(self) -> bool:
+        return bool(self.ms or self.template or self.special)
 
 
 def parse_params(text: str) -> tuple[Param, ...]:
@@ -173,14 +179,15 @@ def _entry(name: str, raw: dict[str, Any], source: str) -> ApiEntry:
     if entry.param("out") is not None and "out" not in entry.unsupported:  # implied for every entry
         entry = replace(entry, unsupported={**entry.unsupported, "out": _OUT_REASON})
     names = {p.name for p in entry.params}
-    for key in ("rename", "convert", "unsupported", "default_from"):
+    for key in ("rename", "convert", "unsupported", "default_from", "split"):
         for p in getattr(entry, key):
             if p not in names:
                 raise TableError(f"{source}: entry {name!r}: {key} names {p!r}, not a parameter of {entry.params}")
     for p in (*entry.drop, *entry.explicit):
         if p not in names:
             raise TableError(f"{source}: entry {name!r}: {p!r} is not a parameter")
-    if not (entry.ms or entry.template or entry.special):
+    mint = entry.for_target("mint")
+    if not (entry.ms or entry.template or entry.special or mint.ms or mint.template or mint.special):
         raise TableError(f"{source}: entry {name!r} has no target (ms, template or special)")
     if entry.test is None and not entry.untested:
         raise TableError(f"{source}: entry {name!r} needs a test or an `untested` reason")

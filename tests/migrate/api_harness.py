@@ -127,7 +127,13 @@ def make_case(entry: ApiEntry) -> Case:
     inputs = {name: eval(v, dict(h)) for name, v in values.items() if is_input(v)}  # noqa: S307 - table text
     params = ", ".join(f"{n}_: torch.Tensor" if not isinstance(inputs[n], list) else f"{n}_" for n in inputs)
     test = entry.test or {}
-    if "forward" in test:
+    kind = test.get("kind")
+    if kind in ("optimizer", "scheduler"):
+        # each style gets its own parameter list p<i> (and, for a scheduler, its own SGD optimizer)
+        opt = "torch.optim.SGD(p{i}, lr=0.1)"
+        styles = [s.replace("PARAMS", f"p{i}").replace("OPT", opt.format(i=i)) for i, s in enumerate(styles)]
+        params = ", ".join(f"p{i}" for i in range(len(styles)))
+    if "forward" in test or kind:
         body = "\n".join(f"    m{i} = {s}" for i, s in enumerate(styles))
         ret = ", ".join(f"m{i}" for i in range(len(styles)))
     else:
@@ -256,10 +262,82 @@ def _compare(where: str, e, a, mode: str, rtol: float, atol: float, dtype_rule: 
             np.testing.assert_array_equal(a, e, err_msg=where)
 
 
+OPT_W = np.array([0.5, -1.0, 2.0], dtype=np.float32)
+OPT_GRADS = [np.array(g, dtype=np.float32) for g in ([0.1, -0.2, 0.3], [0.3, 0.1, -0.5], [-0.2, 0.4, 0.1])]
+
+
+def _optimizer_run(case: Case, code: str, framework: str) -> list:
+    """Build the optimizer in every style, take three steps with fixed gradients, return the weights."""
+    n = 4 if not case.entry.test.get("no_keywords") else 2
+    if framework == "torch":
+        import torch
+
+        groups = [[torch.nn.Parameter(torch.tensor(OPT_W))] for _ in range(n)]
+        ns: dict[str, Any] = {}
+        exec(compile(case.source, "<torch snippet>", "exec"), ns)  # noqa: S102 - test snippet
+        opts = ns["run"](*groups)
+        for opt, group in zip(opts, groups, strict=True):
+            for g in OPT_GRADS:
+                group[0].grad = torch.tensor(g)
+                opt.step()
+        return [group[0].detach().numpy() for group in groups]
+    import mindspore as ms
+
+    groups = [[ms.Parameter(ms.Tensor(OPT_W.copy()), name=f"w{i}")] for i in range(n)]
+    ns = {}
+    exec(compile(code, "<mindspore snippet>", "exec"), ns)  # noqa: S102 - converted snippet
+    opts = ns["run"](*groups)
+    for opt, group in zip(opts, groups, strict=True):
+        for g in OPT_GRADS:
+            opt((ms.Tensor(g),))
+    return [group[0].asnumpy() for group in groups]
+
+
+def _scheduler_run(case: Case, code: str, framework: str) -> list:
+    """Build the scheduler (on an SGD optimizer) in every style; the learning rate over five steps."""
+    n = 4 if not case.entry.test.get("no_keywords") else 2
+    if framework == "torch":
+        import torch
+
+        groups = [[torch.nn.Parameter(torch.tensor(OPT_W))] for _ in range(n)]
+        src = case.source
+    else:
+        import mindspore as ms
+
+        groups = [[ms.Parameter(ms.Tensor(OPT_W.copy()), name=f"w{i}")] for i in range(n)]
+        src = code
+    ns: dict[str, Any] = {}
+    exec(compile(src, "<snippet>", "exec"), ns)  # noqa: S102 - test snippet
+    out = []
+    for sched in ns["run"](*groups):
+        lrs = []
+        for _ in range(5):
+            lrs.append(float(sched.get_last_lr()[0]))
+            sched.step()
+        out.append(np.array(lrs, dtype=np.float32))
+    return out
+
+
 def run_entry(entry: ApiEntry, target: str = "classic") -> str:
     """Run one entry's test; returns the converted snippet (raises on a mismatch)."""
     case = make_case(entry)
     result = convert(case, target)
+    if not entry.for_target(target).has_target:
+        # mapped for another --target only: reported as unconverted, with that target as the suggestion
+        assert result.unconverted and all(f.suggestion for f in result.unconverted), result.findings
+        return result.code
+    kind = entry.test.get("kind")
+    if kind in ("optimizer", "scheduler"):
+        bad = [f for f in result.findings if not f.converted]
+        assert not bad, f"{entry.name}: unconverted: {[(f.api, f.message) for f in bad]}\n{result.code}"
+        runner = _optimizer_run if kind == "optimizer" else _scheduler_run
+        try:
+            expected, actual = runner(case, result.code, "torch"), runner(case, result.code, "mindspore")
+        except Exception as exc:
+            raise AssertionError(f"{entry.name}: {type(exc).__name__}: {exc}\n--- torch\n{case.source}\n--- converted\n{result.code}") from exc
+        for i, (e, a) in enumerate(zip(expected, actual, strict=True)):
+            compare(entry, f"style {i}", e, a)
+        return result.code
     bad = [f for f in result.findings if not f.converted]
     assert not bad, f"{entry.name}: unconverted in the test snippet: {[(f.api, f.message) for f in bad]}\n{result.code}"
     styles = ["positional", "keyword", "shuffled", "defaults omitted"]
