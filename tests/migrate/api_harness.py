@@ -204,8 +204,9 @@ def copy_weights(tmod, mmod, names: dict[str, str] | None = None) -> None:
         candidates = [names[key]] if names and key in names else [
             f"{prefix}.{n}" if prefix else n for n in _WEIGHT_NAMES.get(last, (last,))]
         target = next((c for c in candidates if c in mparams), None)
-        if target is None:
-            target = next((n for n, p in mparams.items() if n.endswith("." + last) or n == last), None)
+        if target is None:  # a Cell wrapping another (BatchNorm3d holds bn2d): match the last name
+            wanted = _WEIGHT_NAMES.get(last, (last,))
+            target = next((n for n, p in mparams.items() for w in wanted if n.endswith("." + w) or n == w), None)
         if target is None:
             raise AssertionError(f"no MindSpore parameter for torch '{key}' among {sorted(mparams)}")
         p = mparams[target]
@@ -290,7 +291,7 @@ def _optimizer_run(case: Case, code: str, framework: str) -> list:
     ns = {}
     exec(compile(code, "<mindspore snippet>", "exec"), ns)  # noqa: S102 - converted snippet
     opts = ns["run"](*groups)
-    for opt, group in zip(opts, groups, strict=True):
+    for opt in opts:
         for g in OPT_GRADS:
             opt((ms.Tensor(g),))
     return [group[0].asnumpy() for group in groups]
