@@ -8,12 +8,10 @@ Comments and layout survive because every step is a libcst transformation.
 
 from __future__ import annotations
 
-import difflib
 import json
 import logging
 import os
 import shutil
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,12 +89,14 @@ def migrate_source(code: str, target: str = "classic", path: str = "<string>", s
                 raise
             errors.append(f"rewrite '{rewrite.name}' failed and was skipped: {type(exc).__name__}: {exc}")
             log.warning("%s: %s", path, errors[-1])
-    line_of = _line_map(code, module.code)
     from mindconverter.migrate.mapper import ApiMapper
+    from mindconverter.migrate.rewrites._common import source_map
 
-    mapper = ApiMapper(load_table(), ctx, line_of)
+    # positions after the rewrites -> the source script's (lines matched by text, moved lines by similarity)
+    to_source = (lambda line, col: (line, col)) if module.code == code else source_map(code, module.code)
+    mapper = ApiMapper(load_table(), ctx, to_source)
     module = MetadataWrapper(module, unsafe_skip_copy=True).visit(mapper)
-    module, inserted, removed = _fix_imports(module, mapper, ctx, line_of)
+    module, inserted, removed = _fix_imports(module, mapper, ctx)
     out = module.code
     try:
         compile(out, path, "exec")
@@ -107,25 +107,6 @@ def migrate_source(code: str, target: str = "classic", path: str = "<string>", s
         ) from exc
     findings = sorted(ctx.findings, key=lambda f: (f.line, f.col))
     return MigrationResult(path, code, out, target, findings, inserted, removed, errors)
-
-
-def _line_map(before: str, after: str):
-    """Line of the rewritten code -> line of the source (equal lines matched; changed ones by the preceding match)."""
-    a, b = before.splitlines(), after.splitlines()
-    if a == b:
-        return lambda line: line
-    mapping: dict[int, int] = {}
-    for blk in difflib.SequenceMatcher(None, a, b, autojunk=False).get_matching_blocks():
-        for k in range(blk.size):
-            mapping[blk.b + k + 1] = blk.a + k + 1
-
-    def line_of(line: int) -> int:
-        if line in mapping:
-            return mapping[line]
-        prev = max((k for k in mapping if k < line), default=0)
-        return mapping.get(prev, 0) + (line - prev) if prev else line
-
-    return line_of
 
 
 # ------------------------------------------------------------------ imports
@@ -188,7 +169,7 @@ class _NestedImportFixer(cst.CSTTransformer):
         return cst.RemoveFromParent() if new is None else updated.with_changes(body=[new])
 
 
-def _fix_imports(module: cst.Module, mapper, ctx: MigrationContext, line_of):
+def _fix_imports(module: cst.Module, mapper, ctx: MigrationContext):
     """Drop torch import names nobody uses any more; add the MindSpore imports the code now uses,
     where the first torch import was (comments above a dropped import stay, above what follows)."""
     stats = mapper.stats
@@ -332,9 +313,10 @@ def migrate_path(src: str | Path, output_dir: str | Path = "output", report_dir:
             where=f"--output {out_dir}" + (f" --report {rep_dir}" if report_dir else ""),
             fix="choose another --output/--report folder, or pass --overwrite to replace them",
         )
-    from mindconverter.api import _existing_parent, _publish
+    from mindconverter.staging import check_output_dirs, publish, stage_dir
 
-    stage = Path(tempfile.mkdtemp(prefix=f".{name}.migrate.", dir=_existing_parent(out_dir)))
+    check_output_dirs({"--output": out_dir, "--report": rep_dir})
+    stage = stage_dir(out_dir, name)
     try:
         staged: dict[str, Path] = {}
         for key in final:
@@ -345,9 +327,7 @@ def migrate_path(src: str | Path, output_dir: str | Path = "output", report_dir:
             shutil.copy2(file, staged[f"copy:{rel.as_posix()}"])
         staged["report_txt"].write_text(render_txt(list(results.values())), encoding="utf-8")
         staged["report_json"].write_text(json.dumps(render_json(list(results.values())), indent=2) + "\n", encoding="utf-8")
-        for dest in final.values():
-            dest.parent.mkdir(parents=True, exist_ok=True)
-        _publish(staged, final, overwrite)
+        publish(staged, final, overwrite)
     except OSError as exc:
         raise FileWriteError(f"cannot write the converted files: {exc}", where=str(out_dir)) from exc
     finally:

@@ -107,12 +107,12 @@ class MapStats:
 class ApiMapper(cst.CSTTransformer):
     METADATA_DEPENDENCIES = (PositionProvider,)
 
-    def __init__(self, table: ApiTable, ctx: MigrationContext, line_of=lambda line: line) -> None:
+    def __init__(self, table: ApiTable, ctx: MigrationContext, to_source=lambda line, col: (line, col)) -> None:
         super().__init__()
         self.table = table
         self.ctx = ctx
         self.target = ctx.target
-        self.line_of = line_of  # maps a line of the rewritten module to the source script's line
+        self.to_source = to_source  # (line, col) of the rewritten module -> the source script's
         self.specials = load_specials()
         self.stats = MapStats()
         self._tensors: list[set[str]] = [set()]  # names known to be tensors, per function scope
@@ -157,7 +157,8 @@ class ApiMapper(cst.CSTTransformer):
             pos = self.get_metadata(PositionProvider, node).start
         except KeyError:
             return 0, 1
-        return self.line_of(pos.line), pos.column + 1
+        line, col = self.to_source(pos.line, pos.column)
+        return line, col + 1
 
     # ------------------------------------------------------------ tensor tracking
     def is_tensor(self, node: cst.BaseExpression) -> bool:
