@@ -283,3 +283,14 @@ def test_quantization_det_grid_sample():
     check_rule("DequantizeLinear", {"x": "tensor<?bx4xu8>", "s": "tensor<f32>"}, "tensor<?bx4xf32>")
     check_rule("Det", {"x": "tensor<?bx3x3xf32>"}, "tensor<?bxf32>")
     check_rule("GridSample", {"x": "tensor<?bx3x8x8xf32>", "g": "tensor<?bx5x6x2xf32>"}, "tensor<?bx3x5x6xf32>")
+
+
+def test_data_dependent_and_task_ops():
+    check_rule("NonMaxSuppression", {"b": "tensor<?nx8x4xf32>", "s": "tensor<?nx2x8xf32>"}, "tensor<?x3xi64>")
+    check_rule("Compress", {"x": "tensor<?bx5xf32>", "c": "tensor<5xbool>"}, "tensor<?bx?xf32>", attrs="axis = 1")
+    check_rule("RoiAlign", {"x": "tensor<?bx3x8x8xf32>", "r": "tensor<?rx4xf32>", "i": "tensor<?rxi64>"},
+               "tensor<?rx3x2x2xf32>", attrs="output_height = 2, output_width = 2")
+    check_rule("MaxUnpool", {"x": "tensor<?bx3x?hx4xf32>", "i": "tensor<?bx3x?hx4xi64>"}, "tensor<?bx3x?(2*h)x8xf32>",
+               attrs="kernel_shape = [2, 2], strides = [2, 2]")
+    check_rule("NegativeLogLikelihoodLoss", {"x": "tensor<?bx5x?sxf32>", "t": "tensor<?bx?sxi64>"}, "tensor<?bx?sxf32>",
+               attrs='reduction = "none"')
