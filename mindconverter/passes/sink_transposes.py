@@ -29,6 +29,10 @@ _REDUCE = frozenset({
 _CHANNEL_OPS = frozenset({"BatchNormalization", "InstanceNormalization", "LpNormalization", "LRN"})
 
 
+#: A moved op: its operands and attributes on the untransposed value, and the perm of its result.
+_Plan = tuple[list[Value | None], dict, list[int]]
+
+
 def _inverse(perm: Sequence[int]) -> list[int]:
     inv = [0] * len(perm)
     for i, p in enumerate(perm):
@@ -108,7 +112,7 @@ class _Sinker:
         self._replace(user, out)
         return True
 
-    def _plan(self, user: Op, t: Op, perm: list[int]) -> tuple[list[Value | None], dict, list[int]] | None:
+    def _plan(self, user: Op, t: Op, perm: list[int]) -> _Plan | None:
         """The operands and attributes of `user` on the untransposed value and the perm of its result, or None."""
         kind, n = user.op_type, len(perm)
         attrs = dict(user.attrs)
@@ -134,41 +138,45 @@ class _Sinker:
         if kind in ("Softmax", "LogSoftmax", "Hardmax"):
             attrs["axis"] = perm[user.attr("axis", -1) % n]
             return [x, *ops[1:]], attrs, perm
-        if kind in _REDUCE:
-            if "axes" in attrs:
-                axes = [int(a) for a in attrs["axes"]]
-            elif len(ops) > 1 and ops[1] is not None:
-                known = self._known(ops[1])
-                if known is None:
-                    return None
-                axes = [int(a) for a in known.reshape(-1)]
-            else:
-                axes = []
-            if not axes and user.attr("noop_with_empty_axes", 0):
-                return [x, *ops[1:]], attrs, perm
-            reduced = {a % n for a in axes} if axes else set(range(n))
-            out_perm = perm if user.attr("keepdims", 1) else _reduced_perm(perm, reduced)
-            mapped = sorted(perm[a] for a in reduced)
-            if "axes" in attrs:
-                attrs["axes"] = mapped
-                return [x, *ops[1:]], attrs, out_perm
-            if axes and len(ops) > 1 and ops[1] is not None:
-                return [x, self._const(user, np.array(mapped, np.int64)), *ops[2:]], attrs, out_perm
+        if kind in _REDUCE or kind == "Squeeze":
+            return self._plan_reduce(user, t, perm, attrs)
+        if kind in ("Pad", "Slice"):
+            return self._plan_pad_slice(user, t, perm, attrs)
+        return None
+
+    def _plan_reduce(self, user: Op, t: Op, perm: list[int], attrs: dict) -> _Plan | None:
+        """Reduce* (axes attribute or input, keepdims 0 or 1) and Squeeze (a keepdims=0 reduction of size-1 axes)."""
+        n, ops, x = len(perm), list(user.operands), t.operands[0]
+        squeeze = user.op_type == "Squeeze"
+        if "axes" in attrs:
+            axes = [int(a) for a in attrs["axes"]]
+        elif len(ops) > 1 and ops[1] is not None:
+            known = self._known(ops[1])
+            if known is None:
+                return None
+            axes = [int(a) for a in known.reshape(-1)]
+        elif squeeze:
+            dims = t.result.type.dims
+            if dims is None or not all(isinstance(d, int) for d in dims):
+                return None
+            axes = [i for i, d in enumerate(dims) if d == 1]
+        else:
+            axes = []
+        if not axes and user.attr("noop_with_empty_axes", 0):
+            return [x, *ops[1:]], attrs, perm
+        reduced = {a % n for a in axes} if axes else set(range(n))
+        out_perm = perm if user.attr("keepdims", 1) and not squeeze else _reduced_perm(perm, reduced)
+        mapped = sorted(perm[a] for a in reduced)
+        if "axes" in attrs:
+            attrs["axes"] = mapped
             return [x, *ops[1:]], attrs, out_perm
-        if kind == "Squeeze":  # like a keepdims=0 reduction of size-1 axes
-            if len(ops) > 1 and ops[1] is not None:
-                known = self._known(ops[1])
-                if known is None:
-                    return None
-                axes = [int(a) for a in known.reshape(-1)]
-            else:
-                dims = t.result.type.dims
-                if dims is None or not all(isinstance(d, int) for d in dims):
-                    return None
-                axes = [i for i, d in enumerate(dims) if d == 1]
-            reduced = {a % n for a in axes}
-            mapped = np.array(sorted(perm[a] for a in reduced), np.int64)
-            return [x, self._const(user, mapped)], attrs, _reduced_perm(perm, reduced)
+        if axes:
+            return [x, self._const(user, np.array(mapped, np.int64)), *ops[2:]], attrs, out_perm
+        return [x, *ops[1:]], attrs, out_perm
+
+    def _plan_pad_slice(self, user: Op, t: Op, perm: list[int], attrs: dict) -> _Plan | None:
+        """Pad (pads input) and Slice (axes input) with their constants mapped through the perm."""
+        kind, n, ops, x = user.op_type, len(perm), list(user.operands), t.operands[0]
         if kind == "Pad":
             if attrs.get("mode", "constant") not in ("constant", "reflect", "edge", "wrap") or len(ops) > 3:
                 return None
