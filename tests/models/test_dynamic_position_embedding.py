@@ -19,10 +19,7 @@ import dynamic_models as dm  # noqa: E402 - after the skips
 
 from mindconverter.api import convert  # noqa: E402
 
-MISSING = "needs folding that keeps Gather/Slice of a Parameter whole (shapes-fold)"
 
-
-@pytest.mark.xfail(strict=False, reason=MISSING)
 def test_static_gpt2_keeps_the_full_position_table_in_checkpoint_and_weight_map(tmp_path):
     import mindspore as ms
 

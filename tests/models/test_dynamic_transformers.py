@@ -22,7 +22,6 @@ from mindconverter.errors import ArgumentError, MindConverterError, RuntimeCheck
 MODELS = {"bert": dm.tiny_bert, "gpt2": dm.tiny_gpt2}
 CHECKED = {"batch": [1, 3], "sequence": [5, 16]}
 FULL_GRID = [(b, s) for b in (1, 3, 8) for s in (5, 16, 40)]
-MISSING = "needs run-time shape operands: Reshape/Slice with shapes computed from ?batch/?sequence (shapes-fold)"
 
 
 @pytest.fixture(scope="module", params=sorted(MODELS))
@@ -45,7 +44,6 @@ def _result(converted):
     return name, path, result
 
 
-@pytest.mark.xfail(strict=False, reason=MISSING)
 def test_converts_once_without_shape_and_without_placeholders(converted):
     name, _, result = _result(converted)
     assert dm.placeholders(result) == []
@@ -53,7 +51,6 @@ def test_converts_once_without_shape_and_without_placeholders(converted):
     assert [i["shape"] for i in report["inputs"]] == [["?batch", "?sequence"]] * 2, name
 
 
-@pytest.mark.xfail(strict=False, reason=MISSING)
 def test_matches_onnxruntime_at_each_checked_size_in_both_modes(converted):
     name, _, result = _result(converted)
     results = result.report["check_sizes"]["results"]
@@ -63,7 +60,6 @@ def test_matches_onnxruntime_at_each_checked_size_in_both_modes(converted):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason=MISSING)
 def test_one_network_serves_batch_1_3_8_and_sequence_5_16_40(converted):
     name, path, result = _result(converted)
     assert dm.placeholders(result) == []
@@ -72,7 +68,6 @@ def test_one_network_serves_batch_1_3_8_and_sequence_5_16_40(converted):
     assert len(errors) == 2 * len(FULL_GRID), name
 
 
-@pytest.mark.xfail(strict=False, reason=MISSING)
 def test_a_sequence_longer_than_the_position_table_is_refused_with_the_reason(converted, tmp_path):
     name, path, _ = _result(converted)
     with pytest.raises(MindConverterError, match=r"sequence=100") as info:
