@@ -192,6 +192,9 @@ class ApiMapper(cst.CSTTransformer):
             return entry.returns_kind if entry else ("tensor" if name.count(".") == 1 else "other")
         if isinstance(call.func, cst.Name) and call.func.value in self._module_classes:
             return "module"
+        dotted = _dotted(call.func) or ""
+        if dotted.startswith("nn.") and dotted.rsplit(".", 1)[1][:1].isupper() and is_mindspore_reference(dotted):
+            return "module"  # a Cell a structural rewrite already wrote (nn.Flatten under `from mindspore import nn`)
         if self.is_module(call.func):
             return "tensor"
         if isinstance(call.func, cst.Attribute) and self.is_tensor(call.func.value):
@@ -313,8 +316,10 @@ class ApiMapper(cst.CSTTransformer):
             return self._map(original, updated, entry, None)
         if isinstance(original.func, cst.Attribute):
             method = self.table.method(original.func.attr.value)
-            if method is None or self.is_module(original.func.value) or self.qualified(original.func.value):
-                return updated
+            receiver = original.func.value
+            if (method is None or self.is_module(original.func) or self.is_module(receiver) or self.qualified(receiver)
+                    or (isinstance(receiver, cst.Name) and receiver.value == "self")):
+                return updated  # a module called, a module's / the class's own method, or a torch namespace
             receiver_known = self.is_tensor(original.func.value)
             return self._map(original, updated, method, updated.func.value, receiver_known)
         return updated

@@ -173,3 +173,21 @@ def test_mindspore_names_written_by_rewrites_are_left_alone():
     r = conv("import torch.nn as nn\n\n\nclass Net(nn.Cell):\n    pass\n\n\nx = nn.SequentialCell()\n")
     assert "class Net(nn.Cell):" in r.code and "x = nn.SequentialCell()" in r.code
     assert "from mindspore import nn" in r.code and "torch" not in r.code and not r.findings
+
+
+def test_module_calls_are_not_tensor_methods():
+    r = conv('''
+        import torch
+        from torch import nn
+
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.flatten = nn.Flatten()
+                self.view = nn.Identity()
+
+            def forward(self, x):
+                return self.view(self.flatten(x)).view(2, -1)
+        ''')
+    assert "return self.view(self.flatten(x)).view(2, -1)\n" in r.code and not r.unconverted
