@@ -173,9 +173,11 @@ def _fix_imports(module: cst.Module, mapper, ctx: MigrationContext):
     """Drop torch import names nobody uses any more; add the MindSpore imports the code now uses,
     where the first torch import was (comments above a dropped import stay, above what follows)."""
     stats = mapper.stats
-    aliases = sorted(stats.aliases, key=lambda a: IMPORT_ORDER.index(a) if a in IMPORT_ORDER else 99)
-    wanted = [MS_ALIASES[a][1] for a in aliases]
-    wanted += sorted(s for s in ctx.imports_needed if s not in wanted)
+    by_statement = {stmt: alias for alias, (_, stmt) in MS_ALIASES.items()}
+    aliases = set(stats.aliases) | {by_statement[s] for s in ctx.imports_needed if s in by_statement}
+    ordered = sorted(aliases, key=lambda a: IMPORT_ORDER.index(a) if a in IMPORT_ORDER else 99)
+    wanted = [MS_ALIASES[a][1] for a in ordered]
+    wanted += sorted(s for s in ctx.imports_needed if s not in by_statement)
     existing = {_code(s).strip() for s in module.body if isinstance(s, cst.SimpleStatementLine)}
     add = [s for s in wanted if s not in existing]
     keep = set(stats.residual_bindings)

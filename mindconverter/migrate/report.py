@@ -31,6 +31,20 @@ def rate_line(rates: dict[str, int]) -> str:
     )
 
 
+def _converted(message: str) -> str:
+    """'is converted to 'nn.Dense'' for a target; 'is converted: why' for a description."""
+    text = message.strip()
+    if not text:
+        return "is converted"
+    if text.startswith("->"):
+        text = text[2:].strip()
+    if text.startswith("probably"):
+        return f"is kept ({text})"
+    if " " not in text or text.split(" ", 1)[0].endswith(")"):
+        return f"is converted to '{text}'"
+    return f"is converted: {text}"
+
+
 def file_lines(result: MigrationResult) -> list[str]:
     out = ["[Start Convert]"]
     out += [f"[Insert] '{stmt}' is inserted to the converted file." for stmt in result.inserted]
@@ -41,8 +55,7 @@ def file_lines(result: MigrationResult) -> list[str]:
     for f in result.findings:
         col = max(f.col - 1, 0)
         if f.converted:
-            text = f"line {f.line}:{col}: [Convert] '{f.api}' is converted to '{f.message}'." if f.message else \
-                f"line {f.line}:{col}: [Convert] '{f.api}' is converted."
+            text = f"line {f.line}:{col}: [Convert] '{f.api}' {_converted(f.message)}."
         else:
             text = f"line {f.line}:{col}: [UnConvert] '{f.api}' didn't convert."
             if f.suggestion:
