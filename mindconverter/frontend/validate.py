@@ -291,9 +291,22 @@ def _check_node(node: onnx.NodeProto, label: str, opsets: dict[str, int], base_d
         try:
             schema = onnx.defs.get_schema(node.op_type, opsets[domain], domain)
         except onnx.defs.SchemaError:
-            schema = None  # a custom op, or one the opset does not have: the emitters report it
+            schema = None  # a custom op: the emitters report it as unsupported
+        if schema is None and domain == "":
+            newer = onnx.defs.has(node.op_type)
+            raise InvalidModelError(
+                f"{label}: '{node.op_type}' is not an ONNX operator at opset {opsets[domain]}"
+                + (" (it was added later)" if newer else ""),
+                where=label,
+                fix="re-export with a newer opset" if newer else "custom ops need their own domain; " + _REEXPORT,
+            )
     if schema is not None:
         _check_arity(node, label, schema, opsets[domain])
+        given = {a.name for a in node.attribute}
+        missing = [name for name, a in schema.attributes.items() if a.required and name not in given]
+        if missing:
+            raise InvalidAttributeError(f"{label} lacks the required attribute '{missing[0]}'", where=label,
+                                        fix=f"{node.op_type} needs '{missing[0]}'; {_REEXPORT}")
     seen: set[str] = set()
     for attr in node.attribute:
         if not attr.name:

@@ -289,3 +289,15 @@ def test_a_declared_type_that_contradicts_its_op_is_the_models_error(tmp_path):
     model.ir_version = 8
     with pytest.raises(InvalidModelError, match=r"a declared type contradicts its op: .*Relu.*differ in dimension 0: \(4\) vs \(0\)"):
         _load(tmp_path, model)
+
+
+def test_unknown_default_domain_ops_and_missing_required_attributes(tmp_path):
+    bogus = helper.make_node("Frobnicate", ["x"], ["y"], name="f")
+    with pytest.raises(InvalidModelError, match=r"node 'f' \(Frobnicate\): 'Frobnicate' is not an ONNX operator at opset 17"):
+        _load(tmp_path, _raw([bogus], [("x", [1, 4])], ["y"]))
+    gelu = helper.make_node("Gelu", ["x"], ["y"], name="g")
+    with pytest.raises(InvalidModelError, match="is not an ONNX operator at opset 17 \\(it was added later\\)"):
+        _load(tmp_path, _raw([gelu], [("x", [1, 4])], ["y"]))
+    concat = helper.make_node("Concat", ["x", "x"], ["y"], name="c")
+    with pytest.raises(InvalidAttributeError, match="node 'c' \\(Concat\\) lacks the required attribute 'axis'"):
+        _load(tmp_path, _raw([concat], [("x", [1, 4])], ["y"]))
