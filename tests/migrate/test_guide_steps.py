@@ -10,7 +10,6 @@ import ast
 import re
 
 import numpy as np
-import pytest
 
 from mindconverter.migrate.driver import migrate_source
 from tests.migrate.rewrite_helpers import assert_comments_kept
@@ -183,16 +182,6 @@ data_loader = DataLoader(dataset, batch_size=BATCH_SIZE)
 )
 
 
-def _table_has(*names: str) -> bool:
-    from mindconverter.migrate.table import load_table
-
-    table = load_table()
-    return all(table.get(n) is not None for n in names)
-
-
-@pytest.mark.xfail(
-    not _table_has("torch.optim.SGD"), reason="the API table does not map torch.optim.SGD yet", strict=True
-)
 def test_completed_guide_script_trains_like_torch_and_evaluates(tmp_path, capsys):
     from mindconverter.migrate.check import compare_training
 

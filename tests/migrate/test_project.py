@@ -14,7 +14,7 @@ import pytest
 
 from mindconverter.migrate.check import compare_training
 from mindconverter.migrate.driver import migrate_file
-from tests.migrate.rewrite_helpers import comments
+from tests.migrate.rewrite_helpers import comments, user_comments
 
 PROJECT = Path(__file__).parent / "project"
 FILES = ("model.py", "dataset.py", "train.py", "eval.py")
@@ -44,37 +44,11 @@ def test_every_comment_is_kept(converted):
     _, results = converted
     for name, r in results.items():
         before = comments((PROJECT / name).read_text())
-        after = [c for c in comments(r.code) if "[UnConvert]" not in c]
+        after = user_comments(r.code)
         assert sorted(after) == sorted(before), name
         assert len(before) >= 3, name  # comments throughout
 
 
-def _table_has(*names: str) -> bool:
-    from mindconverter.migrate.table import load_table
-
-    table = load_table()
-    return all(table.get(n) is not None for n in names)
-
-
-def _mapper_positions_follow_moved_lines() -> bool:
-    """Whether the API mapper's findings on a line a rewrite moved (the optimizer, once its schedule is
-    built before it) carry the source line: known limitation of the driver's exact-text line map
-    (`mindconverter.migrate.rewrites._common.source_map` pairs changed and moved lines)."""
-    from mindconverter.migrate.driver import migrate_source
-
-    src = (
-        "import torch\n\nopt = torch.optim.Frobnicate(net.parameters(), lr=0.1)\n"
-        "sched = torch.optim.lr_scheduler.StepLR(opt, 2)\nfor e in range(2):\n"
-        "    for x in loader:\n        opt.step()\n    sched.step()\n"
-    )
-    return [f.line for f in migrate_source(src).unconverted if f.api == "torch.optim.Frobnicate"] == [3]
-
-
-@pytest.mark.xfail(
-    not _table_has("torch.optim.SGD") and not _mapper_positions_follow_moved_lines(),
-    reason="the unmapped optimizer sits on a line the schedule moved, which the driver's exact-text line map misplaces",
-    strict=True,
-)
 def test_every_unmapped_call_is_reported_at_its_source_line_and_column(converted):
     _, results = converted
     for name, r in results.items():
@@ -108,12 +82,6 @@ def test_structure_of_the_converted_scripts(converted):
     assert "model.set_train(False)" in evaluate and "no_grad" not in evaluate
 
 
-NEEDS_SGD = pytest.mark.xfail(
-    not _table_has("torch.optim.SGD"), reason="the API table does not map torch.optim.SGD yet", strict=True
-)
-
-
-@NEEDS_SGD
 def test_converted_training_matches_torch_from_the_same_weights(converted):
     out, _ = converted
     check = compare_training(PROJECT, out, steps=3)
@@ -126,7 +94,6 @@ def test_converted_training_matches_torch_from_the_same_weights(converted):
 
 
 @pytest.mark.slow
-@NEEDS_SGD
 def test_converted_project_trains_saves_and_evaluates(converted, tmp_path, monkeypatch):
     out, _ = converted
     monkeypatch.chdir(tmp_path)

@@ -15,6 +15,7 @@ CHECKPOINT = "tinynet.pth"
 def main(epochs=EPOCHS, resume=None, shuffle=True, checkpoint=CHECKPOINT):
     """Train, save the weights, and return the loss of every step."""
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    torch.set_num_threads(2)  # a tiny model: two threads are plenty
     # data
     train_set = SyntheticImages(size=64)
     train_loader = DataLoader(train_set, batch_size=BATCH_SIZE, shuffle=shuffle, drop_last=True)
