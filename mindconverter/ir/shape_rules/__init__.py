@@ -1,7 +1,7 @@
 """Shape rules: the result types of an op from its operand types and the contents of its shape operands.
 
 One rule per op, registered once with `@shape_rule("onnx.Conv")` in the module of its op family
-(`elementwise`, `linalg`, `conv`, `movement`, `reduce`, `norm`, `rnn`, `control`). Dims are
+(`elementwise`, `linalg`, `conv`, `movement`, `reduce`, `norm`, `rnn`, `control`, `detection`). Dims are
 symbolic (`ir.types.Dim`): rules compute them with `mindconverter.ir.symbolic` (`add`, `mul`,
 `floordiv`...), which stays on plain ints when every dim is static. A rule:
 
