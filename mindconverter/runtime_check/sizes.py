@@ -12,9 +12,10 @@ serve every size, so the check runs the reference and the generated network at s
   inputs take the same size.
 - **Constraints.** Sizes must make sense for the IR: every dim computed from the symbols stays >= 0
   (>= 1 for the results of convolutions and pooling), broadcast operands agree, MatMul contraction
-  dims match and a Reshape keeps its element count. A symbol the IR ties to a static size (`?seq`
-  added to a 64-row table) is checked at that size only. A default size that breaks a constraint
-  is replaced by the next size up that keeps them all; a size the user gave that breaks one is an error.
+  dims match, a Reshape keeps its element count, and a table read with `Range` indices (position
+  ids) has a row for the last one. A symbol the IR ties to a static size (`?seq` added to a 64-row
+  table) is checked at that size only. A default size that breaks a constraint is replaced by the
+  next size up (else down) that keeps them all; a size the user gave that breaks one is an error.
 - **Combinations.** User-given symbols vary independently (every combination); default symbols
   vary in two groups (all batch-like symbols together, all others together), so a model with
   batch and sequence is checked at (1, E), (1, E//2+1), (3, E), (3, E//2+1). More than
@@ -214,6 +215,11 @@ def collect_constraints(module: Module, names: Iterable[str]) -> list[Constraint
             a, b = operands[0].type.dims[-1], operands[1].type.dims[-2]
             if a != b and usable(a, b) and fresh(("eq", a, b)):
                 out.append(_equal(op, a, b, "contraction dims"))
+        rows = _indexed_rows(op, module)
+        if rows is not None:
+            last, table = rows
+            if usable(last, table) and fresh(("index", last, table)):
+                out.append(_below(op, last, table))
         if op.name == "onnx.Reshape" and op.operands and op.results:
             din, dout = op.operands[0].type.dims, op.results[0].type.dims
             if din is not None and dout is not None and not any(isinstance(d, Unknown) for d in (*din, *dout)):
@@ -221,6 +227,52 @@ def collect_constraints(module: Module, names: Iterable[str]) -> list[Constraint
                 if pin != pout and usable(pin, pout) and fresh(("eq", pin, pout)):
                     out.append(_equal(op, pin, pout, "element counts"))
     return out
+
+
+#: Ops that read rows of a table by index: op name -> (table operand, indices operand, axis attribute or None for 0).
+_INDEXING = {"onnx.Gather": (0, 1, "axis"), "mc.embedding": (1, 0, None)}
+#: Ops through which index values pass unchanged (Expand and Tile only repeat them).
+_SAME_VALUES = ("onnx.Cast", "onnx.Unsqueeze", "onnx.Squeeze", "onnx.Reshape", "onnx.Flatten", "onnx.Identity",
+                "onnx.Expand", "onnx.Tile")
+
+
+def _indexed_rows(op: Op, module: Module) -> tuple[Dim, Dim] | None:
+    """(last index read, table size) when `op` reads a table with indices `Range(start, n, delta)` (position ids).
+
+    `arange(sequence)` indexing a 64-row position table needs sequence <= 64: the IR's types say
+    the Range has `n` elements; constant start >= 0 and delta > 0 make the last index start + delta * (n - 1).
+    """
+    from mindconverter.ir import symbolic
+    from mindconverter.ir.core import const_array
+
+    spec = _INDEXING.get(op.name)
+    if spec is None or len(op.operands) <= max(spec[0], spec[1]):
+        return None
+    table, indices = op.operands[spec[0]], op.operands[spec[1]]
+    axis = int(op.attr(spec[2], 0)) if spec[2] else 0
+    if table is None or indices is None or table.type.dims is None or not -len(table.type.dims) <= axis < len(table.type.dims):
+        return None
+    v = indices
+    for _ in range(16):  # a short chain of value-preserving ops
+        if v.op is None or v.op.name not in _SAME_VALUES:
+            break
+        v = v.op.operands[0]
+    if v.op is None or v.op.name != "onnx.Range" or not v.type.dims or len(v.op.operands) < 3:
+        return None
+    start, delta = (const_array(x, module.weights) if x is not None else None for x in (v.op.operands[0], v.op.operands[2]))
+    if start is None or delta is None or start.size != 1 or delta.size != 1:
+        return None
+    start, delta = int(start.reshape(-1)[0]), int(delta.reshape(-1)[0])
+    if start < 0 or delta <= 0:
+        return None
+    last = symbolic.add(start, symbolic.mul(delta, symbolic.sub(v.type.dims[0], 1)))
+    return last, table.type.dims[axis]
+
+
+def _below(op: Op, last: Dim, table: Dim) -> Constraint:
+    fl, sl = _compile(last)
+    ft, st = _compile(table)
+    return Constraint(lambda env: fl(env) < ft(env), sl | st, f"{_where(op)} reads row {last} of a table of {table} rows")
 
 
 def _equal_or_one(op: Op, a: Dim, b: Dim) -> Constraint:
@@ -328,7 +380,7 @@ def plan_sizes(module: Module, requested: Mapping[str, Sequence[int]] | None = N
         for size in s.sizes:
             found = _search(plan, size, s, base, mine, chosen)
             if found is None:
-                notes.append(f"no size of '{s.name}' from {size} to {size + _SEARCH} meets the IR's constraints")
+                notes.append(f"no size of '{s.name}' from 1 to {size + _SEARCH} meets the IR's constraints")
                 continue
             if found != size:
                 why = violated(mine, plan.env({**base, s.name: size}))
@@ -356,8 +408,8 @@ def plan_sizes(module: Module, requested: Mapping[str, Sequence[int]] | None = N
 
 def _search(plan: SizePlan, size: int, s: SizeSymbol, base: Mapping[str, int], constraints: list[Constraint],
             taken: list[int]) -> int | None:
-    """The first size from `size` up (not in `taken`) for which `constraints` hold, the others at `base`."""
-    for candidate in range(size, size + _SEARCH + 1):
+    """The first size from `size` up, else down (not in `taken`), for which `constraints` hold, the others at `base`."""
+    for candidate in [*range(size, size + _SEARCH + 1), *range(size - 1, 0, -1)]:
         if candidate not in taken and violated(constraints, plan.env({**base, s.name: candidate})) is None:
             return candidate
     return None

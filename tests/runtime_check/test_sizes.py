@@ -163,3 +163,27 @@ def test_one_report_line_per_size():
         "sizes batch=1 (pynative, graph): max abs err 1e-07, max rel err 1e-07: pass",
         "sizes batch=3 (pynative, graph): max abs err 2, max rel err 2: FAIL: y (pynative), y (graph)",
     ]
+
+
+POSITIONS = """
+func @main(%ids: tensor<?batchx?seqxi64>) -> tensor<1x?seqx4xf32> {
+  %table = "ir.param"() {key = "t"} : () -> tensor<8x4xf32>
+  %start = "ir.const"() {value = dense<0>} : () -> tensor<i64>
+  %one = "ir.const"() {value = dense<1>} : () -> tensor<i64>
+  %shape = "onnx.Shape"(%ids) : (tensor<?batchx?seqxi64>) -> tensor<2xi64>
+  %n = "onnx.Gather"(%shape, %one) {axis = 0} : (tensor<2xi64>, tensor<i64>) -> tensor<i64>
+  %r = "onnx.Range"(%start, %n, %one) : (tensor<i64>, tensor<i64>, tensor<i64>) -> tensor<?seqxi64>
+  %axes = "ir.const"() {value = dense<[0]>} : () -> tensor<1xi64>
+  %u = "onnx.Unsqueeze"(%r, %axes) : (tensor<?seqxi64>, tensor<1xi64>) -> tensor<1x?seqxi64>
+  %0 = "mc.embedding"(%u, %table) : (tensor<1x?seqxi64>, tensor<8x4xf32>) -> tensor<1x?seqx4xf32>
+  "ir.return"(%0) : (tensor<1x?seqx4xf32>) -> ()
+}"""
+
+
+def test_position_ids_stay_within_the_position_table():
+    plan = plan_sizes(parse(POSITIONS))
+    assert plan.symbols[1].sizes == (8, 7)  # 16 and 9 need rows the 8-row table does not have
+    assert any("'seq' is checked at 8 instead of 16: 'mc.embedding' reads row ?(seq - 1) of a table of 8 rows" in n
+               for n in plan.notes)
+    with pytest.raises(ArgumentError, match=r"seq=9 cannot run: 'mc.embedding' reads row \?\(seq - 1\) of a table of 8 rows"):
+        plan_sizes(parse(POSITIONS), {"seq": [4, 9]})
