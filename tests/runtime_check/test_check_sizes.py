@@ -40,17 +40,22 @@ def dynamic_mlp(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def positions(tmp_path_factory):
-    """Token plus position embeddings; the position table has 8 rows, so sequences longer than 8 fail in the reference."""
+    """Token plus position embeddings from row 4 on: the 8-row table fails the reference beyond 4 tokens.
+
+    The offset hides the bound from the IR's types (position ids straight from a Range are a constraint the
+    size planner reads), so only the reference finds it.
+    """
     rng = np.random.default_rng(1)
     nodes = [
         helper.make_node("Shape", ["ids"], ["s"]),
         helper.make_node("Gather", ["s", "one"], ["seq"], axis=0),
         helper.make_node("Range", ["zero", "seq", "one"], ["pos"]),
-        helper.make_node("Gather", ["table", "pos"], ["pe"], axis=0),
+        helper.make_node("Add", ["pos", "four"], ["shifted"]),
+        helper.make_node("Gather", ["table", "shifted"], ["pe"], axis=0),
         helper.make_node("Gather", ["emb", "ids"], ["te"], axis=0),
         helper.make_node("Add", ["te", "pe"], ["y"]),
     ]
-    inits = {"one": np.array(1, np.int64), "zero": np.array(0, np.int64),
+    inits = {"one": np.array(1, np.int64), "zero": np.array(0, np.int64), "four": np.array(4, np.int64),
              "table": rng.standard_normal((8, 4)).astype(np.float32), "emb": rng.standard_normal((10, 4)).astype(np.float32)}
     path = tmp_path_factory.mktemp("pos") / "positions.onnx"
     onnx.save(make_model(nodes, {"ids": (np.int64, ("batch", "seq"))}, ["y"], inits), path)
@@ -114,9 +119,9 @@ def test_when_the_reference_rejects_generated_data_the_error_says_to_pass_input_
         convert(positions, output=tmp_path / "out")
     assert "--input_data FILE.npz" in info.value.fix and "--check-sizes" in info.value.fix
     assert not (tmp_path / "out" / "positions.py").exists()  # a failed run leaves no partial outputs
-    result = convert(positions, output=tmp_path / "ok", check_sizes={"seq": [4, 8]})
+    result = convert(positions, output=tmp_path / "ok", check_sizes={"seq": [2, 4]})
     assert [(p["sizes"], p["passed"]) for p in result.parity] == [
-        ({"batch": 1, "seq": 4}, True), ({"batch": 1, "seq": 8}, True), ({"batch": 3, "seq": 4}, True), ({"batch": 3, "seq": 8}, True)]
+        ({"batch": 1, "seq": 2}, True), ({"batch": 1, "seq": 4}, True), ({"batch": 3, "seq": 2}, True), ({"batch": 3, "seq": 4}, True)]
 
 
 def test_a_mismatch_names_the_sizes_it_was_found_at(dynamic_mlp, tmp_path):
@@ -133,3 +138,23 @@ def test_a_mismatch_names_the_sizes_it_was_found_at(dynamic_mlp, tmp_path):
         convert(dynamic_mlp, output=tmp_path, passes=[negate_relu])
     report = json.loads((tmp_path / "report_of_dynamic_mlp.json").read_text())
     assert [r["passed"] for r in report["check_sizes"]["results"]] == [False] * 4
+
+
+def test_position_ids_from_a_range_keep_the_default_sizes_within_the_table(tmp_path):
+    rng = np.random.default_rng(2)
+    nodes = [
+        helper.make_node("Shape", ["ids"], ["s"]),
+        helper.make_node("Gather", ["s", "one"], ["seq"], axis=0),
+        helper.make_node("Range", ["zero", "seq", "one"], ["pos"]),
+        helper.make_node("Gather", ["table", "pos"], ["pe"], axis=0),
+        helper.make_node("Gather", ["emb", "ids"], ["te"], axis=0),
+        helper.make_node("Add", ["te", "pe"], ["y"]),
+    ]
+    inits = {"one": np.array(1, np.int64), "zero": np.array(0, np.int64),
+             "table": rng.standard_normal((8, 4)).astype(np.float32), "emb": rng.standard_normal((10, 4)).astype(np.float32)}
+    path = tmp_path / "positions.onnx"
+    onnx.save(make_model(nodes, {"ids": (np.int64, ("batch", "seq"))}, ["y"], inits), path)
+    result = convert(path, output=tmp_path / "out")
+    assert result.report["check_sizes"]["symbols"]["seq"]["sizes"] == [8, 7]  # not 16 and 9: the table has 8 rows
+    assert all(r["passed"] for r in result.report["check_sizes"]["results"])
+    assert any("table of 8 rows" in n for n in result.report["check_sizes"]["notes"])
