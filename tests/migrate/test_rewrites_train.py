@@ -243,3 +243,44 @@ for x, y in loader:
     assert_comments_kept(source, code)
     assert {f.api for f in ctx.findings} >= {"torch.autocast", "torch.amp.GradScaler", "torch.amp.GradScaler.update"}
     assert all(f.converted for f in ctx.findings)
+
+
+def test_two_optimizers_in_one_loop_each_get_their_step():
+    source = """\
+for real, _ in loader:
+    # discriminator
+    opt_d.zero_grad()
+    loss_d = bce(disc(real), ones) + bce(disc(gen(noise)), zeros)
+    loss_d.backward()
+    opt_d.step()
+    # generator
+    opt_g.zero_grad()
+    loss_g = bce(disc(gen(noise)), ones)
+    loss_g.backward()
+    opt_g.step()
+"""
+    code, ctx = rewrite(source, "train-step")
+    assert (
+        code
+        == """\
+def forward_fn(real):
+    loss_d = bce(disc(real), ones) + bce(disc(gen(noise)), zeros)
+    return loss_d
+
+grad_fn = ms.value_and_grad(forward_fn, None, opt_d.parameters)
+
+def forward_fn_2():
+    loss_g = bce(disc(gen(noise)), ones)
+    return loss_g
+
+grad_fn_2 = ms.value_and_grad(forward_fn_2, None, opt_g.parameters)
+for real, _ in loader:
+    # discriminator
+    loss_d, grads = grad_fn(real)
+    opt_d(grads)
+    # generator
+    loss_g, grads_2 = grad_fn_2()
+    opt_g(grads_2)
+"""
+    )
+    assert len([f for f in ctx.findings if f.api == "torch.optim.Optimizer.zero_grad"]) == 2

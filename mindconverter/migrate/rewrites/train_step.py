@@ -114,6 +114,8 @@ class TrainStep(BodyRewrite):
         self._hoist: dict[int, list[cst.BaseStatement]] = {}  # id(original loop) -> statements to put before it
         self._hoisted: dict[int, list[cst.BaseStatement]] = {}  # id(updated loop) -> same
         self._taken: set[str] = set()
+        self._names: dict[int, list[str]] = {}  # backward() index -> (forward_fn, grad_fn, grads) names
+        self._neighbours: tuple[int, int] = (-1, 0)  # the backward() before and after the one being converted
         self._scalers: set[str] = set()  # AMP GradScalers whose uses were converted
 
     def visit_Module(self, node: cst.Module) -> None:
@@ -173,7 +175,13 @@ class TrainStep(BodyRewrite):
             return out, []
         if len(out) != len(original):
             return out, []  # a loop here got its step hoisted: this body was an outer one, handled already
+        # names in source order, though the steps are built last first (earlier indices stay valid)
+        self._names = {b: [unique_name(n, self._taken) for n in ("forward_fn", "grad_fn", "grads")] for b in backwards}
         for b in reversed(backwards):
+            self._neighbours = (
+                max((x for x in backwards if x < b), default=-1),
+                min((x for x in backwards if x > b), default=len(original)),
+            )
             why = self._convert(original, out, b)
             if why is not None:
                 self._unconvertible(original, out, b, why)
@@ -221,6 +229,9 @@ class TrainStep(BodyRewrite):
         s = steps[0]
         step_call = call_of_stmt(original[s])
         optimizer = step_call.args[0].value if scaler is not None else step_call.func.value
+        # zero_grad()s of this step: after the previous backward(), and after step() only when no other
+        # backward() follows (two optimizers in one loop, as a GAN has, each zero their own before it)
+        prev_b, next_b = self._neighbours
         zero = [
             i
             for i, st in enumerate(original)
@@ -229,8 +240,10 @@ class TrainStep(BodyRewrite):
                 (method_call(c, "zero_grad") and not c.args)
                 or (scaler and method_call(c, "update") and code_of(c.func.value) == scaler)
             )
+            and prev_b < i
+            and (i < b or (i > s and next_b == len(original)))
         ]
-        start = max([z + 1 for z in zero if z < b], default=0)
+        start = max([z + 1 for z in zero if z < b], default=prev_b + 1)
         # the statements the loss depends on, found backwards from backward()
         needed, chain = {loss}, []
         for i in range(b - 1, start - 1, -1):
@@ -317,9 +330,7 @@ class TrainStep(BodyRewrite):
                 "-> nn.TrainOneStepCell(nn.WithLossCell(net, loss_fn), optimizer)",
             )
         else:
-            fn = unique_name("forward_fn", self._taken)
-            grad = unique_name("grad_fn", self._taken)
-            grads = unique_name("grads", self._taken)
+            fn, grad, grads = self._names[b]
             body = [out[i] for i in chain]
             body[0] = body[0].with_changes(leading_lines=[ln for ln in body[0].leading_lines if ln.comment is not None])
             ret = ", ".join([loss, *aux])
@@ -375,7 +386,7 @@ class TrainStep(BodyRewrite):
             out, chain, others, zero, start, b, s, between, clip + unscale, step, keep_chain=plain is None
         )
         if host is not None:
-            self._hoist.setdefault(id(host), []).extend(built)
+            self._hoist[id(host)] = [*built, *self._hoist.get(id(host), [])]  # steps are built last first
         else:  # built right before the step, in the same block
             lead, out[at] = out[at].leading_lines, out[at].with_changes(leading_lines=[])
             out[at:at] = _spaced(built, lead, first=at == 0)
@@ -453,7 +464,13 @@ def _spaced(built: list[cst.BaseStatement], lead: Sequence[cst.EmptyLine], first
     lead = list(lead)
     if isinstance(built[0], cst.FunctionDef) and not first and not (lead and lead[0].comment is None):
         lead.insert(0, cst.EmptyLine(indent=False))
-    return [built[0].with_changes(leading_lines=[*lead, *built[0].leading_lines]), *built[1:]]
+    rest = [
+        st.with_changes(leading_lines=[cst.EmptyLine(indent=False), *st.leading_lines])
+        if isinstance(st, cst.FunctionDef) and not st.leading_lines
+        else st
+        for st in built[1:]
+    ]
+    return [built[0].with_changes(leading_lines=[*lead, *built[0].leading_lines]), *rest]
 
 
 def _has_call(node: cst.CSTNode) -> bool:
