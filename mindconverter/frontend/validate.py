@@ -132,6 +132,7 @@ def check_versions(model: onnx.ModelProto, path: Path) -> None:
 
 def validate_model(model: onnx.ModelProto, path: Path) -> None:
     """Every structural rule of the module docstring, on the protobuf; sorts nodes that are out of order."""
+    _check_text(model, path)
     check_versions(model, path)
     opsets = {("" if i.domain == "ai.onnx" else i.domain): int(i.version) for i in model.opset_import}
     # (graph, names visible from enclosing graphs, where); nesting is bounded by protobuf's depth limit.
@@ -139,6 +140,28 @@ def validate_model(model: onnx.ModelProto, path: Path) -> None:
     while todo:
         graph, outer, where = todo.pop()
         todo.extend(_check_graph(graph, outer, where, opsets, path.parent))
+
+
+def _check_text(model: onnx.ModelProto, path: Path) -> None:
+    """Every string field (names, op types, domains...) is valid UTF-8; protobuf hands back bytes otherwise."""
+    todo: list = [model]
+    while todo:
+        msg = todo.pop()
+        for field, value in msg.ListFields():
+            values = list(value) if _repeated(field) else [value]
+            if field.type == field.TYPE_MESSAGE:
+                todo.extend(values)
+            elif field.type == field.TYPE_STRING and any(isinstance(v, bytes) for v in values):
+                text = next(v for v in values if isinstance(v, bytes))
+                raise InvalidModelError(
+                    f"{msg.DESCRIPTOR.name}.{field.name} is not valid UTF-8: {text[:40]!r}",
+                    where=str(path), fix=f"the file is corrupt; {_REEXPORT}",
+                )
+
+
+def _repeated(field) -> bool:
+    is_repeated = getattr(field, "is_repeated", None)  # protobuf >= 5.28; `label` before
+    return bool(is_repeated) if is_repeated is not None else field.label == field.LABEL_REPEATED
 
 
 def _check_graph(

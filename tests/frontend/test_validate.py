@@ -301,3 +301,9 @@ def test_unknown_default_domain_ops_and_missing_required_attributes(tmp_path):
     concat = helper.make_node("Concat", ["x", "x"], ["y"], name="c")
     with pytest.raises(InvalidAttributeError, match="node 'c' \\(Concat\\) lacks the required attribute 'axis'"):
         _load(tmp_path, _raw([concat], [("x", [1, 4])], ["y"]))
+
+
+def test_strings_that_are_not_utf8_are_refused(tmp_path):
+    data = _raw([_relu(name="NODENAME")], [("x", [1, 4])], ["y"]).SerializeToString()
+    with pytest.raises(InvalidModelError, match=r"NodeProto.name is not valid UTF-8: b'NODE\\xcf\\xffME'"):
+        _load(tmp_path, data.replace(b"NODENAME", b"NODE\xcf\xffME"))
