@@ -95,8 +95,16 @@ def migrate_source(code: str, target: str = "classic", path: str = "<string>", s
     # positions after the rewrites -> the source script's (lines matched by text, moved lines by similarity)
     to_source = (lambda line, col: (line, col)) if module.code == code else source_map(code, module.code)
     mapper = ApiMapper(load_table(), ctx, to_source)
-    module = MetadataWrapper(module, unsafe_skip_copy=True).visit(mapper)
-    module, inserted, removed = _fix_imports(module, mapper, ctx)
+    inserted: list[str] = []
+    removed: list[tuple[int, int, str]] = []
+    try:
+        mapped = MetadataWrapper(module, unsafe_skip_copy=True).visit(mapper)
+        module, inserted, removed = _fix_imports(mapped, mapper, ctx)
+    except Exception as exc:  # noqa: BLE001 - a bug in the mapper must not lose the rewrites' work
+        if strict:
+            raise
+        errors.append(f"the API-table mapping failed and was skipped: {type(exc).__name__}: {exc}")
+        log.warning("%s: %s", path, errors[-1])
     out = module.code
     try:
         compile(out, path, "exec")

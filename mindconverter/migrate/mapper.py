@@ -119,7 +119,6 @@ class ApiMapper(cst.CSTTransformer):
         self._modules: list[set[str]] = [set()]  # names / self.attrs known to be torch modules
         self._module_classes: set[str] = set()
         self._comments: list[list[str]] = []  # per statement being visited: [UnConvert] comments
-        self._handled_refs: set[int] = set()  # id() of original callee nodes a call already handled
         self._inner: set[int] = set()  # id() of names/attributes that are part of a longer dotted name or a callee
         self.import_lines: dict[int, int] = {}  # index in module.body of a top-level import -> its source line
         self.imports: dict[str, set[str]] = {}  # binding -> qualified names it is imported as
@@ -303,7 +302,6 @@ class ApiMapper(cst.CSTTransformer):
         name = self.qualified(original.func)
         receiver_known = True
         if name is not None:
-            self._handled_refs.add(id(original.func))
             entry = self.table.get(name)
             if entry is None:
                 if is_mindspore_reference(code(original.func)):
@@ -527,7 +525,6 @@ class ApiMapper(cst.CSTTransformer):
     def _attribute(self, original, entry: ApiEntry) -> cst.BaseExpression:
         target = entry.for_target(self.target).ms
         self._note_aliases(target + ".")
-        self._handled_refs.add(id(original))
         return cst.parse_expression(target)
 
     def _residual(self, original_ref: cst.BaseExpression, updated):

@@ -191,3 +191,18 @@ def test_module_calls_are_not_tensor_methods():
                 return self.view(self.flatten(x)).view(2, -1)
         ''')
     assert "return self.view(self.flatten(x)).view(2, -1)\n" in r.code and not r.unconverted
+
+
+def test_a_failing_mapper_keeps_the_file_and_says_so(monkeypatch):
+    from mindconverter.migrate import mapper
+
+    def broken(self, original, updated):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(mapper.ApiMapper, "leave_Call", broken)
+    src = "import torch\n\nx = torch.zeros(2)  # kept\n"
+    r = migrate_source(src)
+    assert r.code == src and "API-table mapping failed" in r.rewrite_errors[0] and "boom" in r.rewrite_errors[0]
+    assert "[Warning] the API-table mapping failed" in render_txt([r])
+    with pytest.raises(RuntimeError, match="boom"):
+        migrate_source(src, strict=True)
