@@ -166,6 +166,8 @@ def pytorch2mindspore(
     output_dir: str | os.PathLike[str] | None = None,
     *,
     name: str | None = None,
+    dynamic_axes: dict[str, Any] | None = None,
+    dynamic: bool = False,
     **options: Any,
 ) -> ConversionResult:
     """Convert a live torch.nn.Module: export it to ONNX and convert that, checked against the module itself.
@@ -176,6 +178,12 @@ def pytorch2mindspore(
     weights keep their state_dict names in the checkpoint, and its nn.Dropout layers become
     nn.Dropout(p=...) at their place. Files are named `name` (default: the module's class name) and
     written to `output_dir` (default "output"); other `options` are those of `convert()`.
+
+    `dynamic_axes` ({"input_ids": {0: "batch", 1: "sequence"}}) or `dynamic=True` (axis 0 of every
+    input is `batch`; axis 1 of integer inputs of rank >= 2 and of rank-3 inputs is `sequence`)
+    export those axes symbolic: the network serves every size, and the check runs the torch module
+    and the network at several sizes of each (`check_sizes=` chooses them; frontend/torch.py).
+    Outputs that are tuples or dicts (transformers' ModelOutput) are flattened, named by their keys.
     """
     from mindconverter.errors import RuntimeCheckError
     from mindconverter.frontend.torch import export_module, run_module
@@ -198,9 +206,10 @@ def pytorch2mindspore(
     with tempfile.TemporaryDirectory(prefix="mindconverter-torch-") as tmp:
         start = time.perf_counter()
         log.info("exporting %s to ONNX (torch.onnx.export, opset 17)", name)
-        exported = export_module(model, dummy_inputs, Path(tmp) / f"{name}.onnx")
+        exported = export_module(model, dummy_inputs, Path(tmp) / f"{name}.onnx", dynamic_axes=dynamic_axes,
+                                 dynamic=dynamic)
         log.debug("export took %.2f s; %d Dropout layers kept", time.perf_counter() - start, len(exported.dropouts))
-        if options.get("input_data") is None:
+        if options.get("input_data") is None and not exported.dynamic_axes:  # dynamic: the check plans sizes
             from mindconverter.frontend.torch import as_tensors
 
             npz = Path(tmp) / "dummy_inputs.npz"

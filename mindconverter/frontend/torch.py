@@ -11,6 +11,16 @@ BatchNorm and the state_dict names of the weights, and its node names carry the 
   the structure-modules pass names the generated Cells after them.
 
 The model is exported in eval mode; its training flag and its layers are restored afterwards.
+
+Dynamic axes: `dynamic_axes={"input_ids": {0: "batch", 1: "sequence"}}` (torch's format; a list of
+axes names axis 0 `batch` and axis k `NAME_k`) or `dynamic=True`, which makes axis 0 of every input
+`batch`, and axis 1 `sequence` for integer (token) inputs of rank >= 2 and for every rank-3 input
+(batch x time x features); image inputs (rank 4) keep their spatial axes static. The export sizes
+of the symbols are written to the ONNX metadata (one entry per symbol) so the check tries them.
+
+Outputs: a tensor, a tuple/list, or a dict (transformers' `ModelOutput`) of them, nested or not:
+they are flattened in order, dict entries named by their keys (`last_hidden_state`); `None`
+entries are skipped.
 """
 
 from __future__ import annotations
@@ -49,6 +59,8 @@ class TorchExport:
     dropouts: dict[str, float]
     #: Dropout-like layers that could not be kept (path -> class name), e.g. nn.Dropout2d.
     lost: dict[str, str]
+    #: Input name -> {axis: symbol} of the axes exported dynamic ({} when all are static).
+    dynamic_axes: dict[str, dict[int, str]] = attrs.field(factory=dict)
 
 
 def _torch() -> Any:
@@ -96,6 +108,86 @@ def input_names(model: Any, count: int) -> list[str]:
     return names
 
 
+def flatten_outputs(out: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    """(name, tensor) of every tensor of a forward() result, in order: dict keys name them, positions otherwise."""
+    if isinstance(out, dict):  # transformers' ModelOutput is an OrderedDict of its non-None fields
+        items = [(str(k), v) for k, v in out.items()]
+    elif isinstance(out, (tuple, list)):
+        items = [(str(i), v) for i, v in enumerate(out)]
+    else:
+        return [(prefix, out)]
+    flat = []
+    for key, value in items:
+        if value is None:
+            continue
+        name = f"{prefix}_{key}" if prefix else key
+        flat.extend(flatten_outputs(value, name) if isinstance(value, (dict, tuple, list)) else [(name, value)])
+    return flat
+
+
+def _output_names(flat: list[tuple[str, Any]]) -> list[str]:
+    """ONNX output names: the dict keys (made identifiers), else `output` / `output_I`."""
+    if len(flat) == 1 and not flat[0][0]:
+        return ["output"]
+    names = []
+    for name, _ in flat:
+        clean = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
+        names.append(clean if clean.isidentifier() and not clean[0].isdigit() else f"output_{clean}")
+    return names
+
+
+def dynamic_axes_of(args: Sequence[Any], names: Sequence[str], dynamic_axes: Any, dynamic: bool) -> dict[str, dict[int, str]]:
+    """Input name -> {axis: symbol}: the user's `dynamic_axes`, or the `dynamic=True` rule (see the module docstring)."""
+    torch = _torch()
+    if dynamic_axes is None:
+        if not dynamic:
+            return {}
+        out: dict[str, dict[int, str]] = {}
+        for name, x in zip(names, args, strict=True):
+            axes = {0: "batch"} if x.dim() >= 1 else {}
+            token = not torch.is_floating_point(x) and not torch.is_complex(x) and x.dim() >= 2
+            if token or x.dim() == 3:
+                axes[1] = "sequence"
+            if axes:
+                out[name] = axes
+        return out
+    if not isinstance(dynamic_axes, dict):
+        raise ArgumentError(f"dynamic_axes must be a dict of input name -> axes, got {type(dynamic_axes).__name__}",
+                            fix='e.g. dynamic_axes={"input_ids": {0: "batch", 1: "sequence"}}')
+    ranks = {n: x.dim() for n, x in zip(names, args, strict=True)}
+    out = {}
+    for name, axes in dynamic_axes.items():
+        if name not in ranks:
+            raise ArgumentError(f"dynamic_axes names '{name}', which is not an input of forward()",
+                                fix=f"use the inputs' names: {', '.join(names)} (outputs follow the inputs)")
+        pairs = axes.items() if isinstance(axes, dict) else ((a, None) for a in axes)
+        named = {}
+        for given, symbol in pairs:
+            if not -ranks[name] <= int(given) < ranks[name]:
+                raise ArgumentError(f"dynamic_axes: input '{name}' has rank {ranks[name]}, no axis {given}")
+            axis = int(given) % ranks[name]
+            symbol = symbol if symbol is not None else "batch" if axis == 0 else f"{name}_{axis}"
+            if not str(symbol).isidentifier():
+                raise ArgumentError(f"dynamic_axes: symbol '{symbol}' of '{name}' must be an identifier")
+            named[axis] = str(symbol)
+        out[name] = named
+    return out
+
+
+def _export_sizes(args: Sequence[Any], names: Sequence[str], axes: dict[str, dict[int, str]]) -> dict[str, int]:
+    """Symbol -> its size in the dummy inputs (the export size the check tries); one symbol must have one size."""
+    sizes: dict[str, int] = {}
+    for name, x in zip(names, args, strict=True):
+        for axis, symbol in axes.get(name, {}).items():
+            size = int(x.shape[axis])
+            if sizes.setdefault(symbol, size) != size:
+                raise ArgumentError(
+                    f"dynamic axis '{symbol}' is {sizes[symbol]} in one input and {size} in '{name}' (axis {axis})",
+                    fix="give the dummy inputs equal sizes on axes of the same name, or name the axes differently",
+                )
+    return sizes
+
+
 def _dropout_function(torch: Any) -> Any:
     class KeptDropout(torch.autograd.Function):
         """The identity, exported as ONNX Dropout(x, ratio, training_mode=False)."""
@@ -134,16 +226,43 @@ def _kept_dropouts(model: Any, dropouts: dict[str, float], lost: dict[str, str])
             del module.forward
 
 
+@contextlib.contextmanager
+def _positional_forward(model: Any) -> Iterator[None]:
+    """While exporting, forward takes only the given inputs.
+
+    The TorchScript exporter fills every parameter of forward() it was not given with its default
+    (None), and passes them all by position; transformers' forward wrappers then also pass config
+    defaults (`use_cache`) by keyword, and the call fails. A `forward(*inputs)` signature leaves
+    nothing to fill.
+    """
+    own = vars(model).get("forward")
+    bound = model.forward
+
+    def forward(*inputs: Any) -> Any:
+        return bound(*inputs)
+
+    model.forward = forward
+    try:
+        yield
+    finally:
+        if own is None:
+            del model.forward
+        else:
+            model.forward = own
+
+
 def export_module(
     model: Any, dummy_inputs: Any, path: str | os.PathLike[str], *, opset: int = EXPORT_OPSET,
-    output_names: Sequence[str] | None = None,
+    output_names: Sequence[str] | None = None, dynamic_axes: Any = None, dynamic: bool = False,
 ) -> TorchExport:
-    """Export `model` on `dummy_inputs` to the ONNX file `path` (eval mode, Dropout layers kept)."""
+    """Export `model` on `dummy_inputs` to the ONNX file `path` (eval mode, Dropout layers kept, dynamic axes)."""
     torch = _torch()
     if not isinstance(model, torch.nn.Module):
         raise ArgumentError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     args = as_tensors(dummy_inputs)
     names = input_names(model, len(args))
+    axes = dynamic_axes_of(args, names, dynamic_axes, dynamic)
+    export_sizes = _export_sizes(args, names, axes)
     classes = {p: type(m).__name__ for p, m in model.named_modules() if p}
     dropouts: dict[str, float] = {}
     lost: dict[str, str] = {}
@@ -152,13 +271,15 @@ def export_module(
     try:
         with torch.no_grad():
             sample = model(*args)
-        outputs = sample if isinstance(sample, (tuple, list)) else (sample,)
+        flat = flatten_outputs(sample)
+        if not flat:
+            raise ArgumentError(f"{type(model).__name__}.forward returns no tensor")
         if output_names is None:
-            output_names = ["output"] if len(outputs) == 1 else [f"output_{i}" for i in range(len(outputs))]
-        with _kept_dropouts(model, dropouts, lost), torch.no_grad():
+            output_names = _output_names(flat)
+        with _kept_dropouts(model, dropouts, lost), _positional_forward(model), torch.no_grad():
             torch.onnx.export(
                 model, args, str(path), opset_version=opset, dynamo=False, do_constant_folding=False,
-                input_names=names, output_names=list(output_names),
+                input_names=names, output_names=list(output_names), dynamic_axes=axes or None,
             )
     except ArgumentError:
         raise
@@ -172,7 +293,21 @@ def export_module(
         model.train(was_training)
     for p, cls in lost.items():
         log.warning("%s at '%s' is not kept: only nn.Dropout layers are restored (it is the identity in inference)", cls, p)
-    return TorchExport(Path(path), names, list(output_names), classes, dropouts, lost)
+    if export_sizes:
+        _write_export_sizes(Path(path), export_sizes)
+    return TorchExport(Path(path), names, list(output_names), classes, dropouts, lost, axes)
+
+
+def _write_export_sizes(path: Path, sizes: dict[str, int]) -> None:
+    """Record each dynamic axis's export size in the model's metadata (runtime_check/sizes.py reads it)."""
+    import onnx
+
+    model = onnx.load(str(path))
+    present = {p.key for p in model.metadata_props}
+    for symbol, size in sizes.items():
+        if symbol not in present:
+            model.metadata_props.add(key=symbol, value=str(size))
+    onnx.save(model, str(path))
 
 
 def run_module(model: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
@@ -185,5 +320,4 @@ def run_module(model: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
             out = model(*[torch.from_numpy(np.ascontiguousarray(x)) for x in inputs])
     finally:
         model.train(was_training)
-    outs = out if isinstance(out, (tuple, list)) else (out,)
-    return [o.detach().cpu().numpy() for o in outs]
+    return [o.detach().cpu().numpy() for _, o in flatten_outputs(out)]

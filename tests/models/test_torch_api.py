@@ -116,3 +116,50 @@ def test_bad_arguments_are_clear_errors(tmp_path):
 
     with pytest.raises(ModelLoadError, match="shape mismatch in forward"):
         pytorch2mindspore(Broken(), torch.randn(2), tmp_path)
+
+
+def test_dynamic_rule_names_batch_and_sequence_axes():
+    from mindconverter.frontend.torch import dynamic_axes_of
+
+    ids, image, frames = torch.zeros(2, 7, dtype=torch.long), torch.zeros(2, 3, 8, 8), torch.zeros(2, 5, 4)
+    axes = dynamic_axes_of([ids, image, frames, torch.zeros(2, 4)], ["ids", "image", "frames", "x"], None, True)
+    assert axes == {"ids": {0: "batch", 1: "sequence"}, "image": {0: "batch"}, "frames": {0: "batch", 1: "sequence"},
+                    "x": {0: "batch"}}
+    assert dynamic_axes_of([ids], ["ids"], {"ids": [0, -1]}, False) == {"ids": {0: "batch", 1: "ids_1"}}
+    assert dynamic_axes_of([ids], ["ids"], None, False) == {}
+    with pytest.raises(ArgumentError, match="'tokens', which is not an input"):
+        dynamic_axes_of([ids], ["ids"], {"tokens": {0: "batch"}}, False)
+    with pytest.raises(ArgumentError, match="rank 2, no axis 2"):
+        dynamic_axes_of([ids], ["ids"], {"ids": {2: "time"}}, False)
+
+
+def test_dynamic_axes_of_different_sizes_under_one_name_are_refused(tmp_path):
+    class Add(nn.Module):
+        def forward(self, a, b):
+            return a.sum(1) + b.sum(1)
+
+    with pytest.raises(ArgumentError, match="'batch' is 2 in one input and 3 in 'b'"):
+        pytorch2mindspore(Add(), (torch.zeros(2, 4), torch.zeros(3, 4)), tmp_path, dynamic=True)
+
+
+def test_transformers_bert_dynamic_matches_torch_at_two_batches_and_two_sequences(tmp_path):
+    """One dynamic=True conversion of transformers' BertModel; the check runs the torch module at each size."""
+    pytest.importorskip("transformers")
+    import dynamic_models as dm
+
+    model = dm.tiny_bert()
+    ids = torch.randint(0, dm.VOCAB, (2, 16), generator=torch.Generator().manual_seed(0))
+    mask = torch.ones(2, 16, dtype=torch.long)
+    result = pytorch2mindspore(model, (ids, mask), tmp_path, dynamic=True, check_mode="both")
+    report = result.report
+    assert [i["shape"] for i in report["inputs"]] == [["?batch", "?sequence"]] * 2
+    # The ModelOutput is flattened, named by its keys; its dims stay symbolic.
+    assert [(o["name"], o["shape"]) for o in report["outputs"]] == [
+        ("last_hidden_state", ["?batch", "?sequence", dm.HIDDEN]), ("pooler_output", ["?batch", dm.HIDDEN])]
+    sizes = report["check_sizes"]
+    assert sizes["symbols"]["sequence"]["source"] == "export size"  # 16, from the dummy inputs
+    results = sizes["results"]
+    assert sorted((r["sizes"]["batch"], r["sizes"]["sequence"]) for r in results) == [(1, 9), (1, 16), (3, 9), (3, 16)]
+    assert all(r["passed"] and r["modes"] == ["pynative", "graph"] for r in results), results
+    assert report["source"]["format"] == "torch" and result.parity_passed
+    assert "forward" not in vars(model)
