@@ -43,6 +43,8 @@ class ConversionResult:
     weight_map: Path
     report: dict[str, Any]
     unsupported: list[dict[str, Any]]
+    #: NAME.mindir when `mindir=True` exported it (None otherwise).
+    mindir: Path | None = None
 
     @property
     def parity(self) -> list[dict[str, Any]]:
@@ -117,6 +119,7 @@ def convert(
     pass_options: dict[str, Any] | None = None,
     reference: Reference | None = None,
     fold_batchnorm: bool = False,
+    mindir: bool = False,
 ) -> ConversionResult:
     """Convert an ONNX model (or a TensorFlow frozen graph) to a MindSpore script + checkpoint + reports, and check parity.
 
@@ -136,6 +139,8 @@ def convert(
     checks against the torch module itself); stage checks still run the model file in onnxruntime.
     A `.pb` model (a frozen TensorFlow GraphDef) needs `input_nodes` and `output_nodes`; TensorFlow
     runs the GraphDef as the reference of every check.
+    `mindir` also writes NAME.mindir (`mindspore.export` with the weights; symbolic dims become
+    dynamic MINDIR inputs), loaded back with nn.GraphCell and compared (the report's `mindir`).
 
     Raises UnsupportedOpsError (after writing everything) when ops could not be converted and
     `allow_unsupported` is False, and ParityError (after writing) when the check fails.
@@ -145,7 +150,7 @@ def convert(
         PassOptions(passes, pass_plugins, skip_passes, pass_options, fold_batchnorm, resume_ir),
         DebugOptions(dump_ir, print_ir_after_all, print_ir_after, print_ir_after_change, print_ir_after_failure,
                      explain_patterns),
-        OutputOptions(output, report, overwrite, allow_unsupported),
+        OutputOptions(output, report, overwrite, allow_unsupported, mindir),
     )
     return Conversion(_model_path(model_file), options, reference, shape, input_nodes, output_nodes).run()
 

@@ -71,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     o = p.add_argument_group("output")
     o.add_argument("--overwrite", action="store_true", help="replace existing output files")
     o.add_argument("--allow-unsupported", action="store_true", help="exit 0 even if some ops became placeholders")
+    o.add_argument("--mindir", action="store_true",
+                   help="also export NAME.mindir (the network with its weights; symbolic dims become dynamic inputs)")
     o.add_argument("-v", "--verbose", action="count", default=0, help="more detail; shows tracebacks of errors")
     o.add_argument("-q", "--quiet", action="store_true", help="only errors")
     return p
@@ -162,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
             resume_ir=args.resume_ir,
             explain_patterns=_split(args.explain_pattern),
             fold_batchnorm=args.fold_batchnorm,
+            mindir=args.mindir,
         )
     except MindConverterError as exc:
         if args.verbose:

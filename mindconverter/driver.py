@@ -58,6 +58,8 @@ class Conversion:
         self.output_nodes = list(output_nodes) if output_nodes else None
         self.name = model_path.stem
         self.paths = output_paths(self.name, options.output.output, options.output.report_dir)
+        if options.output.mindir:
+            self.paths["mindir"] = options.output.output / f"{self.name}.mindir"
         self.timings: dict[str, float] = {}
         self.checker = None
         self.check_data = None
@@ -79,7 +81,10 @@ class Conversion:
         self.run_passes(pipeline)
         self.generate()
         report = self.write_outputs()
-        result = ConversionResult(name=self.name, report=report, unsupported=report["unsupported"], **self.paths)
+        paths = dict(self.paths)
+        if report.get("mindir", {}).get("file") is None:
+            paths.pop("mindir", None)
+        result = ConversionResult(name=self.name, report=report, unsupported=report["unsupported"], **paths)
         from mindconverter.runtime_check.final import size_lines
 
         log_summary(self.paths, self.gen, self.parity, size_lines(self.parity), self.check_note)
@@ -237,9 +242,16 @@ class Conversion:
 
                 report["check_sizes"] = dict(plan.to_json(), results=size_summary(self.parity))
             report["first_divergence"] = self.divergence.to_json() if self.divergence else None
+            final_paths = self.paths
+            if self.options.output.mindir:
+                staged["mindir"] = stage_dir / f"{self.name}.mindir"
+                report["mindir"] = self.export_mindir(staged)
+                if report["mindir"].get("file") is None:
+                    final_paths = {k: v for k, v in self.paths.items() if k != "mindir"}
             staged["report_json"].write_text(json.dumps(report, indent=2) + "\n")
-            staged["report_txt"].write_text(report_txt(self.gen, parity_lines(self.parity), self.check_note))
-            staging.publish(staged, self.paths, self.options.output.overwrite)
+            staged["report_txt"].write_text(report_txt(self.gen, parity_lines(self.parity), self.check_note,
+                                                       _mindir_lines(report.get("mindir"))))
+            staging.publish(staged, final_paths, self.options.output.overwrite)
         except OSError as exc:
             raise FileWriteError(
                 f"cannot write the outputs: {exc.strerror or exc}",
@@ -249,6 +261,27 @@ class Conversion:
         finally:
             shutil.rmtree(stage_dir, ignore_errors=True)
         return report
+
+    def export_mindir(self, staged: dict[str, Path]) -> dict[str, Any]:
+        """NAME.mindir after a successful conversion (backend/mindir.py); the report's `mindir` entry."""
+        from mindconverter.backend.mindir import export_mindir
+
+        if self.gen.unsupported or not all(p["passed"] for p in self.parity):
+            why = "ops were not converted" if self.gen.unsupported else "the parity check failed"
+            return {"file": None, "error": f"not exported: {why}"}
+        start = time.perf_counter()
+        log.info("exporting %s", staged["mindir"].name)
+        cases = self.check_data.cases(self.module, first_only=True) if self.check_data is not None else []
+        try:
+            entry = export_mindir(staged["script"], staged["checkpoint"], self.module.main.args, staged["mindir"],
+                                  cases[0].inputs if cases else None)
+        except Exception as exc:  # noqa: BLE001 - MindSpore raises many types; the conversion itself succeeded
+            log.warning("--mindir: the export failed: %s: %s", type(exc).__name__, exc)
+            entry = {"file": None, "error": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"}
+        if cases and entry.get("file"):
+            entry["checked_at"] = dict(cases[0].sizes)
+        self.timings["mindir"] = time.perf_counter() - start
+        return entry
 
     def source_json(self) -> dict[str, Any]:
         ref = self.reference
@@ -317,6 +350,19 @@ class Conversion:
         bad = next((p for p in self.parity if not p["passed"]), None)
         if bad is not None:
             raise parity_error(bad, self.divergence, self.options.output.output)
+
+
+def _mindir_lines(entry: dict[str, Any] | None) -> list[str]:
+    """The txt report's `[MINDIR]` line: the file and its input shapes, or why there is none."""
+    if entry is None:
+        return []
+    if entry.get("file") is None:
+        return [f"[MINDIR] not written: {entry.get('error', '')}"]
+    shapes = ", ".join(f"{i['name']} {i['shape']}" for i in entry["inputs"])
+    kind = "dynamic" if entry["dynamic"] else "static"
+    err = f"; loaded with nn.GraphCell: max abs err {entry['max_abs_err']:.3g}" if "max_abs_err" in entry else ""
+    note = f" ({entry['note']})" if entry.get("note") else ""
+    return [f"[MINDIR] {entry['file']}: {kind} inputs {shapes}{err}{note}"]
 
 
 def _pair_shapes(

@@ -78,6 +78,8 @@ class OutputOptions:
     report: Path | None = attrs.field(default=None, converter=_path)
     overwrite: bool = False
     allow_unsupported: bool = False
+    #: Also export NAME.mindir (the network with its weights; backend/mindir.py) after a successful conversion.
+    mindir: bool = False
 
     @property
     def report_dir(self) -> Path:

@@ -97,7 +97,7 @@ def unconvert_lines(unsupported: list[UnsupportedOp]) -> list[str]:
     return lines
 
 
-def report_txt(gen: Generated, parity_lines: list[str], check_note: str) -> str:
+def report_txt(gen: Generated, parity_lines: list[str], check_note: str, extra_lines: list[str] = ()) -> str:
     """report_of_NAME.txt in MindConverter's form: [Start Convert], [UnConvert] lines, [Convert Over], Converted Rate.
 
     `parity_lines` are the parity results as runtime_check words them (one per size, or per output).
@@ -107,6 +107,7 @@ def report_txt(gen: Generated, parity_lines: list[str], check_note: str) -> str:
     if check_note:
         lines.append(f"[Warning] {check_note}")
     lines += [f"[Parity] {line}" for line in parity_lines]
+    lines += list(extra_lines)  # e.g. [MINDIR]
     lines.append("[Convert Over]")
     lines.append(f"Converted Rate: {gen.converted_rate:.2f}%.")
     return "\n".join(lines) + "\n"

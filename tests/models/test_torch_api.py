@@ -163,3 +163,41 @@ def test_transformers_bert_dynamic_matches_torch_at_two_batches_and_two_sequence
     assert all(r["passed"] and r["modes"] == ["pynative", "graph"] for r in results), results
     assert report["source"]["format"] == "torch" and result.parity_passed
     assert "forward" not in vars(model)
+
+
+def _graph_cell_outputs(path, *arrays):
+    import mindspore as ms
+    from mindspore import nn as msnn
+
+    out = msnn.GraphCell(ms.load(str(path)))(*[ms.Tensor(a) for a in arrays])
+    return [o.asnumpy() for o in (out if isinstance(out, (tuple, list)) else [out])]
+
+
+def test_mindir_with_dynamic_batch_loads_with_graph_cell_and_matches_torch(tmp_path):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(16, 8), nn.GELU(), nn.Linear(8, 4)).eval()
+    result = pytorch2mindspore(model, torch.randn(2, 16), tmp_path, name="Mlp", dynamic=True, mindir=True)
+    assert result.mindir == tmp_path / "Mlp.mindir" and result.mindir.is_file()
+    entry = result.report["mindir"]
+    assert entry["dynamic"] and entry["inputs"] == [{"name": "input", "shape": ["?batch", 16]}], entry
+    assert entry["max_abs_err"] < 1e-5 and entry["checked_at"] == {"batch": 1}
+    assert "[MINDIR] Mlp.mindir: dynamic inputs input ['?batch', 16]" in result.report_txt.read_text()
+    for batch in (1, 5):  # one file, several batch sizes
+        x = torch.randn(batch, 16)
+        with torch.no_grad():
+            expected = model(x).numpy()
+        (got,) = _graph_cell_outputs(result.mindir, x.numpy())
+        np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-4)
+
+
+def test_static_mindir_and_none_without_the_flag(tmp_path):
+    model = _Head().eval()
+    x = torch.randn(4, 16)
+    result = pytorch2mindspore(model, x, tmp_path / "a", mindir=True)
+    assert result.report["mindir"]["dynamic"] is False
+    assert result.report["mindir"]["inputs"] == [{"name": "x", "shape": [4, 16]}]
+    with torch.no_grad():
+        expected = model(x).numpy()
+    np.testing.assert_allclose(_graph_cell_outputs(result.mindir, x.numpy())[0], expected, rtol=1e-3, atol=1e-4)
+    plain = pytorch2mindspore(model, x, tmp_path / "b")
+    assert plain.mindir is None and "mindir" not in plain.report and not list((tmp_path / "b").glob("*.mindir"))
