@@ -29,57 +29,20 @@ from mindconverter.migrate.rewrites._common import (
     unique_name,
     with_marker,
 )
+from mindconverter.migrate.rewrites._statements import (
+    bound_names,
+    has_call,
+    ordered,
+    ordered_targets,
+    reads,
+    reads_outside,
+    spaced,
+)
 
 CLIP_NORM = ("torch.nn.utils.clip_grad_norm_", "torch.nn.utils.clip_grad.clip_grad_norm_")
 SUGGESTION = (
     "grad_fn = ms.value_and_grad(forward_fn, None, optimizer.parameters); loss, grads = grad_fn(...); optimizer(grads)"
 )
-
-
-def _targets(statement: cst.BaseStatement) -> set[str] | None:
-    """Names a plain assignment line binds (`a = ...`, `a, b = ...`, `a: T = ...`); None for anything else."""
-    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
-        return None
-    small = statement.body[0]
-    if isinstance(small, cst.Assign):
-        targets = [t.target for t in small.targets]
-    elif isinstance(small, cst.AnnAssign) and small.value is not None:
-        targets = [small.target]
-    else:
-        return None
-    names: set[str] = set()
-    for t in targets:
-        elements = t.elements if isinstance(t, (cst.Tuple, cst.List)) else [t]
-        for e in elements:
-            e = e.value if isinstance(e, cst.Element) else e
-            if not isinstance(e, cst.Name):
-                return None
-            names.add(e.value)
-    return names
-
-
-def _read_order(statement: cst.CSTNode) -> list[str]:
-    """Names a statement reads, in order: every name except attribute names and keyword-argument names."""
-    found: list[str] = []
-
-    class _Reads(cst.CSTVisitor):
-        def visit_Name(self, n: cst.Name) -> None:
-            found.append(n.value)
-
-        def visit_Attribute(self, a: cst.Attribute) -> bool:
-            a.value.visit(self)
-            return False
-
-        def visit_Arg(self, a: cst.Arg) -> bool:
-            a.value.visit(self)
-            return False
-
-    statement.visit(_Reads())
-    return found
-
-
-def _reads(statement: cst.CSTNode) -> set[str]:
-    return set(_read_order(statement))
 
 
 @register_rewrite("train-step", order=60)
@@ -168,7 +131,7 @@ class TrainStep(BodyRewrite):
         out = list(body)
         for i in reversed(range(len(out))):  # loops that get a step built before them
             if id(out[i]) in self._hoisted:
-                built = _spaced(self._hoisted.pop(id(out[i])), out[i].leading_lines, first=i == 0)
+                built = spaced(self._hoisted.pop(id(out[i])), out[i].leading_lines, first=i == 0)
                 out = [*out[:i], *built, out[i].with_changes(leading_lines=[]), *out[i + 1 :]]
         backwards = [i for i, s in enumerate(original) if self._backward(s) is not None]
         if not backwards:
@@ -247,25 +210,25 @@ class TrainStep(BodyRewrite):
         # the statements the loss depends on, found backwards from backward()
         needed, chain = {loss}, []
         for i in range(b - 1, start - 1, -1):
-            bound = _targets(original[i])
+            bound = bound_names(original[i])
             if bound is None or not bound & needed:
                 continue
             value = original[i].body[0].value
             if (
                 not names_in(value) - {"self"}
                 or not isinstance(value, (cst.Call, cst.BinaryOperation, cst.Tuple))
-                and not _has_call(value)
+                and not has_call(value)
             ):
                 break  # `x, y = batch`: unpacking, not forward computation
             chain.insert(0, i)
-            needed |= _reads(original[i].body[0].value)
+            needed |= reads(original[i].body[0].value)
         if (
             not chain
-            or loss not in (_targets(original[chain[-1]]) or set())
-            and not any(loss in _targets(original[i]) for i in chain)
+            or loss not in (bound_names(original[chain[-1]]) or set())
+            and not any(loss in bound_names(original[i]) for i in chain)
         ):
             return "the loss is not computed in the same block"
-        chain_bound = set().union(*(_targets(original[i]) for i in chain))
+        chain_bound = set().union(*(bound_names(original[i]) for i in chain))
         others = [i for i in range(start, b) if i not in chain]
         for i in others:
             if assigned_names(original[i]) & (needed | chain_bound) and i > chain[0]:
@@ -283,31 +246,31 @@ class TrainStep(BodyRewrite):
                 and code_of(call.func.value) == scaler
             ):
                 unscale.append(i)  # MindSpore's gradients are never scaled here
-            elif _reads(original[i]) & {"grad"} or "grad" in code_of(original[i]):
+            elif reads(original[i]) & {"grad"} or "grad" in code_of(original[i]):
                 return "gradients are read or changed between backward() and step()"
         # where the step is built: before the outermost loop that binds none of the captured names
         reads_free = set()
         bound_so_far: set[str] = set()
         for i in chain:
-            reads_free |= _reads(original[i].body[0].value) - bound_so_far
-            bound_so_far |= _targets(original[i])
+            reads_free |= reads(original[i].body[0].value) - bound_so_far
+            bound_so_far |= bound_names(original[i])
         host = next((loop for loop in self._loops if not names_in(optimizer) & assigned_names(loop)), None)
         scope = host if host is not None else cst.Module(body=list(original))
         varying = (
             assigned_names(scope)
             if host is not None
-            else set().union(*(_targets(original[i]) or set() for i in range(start)))
+            else set().union(*(bound_names(original[i]) or set() for i in range(start)))
         )
-        params = [n for n in _ordered(original, chain, reads_free) if n in varying]
+        params = [n for n in ordered(original, chain, reads_free) if n in varying]
         used_elsewhere = set()
         for node in [original[i] for i in range(len(original)) if i not in chain] + (
             [host] if host is not None else []
         ):
             if node is host:
-                used_elsewhere |= _reads_outside(host, [original[i] for i in chain])
+                used_elsewhere |= reads_outside(host, [original[i] for i in chain])
             else:
-                used_elsewhere |= _reads(node)
-        aux = [n for n in _ordered_targets(original, chain) if n != loss and n in used_elsewhere]
+                used_elsewhere |= reads(node)
+        aux = [n for n in ordered_targets(original, chain) if n != loss and n in used_elsewhere]
         line, col = position(self, backward)
         self.ctx.imports_needed.add(MS_IMPORT)
         plain = self._plain(original, chain, loss, aux, clip)
@@ -389,7 +352,7 @@ class TrainStep(BodyRewrite):
             self._hoist[id(host)] = [*built, *self._hoist.get(id(host), [])]  # steps are built last first
         else:  # built right before the step, in the same block
             lead, out[at] = out[at].leading_lines, out[at].with_changes(leading_lines=[])
-            out[at:at] = _spaced(built, lead, first=at == 0)
+            out[at:at] = spaced(built, lead, first=at == 0)
         return None
 
     def _assemble(self, out, chain, others, zero, start, b, s, between, clip, step, keep_chain) -> int:
@@ -398,13 +361,13 @@ class TrainStep(BodyRewrite):
         Statements that vanish (zero_grad, backward, step, clipping, and the forward when it moved into a
         Cell) hand their comments to the new step; the forward's statements keep theirs in `forward_fn`;
         other statements keep theirs and their order (after the step when they read its results)."""
-        chain_bound = set().union(*(_targets(out[i]) or set() for i in chain))
+        chain_bound = set().union(*(bound_names(out[i]) or set() for i in chain))
         zero_run = [z for z in zero if start - 1 <= z < b]
         removed = sorted({*zero_run, b, s, *clip, *([] if keep_chain else chain)})
         run = sorted({*chain, *others, *zero_run, b, s, *between})
         moved = [ln for i in removed for ln in comments_of(out[i]) if ln.comment is not None]
         step = [step[0].with_changes(leading_lines=moved), *step[1:]]
-        reads_result = [i for i in others if _reads(out[i]) & chain_bound]
+        reads_result = [i for i in others if reads(out[i]) & chain_bound]
         block = [*(out[i] for i in others if i not in reads_result), *step, *(out[i] for i in reads_result)]
         block += [out[i] for i in between if i not in clip]
         if run[0] in removed or run[0] in chain:
@@ -435,7 +398,7 @@ class TrainStep(BodyRewrite):
             if (
                 not isinstance(head, cst.Assign)
                 or not isinstance(first, cst.Name)
-                or _targets(original[chain[0]]) != {first.value}
+                or bound_names(original[chain[0]]) != {first.value}
             ):
                 return None
             net_call = head.value
@@ -457,66 +420,3 @@ class TrainStep(BodyRewrite):
             return None  # `F.cross_entropy`: a function the API table maps where it is called, not a loss Cell
         return code_of(net_call.func), code_of(crit_call.func), [code_of(data), code_of(label)]
 
-
-def _spaced(built: list[cst.BaseStatement], lead: Sequence[cst.EmptyLine], first: bool) -> list[cst.BaseStatement]:
-    """The built statements, taking over `lead` (the comments of the statement they go before); a
-    `def forward_fn` gets a blank line above it unless it opens its block."""
-    lead = list(lead)
-    if isinstance(built[0], cst.FunctionDef) and not first and not (lead and lead[0].comment is None):
-        lead.insert(0, cst.EmptyLine(indent=False))
-    rest = [
-        st.with_changes(leading_lines=[cst.EmptyLine(indent=False), *st.leading_lines])
-        if isinstance(st, cst.FunctionDef) and not st.leading_lines
-        else st
-        for st in built[1:]
-    ]
-    return [built[0].with_changes(leading_lines=[*lead, *built[0].leading_lines]), *rest]
-
-
-def _has_call(node: cst.CSTNode) -> bool:
-    found = []
-
-    class _Calls(cst.CSTVisitor):
-        def visit_Call(self, c: cst.Call) -> None:
-            found.append(c)
-
-    node.visit(_Calls())
-    return bool(found)
-
-
-def _ordered(original, chain, names: set[str]) -> list[str]:
-    """`names` in the order the forward statements first read them."""
-    seen: list[str] = []
-    for i in chain:
-        seen.extend(n for n in _read_order(original[i].body[0].value) if n in names and n not in seen)
-    return seen
-
-
-def _ordered_targets(original, chain) -> list[str]:
-    out: list[str] = []
-    for i in chain:
-        small = original[i].body[0]
-        for t in small.targets if isinstance(small, cst.Assign) else [cst.AssignTarget(small.target)]:
-            elements = t.target.elements if isinstance(t.target, (cst.Tuple, cst.List)) else [t.target]
-            out.extend(e.value if isinstance(e, cst.Element) else e for e in elements)
-    return [n.value for n in out if isinstance(n, cst.Name)]
-
-
-def _reads_outside(loop: cst.CSTNode, skip: list[cst.CSTNode]) -> set[str]:
-    """Names read inside `loop` outside the `skip` statements."""
-    found: set[str] = set()
-    skipped = {id(s) for s in skip}
-
-    class _R(cst.CSTVisitor):
-        def on_visit(self, node: cst.CSTNode) -> bool:
-            if id(node) in skipped:
-                return False
-            if isinstance(node, cst.Name):
-                found.add(node.value)
-            if isinstance(node, cst.Attribute):
-                node.value.visit(self)
-                return False
-            return True
-
-    loop.visit(_R())
-    return found
