@@ -1,31 +1,89 @@
-"""Checkpoint and weight-map writers for the generated Cell."""
+"""Checkpoint and weight-map writers for the generated Cell.
+
+The checkpoint is MindSpore's `.ckpt`: the protobuf `Checkpoint { repeated Value value = 1; }` with
+`Value { required string tag = 1; TensorProto tensor = 2; }` and
+`TensorProto { repeated int64 dims = 1; required string tensor_type = 2; required bytes tensor_content = 3; }`
+(mindspore/train/checkpoint_pb2.py). Concatenated serialized messages parse as one message whose
+repeated fields are joined, which is how `mindspore.save_checkpoint` itself writes: one `Checkpoint`
+record per tensor, a tensor over 512 MiB as several records with the same tag whose contents
+`mindspore.load_checkpoint` joins. `write_checkpoint` writes those records itself, tensor by tensor
+and straight from the (memory-mapped) arrays, so no more than one tensor is in memory at a time and
+MindSpore is not imported.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
 from mindconverter.backend.generated import CheckpointEntry
 
-# MindConverter's weight map spells converted dtypes like MindSpore's repr (`Float32`).
+# MindSpore's names for the dtypes (`str(ms.Tensor.dtype)`): the checkpoint's tensor_type and the weight map.
 _MS_DTYPE_NAMES = {
     "float16": "Float16", "float32": "Float32", "float64": "Float64", "int8": "Int8", "int16": "Int16",
     "int32": "Int32", "int64": "Int64", "uint8": "UInt8", "uint16": "UInt16", "uint32": "UInt32",
     "uint64": "UInt64", "bool": "Bool", "bfloat16": "BFloat16",
 }
 
+#: The most tensor bytes in one record, as `mindspore.save_checkpoint` splits (its SLICE_SIZE, 512 MiB).
+SLICE_BYTES = 512 * 1024 * 1024
+
+
+def _varint(n: int) -> bytes:
+    n &= (1 << 64) - 1  # int64 fields: negatives as 10-byte two's complement
+    out = bytearray()
+    while True:
+        low, n = n & 0x7F, n >> 7
+        if n:
+            out.append(low | 0x80)
+        else:
+            out.append(low)
+            return bytes(out)
+
+
+def _field(number: int, payload_len: int) -> bytes:
+    """The key and length of a length-delimited field (wire type 2)."""
+    return _varint(number << 3 | 2) + _varint(payload_len)
+
+
+def _write_record(f: BinaryIO, tag: bytes, dims: bytes, tensor_type: bytes, content: memoryview) -> None:
+    """One `Checkpoint` message holding one `Value`; `content` is written without a copy."""
+    tensor_len = len(dims) + len(tensor_type) + len(_field(3, len(content))) + len(content)
+    value_len = len(tag) + len(_field(2, tensor_len)) + tensor_len
+    f.write(_field(1, value_len) + tag + _field(2, tensor_len) + dims + tensor_type + _field(3, len(content)))
+    f.write(content)
+
+
+def write_tensor(f: BinaryIO, name: str, array: np.ndarray) -> None:
+    """Append one tensor to an open .ckpt file, in records of at most SLICE_BYTES."""
+    type_name = _MS_DTYPE_NAMES.get(str(array.dtype))
+    if type_name is None:
+        raise TypeError(f"checkpoint tensor {name!r}: MindSpore checkpoints have no dtype {array.dtype}")
+    encoded = name.encode()
+    tag = _field(1, len(encoded)) + encoded
+    dims = b"".join(_varint(1 << 3) + _varint(int(d)) for d in array.shape)  # proto2: unpacked repeated int64
+    type_bytes = type_name.encode()
+    tensor_type = _field(2, len(type_bytes)) + type_bytes
+    flat = np.ascontiguousarray(array).reshape(-1)  # a view for contiguous (memory-mapped) arrays
+    data = memoryview(flat.view(np.uint8)) if flat.size else memoryview(b"")
+    for start in range(0, max(len(data), 1), SLICE_BYTES):
+        _write_record(f, tag, dims, tensor_type, data[start:start + SLICE_BYTES])
+
+
+def write_tensors(tensors: Iterable[tuple[str, np.ndarray]], path: Path) -> None:
+    """Write (name, array) pairs as a MindSpore .ckpt, streaming: one tensor in memory at a time."""
+    with open(path, "wb") as f:
+        for name, array in tensors:
+            write_tensor(f, name, array)
+
 
 def write_checkpoint(entries: list[CheckpointEntry], path: Path) -> None:
     """Save the entries as a MindSpore .ckpt whose keys are the Cell's parameter names."""
-    import mindspore as ms
-
-    records = []
-    for e in entries:
-        array = np.ascontiguousarray(e.ref.array)
-        records.append({"name": e.name, "data": ms.Tensor(array)})
-    ms.save_checkpoint(records, str(path))
+    write_tensors(((e.name, e.ref.array) for e in entries), path)
 
 
 def weight_map(model_name: str, entries: list[CheckpointEntry]) -> dict:
