@@ -51,8 +51,12 @@ class WeightRef:
     source_dtype: str = ""
 
     def map(self, fn: Callable[[np.ndarray], np.ndarray]) -> WeightRef:
-        """The same source weight, transformed (reshaped, transposed, re-ordered) for the target layer."""
-        return WeightRef(np.ascontiguousarray(fn(self.array)), self.source, self.source_shape, self.source_dtype)
+        """The same source weight, transformed (reshaped, transposed, re-ordered) for the target layer.
+
+        Views stay views (of the memory-mapped source): the checkpoint writer makes each tensor
+        contiguous only while writing it, so transposed weights are never all in memory at once.
+        """
+        return WeightRef(fn(self.array), self.source, self.source_shape, self.source_dtype)
 
     @property
     def shape(self) -> tuple[int, ...]:

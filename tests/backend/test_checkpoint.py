@@ -96,3 +96,17 @@ def test_memory_mapped_tensors_are_written_without_holding_them(tmp_path):
 def test_a_dtype_mindspore_cannot_hold_is_refused(tmp_path, dtype):
     with pytest.raises(TypeError, match="no dtype"):
         write_tensors([("x", np.zeros(2, dtype))], tmp_path / "x.ckpt")
+
+
+def test_views_are_written_as_their_values(tmp_path):
+    """Emitters hand transposed / expanded views (WeightRef.map keeps views); the writer writes their values."""
+    from mindconverter.backend.context import WeightRef
+
+    base = np.arange(12, dtype=np.float32).reshape(3, 4)
+    transposed = WeightRef(base, "w", (3, 4), "float32").map(lambda a: a.T)
+    assert np.shares_memory(transposed.array, base)  # not copied at emit time
+    expanded = WeightRef(base[0], "b", (4,), "float32").map(lambda a: a[:, None, None])
+    write_tensors([("t", transposed.array), ("e", expanded.array)], tmp_path / "v.ckpt")
+    loaded = _loaded(tmp_path / "v.ckpt")
+    np.testing.assert_array_equal(loaded["t"], base.T)
+    np.testing.assert_array_equal(loaded["e"], base[0][:, None, None])
