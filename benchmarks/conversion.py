@@ -12,12 +12,22 @@ blocks as one loop of functional calls: one `construct` that grows with depth). 
 passes, seconds, the ratio conversion / floor, and the in-process work (frontend + passes +
 backend) per op, which stays flat when every stage is linear. Read ratios within one run: the machine is shared.
 `--quick` converts the 2- and 8-layer models only.
+
+Second study (`--sizes`), bounded memory: a GPT-style decoder written directly with onnx.helper,
+scaled from ~1M to 1.5B parameters, its weights in ONNX external data (past 2 GB for the big sizes)
+filled chunk by chunk, so building it never holds the model in memory. Per size, each as a whole
+process: conversion with `--check off` and `--check end` (the check only up to `--check-max`
+parameters), and the I/O floor; wall time and peak RSS (`wait4`'s ru_maxrss of that child), ratios,
+ops/second. Writes `scale.json` and `scale_time.png` / `scale_memory.png` into `--out`.
+`--quick`: sizes 1M and 25M.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -163,15 +173,191 @@ def measure(layers: int, work: Path, style: str) -> dict:
             "ratio": convert / floor, "ms_per_op": 1000 * work_s / ops, "timings": timings}
 
 
+
+# name -> (width, layers); parameters ~ 12 * width^2 * layers + 2 * VOCAB * width
+SIZES = {"1M": (128, 4), "25M": (512, 8), "200M": (1024, 16), "700M": (1536, 24), "1.5B": (2048, 30)}
+VOCAB, SEQ, HEAD_DIM = 1024, 16, 64
+
+
+def build_scaled(width: int, layers: int, path: Path) -> int:
+    """A GPT-style decoder (pre-LayerNorm, erf GELU) with random weights in `path`.data; returns its parameters.
+
+    Weights are written to the external-data file chunk by chunk as they are drawn: memory stays at
+    one chunk whatever the size.
+    """
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper
+
+    rng = np.random.default_rng(0)
+    data_name = path.name + ".data"
+    inits, nodes, count = [], [], [0]
+    with open(path.parent / data_name, "wb") as data:
+
+        def weight(name: str, shape: tuple[int, ...], scale: float = 0.02, base: float = 0.0) -> str:
+            size = int(np.prod(shape))
+            offset = data.tell()
+            for start in range(0, size, 1 << 23):
+                chunk = rng.random(min(1 << 23, size - start), dtype=np.float32)
+                data.write(((chunk - 0.5) * (2 * scale) + base).astype(np.float32).tobytes())
+            t = TensorProto(name=name, data_type=TensorProto.FLOAT, dims=shape)
+            t.data_location = TensorProto.EXTERNAL
+            for k, v in (("location", data_name), ("offset", str(offset)), ("length", str(4 * size))):
+                t.external_data.add(key=k, value=v)
+            inits.append(t)
+            count[0] += size
+            return name
+
+        def const(name: str, values: list[int]) -> str:
+            inits.append(helper.make_tensor(name, TensorProto.INT64, [len(values)], values))
+            return name
+
+        def node(op: str, inputs: list[str], out: str, **attrs) -> str:
+            nodes.append(helper.make_node(op, inputs, [out], name=out, **attrs))
+            return out
+
+        heads = width // HEAD_DIM
+        split = const("split3", [width] * 3)
+        to_heads = const("to_heads", [1, SEQ, heads, HEAD_DIM])
+        to_seq = const("to_seq", [1, SEQ, width])
+        consts = [helper.make_tensor(n, TensorProto.FLOAT, [], [v])
+                  for n, v in (("half", 0.5), ("one", 1.0), ("rsqrt2", 2 ** -0.5), ("scale", HEAD_DIM ** -0.5))]
+        inits += consts
+        x = node("Gather", [weight("wte", (VOCAB, width)), "input_ids"], "embed")
+        x = node("Add", [x, weight("wpe", (SEQ, width))], "embed_pos")
+        for i in range(layers):
+            p = f"h{i}"
+            h = node("LayerNormalization", [x, weight(f"{p}.ln1.w", (width,), 0.1, 1.0), weight(f"{p}.ln1.b", (width,))],
+                     f"{p}.ln1", axis=-1, epsilon=1e-5)
+            qkv = node("Add", [node("MatMul", [h, weight(f"{p}.attn.w", (width, 3 * width))], f"{p}.qkv_mm"),
+                               weight(f"{p}.attn.b", (3 * width,))], f"{p}.qkv")
+            nodes.append(helper.make_node("Split", [qkv, split], [f"{p}.q0", f"{p}.k0", f"{p}.v0"], axis=-1,
+                                          name=f"{p}.split"))
+            q, k, v = (node("Transpose", [node("Reshape", [f"{p}.{n}0", to_heads], f"{p}.{n}r")], f"{p}.{n}t", perm=perm)
+                       for n, perm in (("q", [0, 2, 1, 3]), ("k", [0, 2, 3, 1]), ("v", [0, 2, 1, 3])))
+            att = node("Softmax", [node("Mul", [node("MatMul", [q, k], f"{p}.qk"), "scale"], f"{p}.qk_s")], f"{p}.att",
+                       axis=-1)
+            o = node("Reshape", [node("Transpose", [node("MatMul", [att, v], f"{p}.av")], f"{p}.avt", perm=[0, 2, 1, 3]),
+                                 to_seq], f"{p}.merge")
+            o = node("Add", [node("MatMul", [o, weight(f"{p}.proj.w", (width, width))], f"{p}.proj_mm"),
+                             weight(f"{p}.proj.b", (width,))], f"{p}.proj")
+            x = node("Add", [x, o], f"{p}.res1")
+            h = node("LayerNormalization", [x, weight(f"{p}.ln2.w", (width,), 0.1, 1.0), weight(f"{p}.ln2.b", (width,))],
+                     f"{p}.ln2", axis=-1, epsilon=1e-5)
+            f = node("Add", [node("MatMul", [h, weight(f"{p}.fc.w", (width, 4 * width))], f"{p}.fc_mm"),
+                             weight(f"{p}.fc.b", (4 * width,))], f"{p}.fc")
+            g = node("Erf", [node("Mul", [f, "rsqrt2"], f"{p}.g0")], f"{p}.g1")
+            g = node("Mul", [node("Mul", [f, "half"], f"{p}.g2"), node("Add", [g, "one"], f"{p}.g3")], f"{p}.gelu")
+            f = node("Add", [node("MatMul", [g, weight(f"{p}.fc2.w", (4 * width, width))], f"{p}.fc2_mm"),
+                             weight(f"{p}.fc2.b", (width,))], f"{p}.fc2")
+            x = node("Add", [x, f], f"{p}.res2")
+        x = node("LayerNormalization", [x, weight("lnf.w", (width,), 0.1, 1.0), weight("lnf.b", (width,))], "lnf",
+                 axis=-1, epsilon=1e-5)
+        node("MatMul", [x, weight("head.w", (width, VOCAB))], "logits")
+    graph = helper.make_graph(nodes, "gpt", [helper.make_tensor_value_info("input_ids", TensorProto.INT64, [1, SEQ])],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, SEQ, VOCAB])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="bench")
+    onnx.save(model, str(path))  # the weights are already external: the file holds the graph only
+    return count[0]
+
+
+def run_rss(cmd: list[str]) -> tuple[float, float]:
+    """Wall seconds and peak RSS (GB) of one child process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise RuntimeError(f"{cmd[:4]} failed ({proc.returncode}): {err[-2000:]}")
+    return seconds, usage.ru_maxrss / 1e6  # ru_maxrss is in KiB on Linux
+
+
+def measure_scaled(size: str, work: Path, check_max: float) -> dict:
+    width, layers = SIZES[size]
+    model = work / f"gpt_{size}.onnx"
+    params = build_scaled(width, layers, model)
+    row = {"size": size, "params": params, "weights_gb": 4 * params / 1e9}
+    convert = [sys.executable, "-m", "mindconverter", "--model_file", str(model), "--overwrite", "-q"]
+    for check in ("off", "end"):
+        out = work / f"out_{size}_{check}"
+        if check == "end" and params > check_max:
+            continue
+        row[f"check_{check}_s"], row[f"check_{check}_gb"] = run_rss(convert + ["--check", check, "--output", str(out)])
+        if check == "off":
+            report = json.loads((out / f"report_of_gpt_{size}.json").read_text())
+            row["ops"] = report["ops"]["total"]
+        shutil.rmtree(out, ignore_errors=True)
+    ckpt = work / f"floor_{size}.ckpt"
+    row["floor_s"], row["floor_gb"] = run_rss([sys.executable, "-c", FLOOR, str(model), str(ckpt)])
+    ckpt.unlink(missing_ok=True)
+    for f in (model, model.parent / (model.name + ".data")):
+        f.unlink(missing_ok=True)
+    row["time_ratio"] = row["check_off_s"] / row["floor_s"]
+    row["rss_over_floor_gb"] = row["check_off_gb"] - row["floor_gb"]
+    row["ops_per_s"] = row["ops"] / row["check_off_s"]
+    return row
+
+
+def plot_scaled(rows: list[dict], out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    params = [r["params"] for r in rows]
+    for key, label, name in (("s", "wall time (s)", "scale_time.png"), ("gb", "peak RSS (GB)", "scale_memory.png")):
+        fig, ax = plt.subplots(figsize=(6, 4))
+        ax.plot(params, [r[f"check_off_{key}"] for r in rows], "o-", label="convert --check off")
+        ends = [r for r in rows if f"check_end_{key}" in r]
+        if ends:
+            ax.plot([r["params"] for r in ends], [r[f"check_end_{key}"] for r in ends], "s-", label="convert --check end")
+        ax.plot(params, [r[f"floor_{key}"] for r in rows], "k--", label="I/O floor (onnx.load + save_checkpoint)")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("parameters")
+        ax.set_ylabel(label)
+        ax.set_title(f"GPT-style decoder: {label} against size")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(out / name, dpi=100)
+        plt.close(fig)
+
+
+def scale_study(sizes: list[str], work: Path, out: Path, check_max: float) -> None:
+    print(f"{'size':>6} {'params':>13} {'ops':>5} {'off s':>7} {'end s':>7} {'floor s':>7} {'ratio':>5} "
+          f"{'off GB':>6} {'end GB':>6} {'floor GB':>8} {'ops/s':>6}")
+    rows = []
+    for size in sizes:
+        r = measure_scaled(size, work, check_max)
+        rows.append(r)
+        print(f"{size:>6} {r['params']:>13,} {r['ops']:>5} {r['check_off_s']:>7.1f} {r.get('check_end_s', float('nan')):>7.1f} "
+              f"{r['floor_s']:>7.1f} {r['time_ratio']:>5.2f} {r['check_off_gb']:>6.2f} "
+              f"{r.get('check_end_gb', float('nan')):>6.2f} {r['floor_gb']:>8.2f} {r['ops_per_s']:>6.0f}", flush=True)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "scale.json").write_text(json.dumps(rows, indent=1) + "\n")
+    plot_scaled(rows, out)
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--layers", nargs="+", type=int, default=[2, 24, 48])
     parser.add_argument("--quick", action="store_true", help="2 and 8 layers only")
     parser.add_argument("--keep", metavar="DIR", help="keep the models and outputs in DIR")
+    parser.add_argument("--sizes", nargs="*", choices=list(SIZES), default=["1M", "25M", "200M"],
+                        help="sizes of the scaled GPT-style decoder (none: skip that study)")
+    parser.add_argument("--check-max", type=float, default=3e8, help="run --check end up to this many parameters")
+    parser.add_argument("--skip-depth", action="store_true", help="only the scaled-decoder study")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results", help="scale.json and the plots")
     args = parser.parse_args()
     layers = [2, 8] if args.quick else args.layers
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench_conversion_"))
     work.mkdir(parents=True, exist_ok=True)
+    if args.sizes:
+        scale_study(["1M", "25M"] if args.quick else args.sizes, work, args.out, args.check_max)
+    if args.skip_depth:
+        return
     print(f"{'style':>10} {'layers':>6} {'ops':>6} {'convert s':>9} {'floor s':>8} {'ratio':>6} {'ms/op':>6}  stages (s)")
     for style in ("modules", "functional"):
         rows = [measure(n, work, style) for n in layers]
