@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import numpy as np
 
+from mindconverter.backend.defaults import DEFAULTS
 from mindconverter.ir.core import Op, Value, known_array
 from mindconverter.ir.types import DType, TensorType
 
@@ -235,8 +236,14 @@ class EmitContext:
         `weights` maps the layer's parameter names (`weight`, `bias`, `gamma`...) to checkpoint data.
         Arguments that are already code (not plain values) are passed with `Code(...)`.
         """
+        defaults = DEFAULTS.get(cls, {})
+        kwargs = {k: v for k, v in kwargs.items() if k not in defaults or _restated(v) != _restated(defaults[k])}
         call = f"{cls}({_call_args(args, kwargs)})"
         return self.writer.add_member(self.op, call, weights or {}, hint)
+
+    def source_module(self) -> str | None:
+        """The source module this op is a call of (`relu` for `/layer1/layer1.0/relu/Relu`), None for a functional op."""
+        return self.writer.source_module(self.op)
 
     def parameter(self, ref: WeightRef, hint: str | None = None, trainable: bool = True) -> str:
         """Declare a Parameter member holding `ref` (loaded from the checkpoint); returns `self.<member>`."""
@@ -306,6 +313,11 @@ class Code:
     """An argument that is already Python source (e.g. `Code("ms.float32")`), not a value to quote."""
 
     text: str
+
+
+def _restated(value: Any) -> str | None:
+    """A value's literal, to compare it with a default (None for code, which never equals one)."""
+    return None if isinstance(value, Code) else literal(value)
 
 
 def _call_args(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:

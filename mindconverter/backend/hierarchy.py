@@ -10,7 +10,7 @@ from mindconverter.backend.generated import CheckpointEntry, Generated, op_count
 from mindconverter.backend.inline import construct_lines
 from mindconverter.backend.lifting import ClassDef, Instance, anonymous, classes_for, unify_member_names
 from mindconverter.backend.naming import Namer, layer_name, meaningless, module_path
-from mindconverter.backend.render import PLACEHOLDER, import_lines, render_class
+from mindconverter.backend.render import render_script
 from mindconverter.backend.statements import CellWriter, SubCellRef
 from mindconverter.ir.core import Module, Op
 
@@ -179,26 +179,13 @@ def generate_hierarchy(module: Module, class_name: str, docstring: str) -> Gener
                     for u in inst.writer.unsupported:
                         u.cls = cls.name
     top = root.writer
-    root_members = [(n, c) for n, c in root.members]
-    init = [f"        self.{n} = {c}" for n, c in root_members if c is not None]
-    construct = [f"        {line}" for line in construct_lines(top, root.outputs, comments=True)]
-    text = "\n".join(init + construct)
-    for cls in classes:
-        text += "\n" + "\n".join(render_class(cls))
-    support = {}
+    init = [f"self.{n} = {c}" for n, c in root.members if c is not None]
+    support: dict[str, str] = {}
     for w in writers:
         support.update(w.support_classes)
-    text += "\n".join(support.values())
-    parts = [*import_lines(text), "", ""]
-    if any("placeholder" in w.imports for w in writers):
-        parts += [PLACEHOLDER, "", ""]
-    for source in support.values():
-        parts += [source.strip("\n"), "", ""]
-    for cls in classes:
-        parts += [*render_class(cls), "", ""]
-    parts += [f"class {class_name}(nn.Cell):", "    def __init__(self):", "        super().__init__()", *init]
-    parts += ["", f"    def construct(self, {', '.join(root.inputs)}):", *construct]
-    body = "\n".join(parts) + "\n"
+    placeholder = any("placeholder" in w.imports for w in writers)
+    body = render_script(class_name, root.inputs, init, construct_lines(top, root.outputs, comments=True), classes,
+                         support, placeholder)
     for u in top.unsupported:
         u.cls = class_name
     unsupported = [u for w in writers for u in w.unsupported]

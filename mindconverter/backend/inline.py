@@ -7,7 +7,7 @@ import re
 import attrs
 
 from mindconverter.backend.generated import comment_text
-from mindconverter.backend.statements import CellWriter, Statement
+from mindconverter.backend.statements import CellWriter, Statement, says_more
 
 
 def _subst(expr: str, var: str, value: str) -> str:
@@ -113,7 +113,7 @@ def construct_lines(writer: CellWriter, outputs: list[str], comments: bool) -> l
     _rename_after_members(seq, writer)
     lines = []
     for st in seq[:-1]:
-        comment = f"  # {comment_text(st.comment)}" if comments and st.comment and not st.expr.startswith("self.") else ""
+        comment = f"  # {comment_text(st.comment)}" if comments and says_more(st) else ""
         if comments and st.comment and "self.unsupported" in st.expr:
             comment = f"  # {comment_text(st.comment)}"  # the node a placeholder stands for
         target = ", ".join(st.targets)

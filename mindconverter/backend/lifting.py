@@ -9,30 +9,12 @@ import re
 import attrs
 
 from mindconverter.backend.context import literal
+from mindconverter.backend.defaults import DEFAULTS, POSITIONAL
 from mindconverter.backend.generated import CheckpointEntry
 from mindconverter.backend.naming import Namer
 from mindconverter.backend.statements import CellWriter
 from mindconverter.ir.core import Op
 
-#: Positional parameter names of the layers emitters declare (to name lifted constructor arguments).
-_POSITIONAL: dict[str, tuple[str, ...]] = {
-    **{f"nn.Conv{n}d": ("in_channels", "out_channels", "kernel_size") for n in (1, 2, 3)},
-    **{f"nn.Conv{n}dTranspose": ("in_channels", "out_channels", "kernel_size") for n in (1, 2, 3)},
-    **{f"nn.BatchNorm{n}d": ("num_features",) for n in (1, 2, 3)},
-    "nn.Dense": ("in_channels", "out_channels"),
-    "nn.LayerNorm": ("normalized_shape",),
-    **{f"nn.{k}Pool{n}d": ("kernel_size",) for k in ("Max", "Avg") for n in (1, 2, 3)},
-}
-_CONV_DEFAULTS = {"stride": 1, "pad_mode": "same", "padding": 0, "dilation": 1, "group": 1, "has_bias": False}
-_POOL_DEFAULTS = {"stride": 1, "pad_mode": "valid", "padding": 0}
-#: MindSpore's defaults of keyword arguments emitters leave out when they equal them.
-_DEFAULTS: dict[str, dict[str, object]] = {
-    **{f"nn.Conv{n}d": _CONV_DEFAULTS for n in (1, 2, 3)},
-    **{f"nn.BatchNorm{n}d": {"eps": 1e-5, "momentum": 0.9} for n in (1, 2, 3)},
-    "nn.Dense": {"has_bias": True},
-    **{f"nn.{k}Pool{n}d": _POOL_DEFAULTS for k in ("Max", "Avg") for n in (1, 2)},
-    "nn.Dropout": {"p": 0.5},
-}
 _MISSING = object()
 
 
@@ -142,7 +124,7 @@ def _merge(trees: list, slots: list[Slot], name: str, force: bool = False, known
     if len(callees) != 1 or len({len(t[2]) for t in present}) != 1:
         raise _Unmergeable
     callee = callees.pop()
-    positional = _POSITIONAL.get(callee, ())
+    positional = POSITIONAL.get(callee, ())
     args = [
         _merge([None if t is None else t[2][i] for t in trees], slots,
                positional[i] if i < len(positional) else name, force, known, size=True)
@@ -153,7 +135,7 @@ def _merge(trees: list, slots: list[Slot], name: str, force: bool = False, known
     keys += [k for t in present for k in t[3] if k not in keys]
     kwargs = {}
     for k in keys:
-        defaults = _DEFAULTS.get(callee) or (known or {}).get(callee, {})
+        defaults = DEFAULTS.get(callee) or (known or {}).get(callee, {})
         subtrees = []
         for t in trees:
             if t is None:
@@ -269,12 +251,13 @@ def _lift(instances: list[Instance], class_name: str, known: dict | None = None,
     members = [MemberDef(mname, None if tree is None else _render(tree, slot_names),
                          None if flag is None else slot_names[flag]) for mname, tree, flag in templates]
     calls = []
+    required = sum(1 for n in names if n not in defaults)
     for k in range(len(instances)):
         args = []
         for i in order:  # once an argument is left out, later ones are keywords (defaults always are)
             name, value = names[i], params[i].values[k]
-            if name not in defaults:
-                args.append(literal(value))
+            if name not in defaults:  # by keyword when there are more than two, to say which is which
+                args.append(literal(value) if required <= 2 else f"{name}={literal(value)}")
             elif value is not _MISSING and repr(value) != repr(defaults[name]):
                 args.append(f"{name}={literal(value)}")
         calls.append(f"{class_name}({', '.join(args)})")

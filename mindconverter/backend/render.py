@@ -52,3 +52,59 @@ def render_class(cls: ClassDef, comments: bool = False) -> list[str]:
     lines += [f"        {line}" for line in cls.construct]
     return lines
 
+
+def render_script(class_name: str, inputs: list[str], init: list[str], construct: list[str],
+                  classes: list[ClassDef], support: dict[str, str], placeholder: bool) -> str:
+    """The script after its docstring: imports, the placeholder and support classes, the generated
+    classes, then the top class with `init` and `construct` (lines without indentation). Flat and
+    hierarchical output both come through here; lines over 100 characters are formatted by black."""
+    top = [f"class {class_name}(nn.Cell):", "    def __init__(self):", "        super().__init__()"]
+    top += [f"        {line}" for line in init]
+    top += ["", f"    def construct(self, {', '.join(inputs)}):", *(f"        {line}" for line in construct)]
+    rendered = [render_class(cls) for cls in classes]
+    text = "\n".join([*top, *(line for lines in rendered for line in lines), *support.values()])
+    parts = [*import_lines(text), "", ""]
+    if placeholder:
+        parts += [PLACEHOLDER, "", ""]
+    for source in support.values():
+        parts += [source.strip("\n"), "", ""]
+    for lines in rendered:
+        parts += [*lines, "", ""]
+    return format_long_lines("\n".join(parts + top) + "\n")
+
+
+LINE_LENGTH = 100
+_MARK = "# mindconverter-format "
+
+
+def format_long_lines(text: str) -> str:
+    """`text` with every line over LINE_LENGTH characters (a whole simple statement) formatted by black.
+
+    The long lines are formatted together, one black call per indentation, so the cost stays one
+    pass over them whatever their number; the rest of the script is already in black's style.
+    """
+    lines = text.split("\n")
+    by_indent: dict[int, list[int]] = {}
+    for i, line in enumerate(lines):
+        if len(line) > LINE_LENGTH and not line.lstrip().startswith(("#", '"')):
+            by_indent.setdefault(len(line) - len(line.lstrip()), []).append(i)
+    if not by_indent:
+        return text
+    import black
+
+    formatted: dict[int, list[str]] = {}
+    for indent, indices in by_indent.items():
+        # a compound statement's header (`def f(...):`) gets a body for black, taken off again below
+        source = "".join(f"{_MARK}{i}\n{lines[i].strip()}\n" + ("    pass\n" if lines[i].endswith(":") else "")
+                         for i in indices)
+        try:
+            out = black.format_str(source, mode=black.Mode(line_length=LINE_LENGTH - indent))
+        except black.parsing.InvalidInput:
+            continue  # not a simple statement: left as it is
+        for chunk in out.split(_MARK)[1:]:
+            head, _, body = chunk.partition("\n")
+            body_lines = body.rstrip("\n").split("\n")
+            if lines[int(head)].endswith(":"):
+                body_lines = body_lines[:-1]  # the `pass` added above
+            formatted[int(head)] = [" " * indent + s if s else s for s in body_lines]
+    return "\n".join(part for i, line in enumerate(lines) for part in formatted.get(i, [line]))

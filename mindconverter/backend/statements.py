@@ -17,7 +17,7 @@ from mindconverter.backend.context import MS_DTYPES, EmitContext, EmitError, Inl
 from mindconverter.backend.generated import CheckpointEntry, UnsupportedOp, comment_text, shape_text
 from mindconverter.backend.naming import GENERIC_NAME, Namer, layer_name, meaningless, module_path, op_type_name
 from mindconverter.backend.registry import find_emitter
-from mindconverter.backend.render import PLACEHOLDER, import_lines
+from mindconverter.backend.render import render_script
 from mindconverter.ir.core import Module, Op, Value, const_array, is_param
 from mindconverter.ir.dialect import DIALECT
 from mindconverter.ir.scopes import SourceScopes, op_path
@@ -50,6 +50,14 @@ def _is_causal_mask(array: np.ndarray) -> bool:
         return False
     above = np.triu(np.ones(array.shape[-2:], bool), 1)
     return bool(np.all(array[..., above] <= -1e4) and np.all(array[..., ~above] == 0))
+
+
+def says_more(st: Statement) -> bool:
+    """Whether a statement's source-node comment says more than its own names (`avgpool = ...  # /avgpool/...` does not)."""
+    if not st.comment or st.expr.startswith("self."):
+        return False
+    source = re.sub(r"[^0-9a-z]+", "_", st.comment.lower())
+    return not any(re.sub(r"_\d+$", "", t).lower() in source for t in st.targets)
 
 
 class CellWriter:
@@ -137,6 +145,11 @@ class CellWriter:
         if name.startswith("/"):
             path = re.sub(r"_\d+$", "", path)
         return path or None
+
+    def source_module(self, op: Op) -> str | None:
+        """`_source_module`, but None where the path is only an exporter's node name (`Relu`, `n12`)."""
+        source = self._source_module(op)
+        return None if source is None or self._generic(source) else source
 
     def add_member(self, op: Op, code: str, weights: dict[str, WeightRef], hint: str | None) -> str:
         # A stateless layer (no weights) called again from the same source module is the same member,
@@ -316,19 +329,12 @@ class CellWriter:
     # -- the whole class -------------------------------------------------------------------------------
 
     def render(self, class_name: str, inputs: list[str], outputs: list[str]) -> str:
-        """Imports and classes (the module docstring is added by Generated.code)."""
-        init = [f"        self.{name} = {code}" for name, code, _ in self.members]
-        construct = [f"        {', '.join(st.targets)} = {st.expr}  # {comment_text(st.comment)}" for st in self.statements]
-        construct.append(f"        return {', '.join(outputs)}")
-        text = "\n".join(init + construct + list(self.support_classes.values()))
-        parts = [*import_lines(text), "", ""]
-        if "placeholder" in self.imports:
-            parts += [PLACEHOLDER, "", ""]
-        for source in self.support_classes.values():
-            parts += [source.strip("\n"), "", ""]
-        parts += [f"class {class_name}(nn.Cell):", "    def __init__(self):", "        super().__init__()", *init]
-        parts += ["", f"    def construct(self, {', '.join(inputs)}):", *construct]
-        return "\n".join(parts) + "\n"
+        """Imports and classes (the module docstring is added by Generated.code): one statement per op."""
+        init = [f"self.{name} = {code}" for name, code, _ in self.members]
+        construct = [f"{', '.join(st.targets)} = {st.expr}" + (f"  # {comment_text(st.comment)}" if says_more(st) else "")
+                     for st in self.statements]
+        construct.append(f"return {', '.join(outputs)}")
+        return render_script(class_name, inputs, init, construct, [], self.support_classes, "placeholder" in self.imports)
 
 
 _SCOPES: weakref.WeakKeyDictionary[Module, SourceScopes] = weakref.WeakKeyDictionary()

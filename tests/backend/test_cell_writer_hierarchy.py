@@ -34,12 +34,13 @@ class Block(nn.Cell):
 
     def __init__(self, skip=False):
         super().__init__()
+        self.act = nn.ReLU()
         self.skip = None
         if skip:
             self.skip = Skip()
 
     def construct(self, x):
-        act = ops.relu(x)
+        act = self.act(x)
         skip = x
         if self.skip is not None:
             skip = self.skip(x)

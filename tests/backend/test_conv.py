@@ -46,7 +46,7 @@ def test_conv(x_shape, w_shape, attrs, expected):
 
 def test_conv_without_bias_names_members_after_the_source():
     code = assert_parity(conv_model("Conv", (1, 3, 8, 8), (4, 3, 3, 3), bias=False, pads=[1, 1, 1, 1]))
-    assert "self.conv = nn.Conv2d(3, 4, 3, pad_mode=\"pad\", padding=1, has_bias=False)" in code
+    assert "self.conv = nn.Conv2d(3, 4, 3, pad_mode=\"pad\", padding=1)" in code
 
 
 @pytest.mark.parametrize(

@@ -26,11 +26,11 @@ def bn_params(c: int) -> dict[str, np.ndarray]:
 @pytest.mark.parametrize(
     "shape, attrs, expected",
     [
-        ((4, 3), {}, "nn.BatchNorm1d(3, momentum=0.9)"),
-        ((2, 3, 5), {}, "nn.BatchNorm1d(3, momentum=0.9)"),
-        ((2, 3, 4, 4), {}, "nn.BatchNorm2d(3, momentum=0.9)"),
+        ((4, 3), {}, "nn.BatchNorm1d(3)"),
+        ((2, 3, 5), {}, "nn.BatchNorm1d(3)"),
+        ((2, 3, 4, 4), {}, "nn.BatchNorm2d(3)"),
         ((2, 3, 4, 4), {"epsilon": 1e-3, "momentum": 0.99}, "nn.BatchNorm2d(3, eps=0.001, momentum=0.99)"),
-        ((1, 3, 2, 3, 4), {}, "nn.BatchNorm3d(3, momentum=0.9)"),
+        ((1, 3, 2, 3, 4), {}, "nn.BatchNorm3d(3)"),
     ],
 )
 def test_batch_norm(shape, attrs, expected):

@@ -29,7 +29,16 @@ class Block(nn.Cell):
 
     def __init__(self, in_channels, out_channels, kernel_size, pad_mode, padding, group, stride):
         super().__init__()
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, pad_mode=pad_mode, padding=padding, group=group, has_bias=True, stride=stride)
+        self.conv = nn.Conv2d(
+            in_channels,
+            out_channels,
+            kernel_size,
+            pad_mode=pad_mode,
+            padding=padding,
+            group=group,
+            has_bias=True,
+            stride=stride,
+        )
         self.lrn = LocalResponseNorm(5)
         self.maxpool = nn.MaxPool2d(3, stride=2)
 
@@ -43,7 +52,7 @@ class Block2(nn.Cell):
     def __init__(self, in_channels):
         super().__init__()
         self.fc = nn.Dense(in_channels, 4096)
-        self.dropout = nn.Dropout(p=0.5)
+        self.dropout = nn.Dropout()
 
     def construct(self, x):
         return self.dropout(ops.relu(self.fc(x)))
@@ -52,7 +61,26 @@ class Block2(nn.Cell):
 class MindSporeModel(nn.Cell):
     def __init__(self):
         super().__init__()
-        self.stage1 = nn.SequentialCell(Block(3, 96, 11, "valid", 0, 1, 4), Block(96, 256, 5, "pad", 2, 2, 1))
+        self.stage1 = nn.SequentialCell(
+            Block(
+                in_channels=3,
+                out_channels=96,
+                kernel_size=11,
+                pad_mode="valid",
+                padding=0,
+                group=1,
+                stride=4,
+            ),
+            Block(
+                in_channels=96,
+                out_channels=256,
+                kernel_size=5,
+                pad_mode="pad",
+                padding=2,
+                group=2,
+                stride=1,
+            ),
+        )
         self.conv3 = nn.Conv2d(256, 384, 3, pad_mode="pad", padding=1, has_bias=True)
         self.conv4 = nn.Conv2d(384, 384, 3, pad_mode="pad", padding=1, group=2, has_bias=True)
         self.conv5 = nn.Conv2d(384, 256, 3, pad_mode="pad", padding=1, group=2, has_bias=True)
@@ -61,6 +89,10 @@ class MindSporeModel(nn.Cell):
         self.fc8 = nn.Dense(4096, 1000)
 
     def construct(self, data_0):
-        relu_2 = ops.relu(self.conv5(ops.relu(self.conv4(ops.relu(self.conv3(self.stage1(data_0)))))))  # n13
-        maxpool = ops.reshape(self.maxpool(ops.pad(relu_2, (0, 1, 0, 1), value=-float("inf"))), (1, 9216))  # n15
+        relu_2 = ops.relu(
+            self.conv5(ops.relu(self.conv4(ops.relu(self.conv3(self.stage1(data_0))))))
+        )  # n13
+        maxpool = ops.reshape(
+            self.maxpool(ops.pad(relu_2, (0, 1, 0, 1), value=-float("inf"))), (1, 9216)
+        )  # n15
         return ops.softmax(self.fc8(self.stage2(maxpool)))

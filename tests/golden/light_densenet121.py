@@ -8,7 +8,7 @@ class Block(nn.Cell):
 
     def __init__(self, num_features):
         super().__init__()
-        self.scale = nn.BatchNorm2d(num_features, momentum=0.9)
+        self.scale = nn.BatchNorm2d(num_features)
         self.weight = Parameter(ops.zeros((num_features, 1, 1), ms.float32), name="weight")
         self.weight_1 = Parameter(ops.zeros((num_features, 1, 1), ms.float32), name="weight_1")
 
@@ -21,44 +21,114 @@ class ConcatBlock(nn.Cell):
 
     def __init__(self, num_features):
         super().__init__()
-        self.x1_bn_scale = nn.BatchNorm2d(num_features, momentum=0.9)
+        self.x1_bn_scale = nn.BatchNorm2d(num_features)
         self.weight = Parameter(ops.zeros((num_features, 1, 1), ms.float32), name="weight")
         self.weight_1 = Parameter(ops.zeros((num_features, 1, 1), ms.float32), name="weight_1")
-        self.x1 = nn.Conv2d(num_features, 128, 1, pad_mode="valid", has_bias=False)
-        self.x2_bn_scale = nn.BatchNorm2d(128, momentum=0.9)
+        self.x1 = nn.Conv2d(num_features, 128, 1, pad_mode="valid")
+        self.x2_bn_scale = nn.BatchNorm2d(128)
         self.weight_2 = Parameter(ops.zeros((128, 1, 1), ms.float32), name="weight_2")
         self.weight_3 = Parameter(ops.zeros((128, 1, 1), ms.float32), name="weight_3")
-        self.x2 = nn.Conv2d(128, 32, 3, pad_mode="pad", padding=1, has_bias=False)
+        self.x2 = nn.Conv2d(128, 32, 3, pad_mode="pad", padding=1)
 
     def construct(self, x):
-        batchnormalization_1 = self.x2_bn_scale(self.x1(ops.relu(self.x1_bn_scale(x) * self.weight + self.weight_1)))
-        return ops.concat((x, self.x2(ops.relu(batchnormalization_1 * self.weight_2 + self.weight_3))), axis=1)
+        batchnormalization_1 = self.x2_bn_scale(
+            self.x1(ops.relu(self.x1_bn_scale(x) * self.weight + self.weight_1))
+        )
+        return ops.concat(
+            (x, self.x2(ops.relu(batchnormalization_1 * self.weight_2 + self.weight_3))), axis=1
+        )
 
 
 class MindSporeModel(nn.Cell):
     def __init__(self):
         super().__init__()
-        self.conv1 = nn.Conv2d(3, 64, 7, stride=2, pad_mode="pad", padding=3, has_bias=False)
+        self.conv1 = nn.Conv2d(3, 64, 7, stride=2, pad_mode="pad", padding=3)
         self.block1 = Block(64)
         self.maxpool = nn.MaxPool2d(3, stride=2, pad_mode="pad", padding=1)
-        self.stage1 = nn.SequentialCell(ConcatBlock(64), ConcatBlock(96), ConcatBlock(128), ConcatBlock(160), ConcatBlock(192), ConcatBlock(224))
+        self.stage1 = nn.SequentialCell(
+            ConcatBlock(64),
+            ConcatBlock(96),
+            ConcatBlock(128),
+            ConcatBlock(160),
+            ConcatBlock(192),
+            ConcatBlock(224),
+        )
         self.block2 = Block(256)
-        self.conv2_blk = nn.Conv2d(256, 128, 1, pad_mode="valid", has_bias=False)
+        self.conv2_blk = nn.Conv2d(256, 128, 1, pad_mode="valid")
         self.averagepool = nn.AvgPool2d(2, stride=2)
-        self.stage2 = nn.SequentialCell(ConcatBlock(128), ConcatBlock(160), ConcatBlock(192), ConcatBlock(224), ConcatBlock(256), ConcatBlock(288), ConcatBlock(320), ConcatBlock(352), ConcatBlock(384), ConcatBlock(416), ConcatBlock(448), ConcatBlock(480))
+        self.stage2 = nn.SequentialCell(
+            ConcatBlock(128),
+            ConcatBlock(160),
+            ConcatBlock(192),
+            ConcatBlock(224),
+            ConcatBlock(256),
+            ConcatBlock(288),
+            ConcatBlock(320),
+            ConcatBlock(352),
+            ConcatBlock(384),
+            ConcatBlock(416),
+            ConcatBlock(448),
+            ConcatBlock(480),
+        )
         self.block3 = Block(512)
-        self.conv3_blk = nn.Conv2d(512, 256, 1, pad_mode="valid", has_bias=False)
+        self.conv3_blk = nn.Conv2d(512, 256, 1, pad_mode="valid")
         self.averagepool_1 = nn.AvgPool2d(2, stride=2)
-        self.stage3 = nn.SequentialCell(ConcatBlock(256), ConcatBlock(288), ConcatBlock(320), ConcatBlock(352), ConcatBlock(384), ConcatBlock(416), ConcatBlock(448), ConcatBlock(480), ConcatBlock(512), ConcatBlock(544), ConcatBlock(576), ConcatBlock(608), ConcatBlock(640), ConcatBlock(672), ConcatBlock(704), ConcatBlock(736), ConcatBlock(768), ConcatBlock(800), ConcatBlock(832), ConcatBlock(864), ConcatBlock(896), ConcatBlock(928), ConcatBlock(960), ConcatBlock(992))
+        self.stage3 = nn.SequentialCell(
+            ConcatBlock(256),
+            ConcatBlock(288),
+            ConcatBlock(320),
+            ConcatBlock(352),
+            ConcatBlock(384),
+            ConcatBlock(416),
+            ConcatBlock(448),
+            ConcatBlock(480),
+            ConcatBlock(512),
+            ConcatBlock(544),
+            ConcatBlock(576),
+            ConcatBlock(608),
+            ConcatBlock(640),
+            ConcatBlock(672),
+            ConcatBlock(704),
+            ConcatBlock(736),
+            ConcatBlock(768),
+            ConcatBlock(800),
+            ConcatBlock(832),
+            ConcatBlock(864),
+            ConcatBlock(896),
+            ConcatBlock(928),
+            ConcatBlock(960),
+            ConcatBlock(992),
+        )
         self.block4 = Block(1024)
-        self.conv4_blk = nn.Conv2d(1024, 512, 1, pad_mode="valid", has_bias=False)
+        self.conv4_blk = nn.Conv2d(1024, 512, 1, pad_mode="valid")
         self.averagepool_2 = nn.AvgPool2d(2, stride=2)
-        self.stage4 = nn.SequentialCell(ConcatBlock(512), ConcatBlock(544), ConcatBlock(576), ConcatBlock(608), ConcatBlock(640), ConcatBlock(672), ConcatBlock(704), ConcatBlock(736), ConcatBlock(768), ConcatBlock(800), ConcatBlock(832), ConcatBlock(864), ConcatBlock(896), ConcatBlock(928), ConcatBlock(960), ConcatBlock(992))
+        self.stage4 = nn.SequentialCell(
+            ConcatBlock(512),
+            ConcatBlock(544),
+            ConcatBlock(576),
+            ConcatBlock(608),
+            ConcatBlock(640),
+            ConcatBlock(672),
+            ConcatBlock(704),
+            ConcatBlock(736),
+            ConcatBlock(768),
+            ConcatBlock(800),
+            ConcatBlock(832),
+            ConcatBlock(864),
+            ConcatBlock(896),
+            ConcatBlock(928),
+            ConcatBlock(960),
+            ConcatBlock(992),
+        )
         self.block5 = Block(1024)
         self.fc6 = nn.Conv2d(1024, 1000, 1, pad_mode="valid", has_bias=True)
 
     def construct(self, data_0):
-        conv_1 = self.conv2_blk(self.block2(self.stage1(self.maxpool(self.block1(self.conv1(data_0))))))
-        averagepool_1 = self.averagepool_1(self.conv3_blk(self.block3(self.stage2(self.averagepool(conv_1)))))
+        conv_1 = self.conv2_blk(
+            self.block2(self.stage1(self.maxpool(self.block1(self.conv1(data_0)))))
+        )
+        averagepool_1 = self.averagepool_1(
+            self.conv3_blk(self.block3(self.stage2(self.averagepool(conv_1))))
+        )
         averagepool_2 = self.averagepool_2(self.conv4_blk(self.block4(self.stage3(averagepool_1))))
         return self.fc6(ops.mean(self.block5(self.stage4(averagepool_2)), (2, 3), keep_dims=True))

@@ -28,13 +28,30 @@ class LocalResponseNorm(nn.Cell):
 class ConcatBlock(nn.Cell):
     """stage1.0 ... stage3.1 in the source model (9 instances)."""
 
-    def __init__(self, in_channels, out_channels, out_channels_1, out_channels_2, out_channels_3, out_channels_4, out_channels_5):
+    def __init__(
+        self,
+        in_channels,
+        out_channels,
+        out_channels_1,
+        out_channels_2,
+        out_channels_3,
+        out_channels_4,
+        out_channels_5,
+    ):
         super().__init__()
         self.conv_1x1 = nn.Conv2d(in_channels, out_channels, 1, pad_mode="valid", has_bias=True)
-        self.conv_3x3_reduce = nn.Conv2d(in_channels, out_channels_1, 1, pad_mode="valid", has_bias=True)
-        self.conv_3x3 = nn.Conv2d(out_channels_1, out_channels_2, 3, pad_mode="pad", padding=1, has_bias=True)
-        self.conv_5x5_reduce = nn.Conv2d(in_channels, out_channels_3, 1, pad_mode="valid", has_bias=True)
-        self.conv_5x5 = nn.Conv2d(out_channels_3, out_channels_4, 5, pad_mode="pad", padding=2, has_bias=True)
+        self.conv_3x3_reduce = nn.Conv2d(
+            in_channels, out_channels_1, 1, pad_mode="valid", has_bias=True
+        )
+        self.conv_3x3 = nn.Conv2d(
+            out_channels_1, out_channels_2, 3, pad_mode="pad", padding=1, has_bias=True
+        )
+        self.conv_5x5_reduce = nn.Conv2d(
+            in_channels, out_channels_3, 1, pad_mode="valid", has_bias=True
+        )
+        self.conv_5x5 = nn.Conv2d(
+            out_channels_3, out_channels_4, 5, pad_mode="pad", padding=2, has_bias=True
+        )
         self.maxpool = nn.MaxPool2d(3, pad_mode="pad", padding=1)
         self.pool_proj = nn.Conv2d(in_channels, out_channels_5, 1, pad_mode="valid", has_bias=True)
 
@@ -42,7 +59,9 @@ class ConcatBlock(nn.Cell):
         conv_1x1 = ops.relu(self.conv_1x1(x))
         relu_2 = ops.relu(self.conv_3x3(ops.relu(self.conv_3x3_reduce(x))))
         relu_4 = ops.relu(self.conv_5x5(ops.relu(self.conv_5x5_reduce(x))))
-        return ops.concat((conv_1x1, relu_2, relu_4, ops.relu(self.pool_proj(self.maxpool(x)))), axis=1)
+        return ops.concat(
+            (conv_1x1, relu_2, relu_4, ops.relu(self.pool_proj(self.maxpool(x)))), axis=1
+        )
 
 
 class MindSporeModel(nn.Cell):
@@ -55,19 +74,109 @@ class MindSporeModel(nn.Cell):
         self.conv2_3x3 = nn.Conv2d(64, 192, 3, pad_mode="pad", padding=1, has_bias=True)
         self.lrn_1 = LocalResponseNorm(5)
         self.maxpool_1 = nn.MaxPool2d(3, stride=2)
-        self.stage1 = nn.SequentialCell(ConcatBlock(192, 64, 96, 128, 16, 32, 32), ConcatBlock(256, 128, 128, 192, 32, 96, 64))
+        self.stage1 = nn.SequentialCell(
+            ConcatBlock(
+                in_channels=192,
+                out_channels=64,
+                out_channels_1=96,
+                out_channels_2=128,
+                out_channels_3=16,
+                out_channels_4=32,
+                out_channels_5=32,
+            ),
+            ConcatBlock(
+                in_channels=256,
+                out_channels=128,
+                out_channels_1=128,
+                out_channels_2=192,
+                out_channels_3=32,
+                out_channels_4=96,
+                out_channels_5=64,
+            ),
+        )
         self.maxpool_2 = nn.MaxPool2d(3, stride=2)
-        self.stage2 = nn.SequentialCell(ConcatBlock(480, 192, 96, 208, 16, 48, 64), ConcatBlock(512, 160, 112, 224, 24, 64, 64), ConcatBlock(512, 128, 128, 256, 24, 64, 64), ConcatBlock(512, 112, 144, 288, 32, 64, 64), ConcatBlock(528, 256, 160, 320, 32, 128, 128))
+        self.stage2 = nn.SequentialCell(
+            ConcatBlock(
+                in_channels=480,
+                out_channels=192,
+                out_channels_1=96,
+                out_channels_2=208,
+                out_channels_3=16,
+                out_channels_4=48,
+                out_channels_5=64,
+            ),
+            ConcatBlock(
+                in_channels=512,
+                out_channels=160,
+                out_channels_1=112,
+                out_channels_2=224,
+                out_channels_3=24,
+                out_channels_4=64,
+                out_channels_5=64,
+            ),
+            ConcatBlock(
+                in_channels=512,
+                out_channels=128,
+                out_channels_1=128,
+                out_channels_2=256,
+                out_channels_3=24,
+                out_channels_4=64,
+                out_channels_5=64,
+            ),
+            ConcatBlock(
+                in_channels=512,
+                out_channels=112,
+                out_channels_1=144,
+                out_channels_2=288,
+                out_channels_3=32,
+                out_channels_4=64,
+                out_channels_5=64,
+            ),
+            ConcatBlock(
+                in_channels=528,
+                out_channels=256,
+                out_channels_1=160,
+                out_channels_2=320,
+                out_channels_3=32,
+                out_channels_4=128,
+                out_channels_5=128,
+            ),
+        )
         self.maxpool_3 = nn.MaxPool2d(3, stride=2)
-        self.stage3 = nn.SequentialCell(ConcatBlock(832, 256, 160, 320, 32, 128, 128), ConcatBlock(832, 384, 192, 384, 48, 128, 128))
+        self.stage3 = nn.SequentialCell(
+            ConcatBlock(
+                in_channels=832,
+                out_channels=256,
+                out_channels_1=160,
+                out_channels_2=320,
+                out_channels_3=32,
+                out_channels_4=128,
+                out_channels_5=128,
+            ),
+            ConcatBlock(
+                in_channels=832,
+                out_channels=384,
+                out_channels_1=192,
+                out_channels_2=384,
+                out_channels_3=48,
+                out_channels_4=128,
+                out_channels_5=128,
+            ),
+        )
         self.averagepool = nn.AvgPool2d(7)
         self.pool_scale = ms.Tensor([[[[1.3611112]]]], ms.float32)
         self.dropout = nn.Dropout(p=0.4)
         self.r142 = nn.Dense(1024, 1000)
 
     def construct(self, data_0):
-        relu_1 = ops.relu(self.conv2_3x3_reduce(self.lrn(self.maxpool(ops.relu(self.conv1_7x7_s2(data_0))))))  # n5
-        maxpool_2 = self.maxpool_2(self.stage1(self.maxpool_1(self.lrn_1(ops.relu(self.conv2_3x3(relu_1))))))
+        relu_1 = ops.relu(
+            self.conv2_3x3_reduce(self.lrn(self.maxpool(ops.relu(self.conv1_7x7_s2(data_0)))))
+        )  # n5
+        maxpool_2 = self.maxpool_2(
+            self.stage1(self.maxpool_1(self.lrn_1(ops.relu(self.conv2_3x3(relu_1)))))
+        )
         maxpool_3 = self.maxpool_3(self.stage2(maxpool_2))
-        dropout = self.dropout(self.averagepool(ops.pad(self.stage3(maxpool_3), (0, 1, 0, 1))) * self.pool_scale)
+        dropout = self.dropout(
+            self.averagepool(ops.pad(self.stage3(maxpool_3), (0, 1, 0, 1))) * self.pool_scale
+        )
         return ops.softmax(self.r142(ops.reshape(dropout, (1, 1024))))

@@ -8,8 +8,15 @@ class Block(nn.Cell):
 
     def __init__(self, in_channels, out_channels, kernel_size, padding, stride=1, pad_mode="pad"):
         super().__init__()
-        self.layer = nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, pad_mode=pad_mode, padding=padding, has_bias=False)
-        self.layer_1 = nn.BatchNorm2d(out_channels, momentum=0.9)
+        self.layer = nn.Conv2d(
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride=stride,
+            pad_mode=pad_mode,
+            padding=padding,
+        )
+        self.layer_1 = nn.BatchNorm2d(out_channels)
         self.weight = Parameter(ops.zeros((out_channels, 1, 1), ms.float32), name="weight")
         self.weight_1 = Parameter(ops.zeros((out_channels, 1, 1), ms.float32), name="weight_1")
 
@@ -20,47 +27,73 @@ class Block(nn.Cell):
 class ConcatBlock(nn.Cell):
     """stage2.0 ... block4 in the source model (7 instances)."""
 
-    def __init__(self, in_channels, out_channels, out_channels_1, out_channels_2, out_channels_3, out_channels_4, out_channels_5):
+    def __init__(
+        self,
+        in_channels,
+        out_channels,
+        out_channels_1,
+        out_channels_2,
+        out_channels_3,
+        out_channels_4,
+        out_channels_5,
+    ):
         super().__init__()
-        self.conv_1x1 = nn.Conv2d(in_channels, out_channels, 1, pad_mode="valid", has_bias=False)
-        self.batchnormalization_1x1_bn_scale = nn.BatchNorm2d(out_channels, momentum=0.9)
+        self.conv_1x1 = nn.Conv2d(in_channels, out_channels, 1, pad_mode="valid")
+        self.batchnormalization_1x1_bn_scale = nn.BatchNorm2d(out_channels)
         self.weight = Parameter(ops.zeros((out_channels, 1, 1), ms.float32), name="weight")
         self.weight_1 = Parameter(ops.zeros((out_channels, 1, 1), ms.float32), name="weight_1")
-        self.conv_3x3_reduce = nn.Conv2d(in_channels, out_channels_1, 1, pad_mode="valid", has_bias=False)
-        self.batchnormalization_3x3_reduce_bn_scale = nn.BatchNorm2d(out_channels_1, momentum=0.9)
+        self.conv_3x3_reduce = nn.Conv2d(in_channels, out_channels_1, 1, pad_mode="valid")
+        self.batchnormalization_3x3_reduce_bn_scale = nn.BatchNorm2d(out_channels_1)
         self.weight_2 = Parameter(ops.zeros((out_channels_1, 1, 1), ms.float32), name="weight_2")
         self.weight_3 = Parameter(ops.zeros((out_channels_1, 1, 1), ms.float32), name="weight_3")
-        self.conv_3x3 = nn.Conv2d(out_channels_1, out_channels_2, 3, pad_mode="pad", padding=1, has_bias=False)
-        self.batchnormalization_3x3_bn_scale = nn.BatchNorm2d(out_channels_2, momentum=0.9)
+        self.conv_3x3 = nn.Conv2d(out_channels_1, out_channels_2, 3, pad_mode="pad", padding=1)
+        self.batchnormalization_3x3_bn_scale = nn.BatchNorm2d(out_channels_2)
         self.weight_4 = Parameter(ops.zeros((out_channels_2, 1, 1), ms.float32), name="weight_4")
         self.weight_5 = Parameter(ops.zeros((out_channels_2, 1, 1), ms.float32), name="weight_5")
-        self.double3x3_reduce = nn.Conv2d(in_channels, out_channels_3, 1, pad_mode="valid", has_bias=False)
-        self.double3x3_reduce_bn_scale = nn.BatchNorm2d(out_channels_3, momentum=0.9)
+        self.double3x3_reduce = nn.Conv2d(in_channels, out_channels_3, 1, pad_mode="valid")
+        self.double3x3_reduce_bn_scale = nn.BatchNorm2d(out_channels_3)
         self.weight_6 = Parameter(ops.zeros((out_channels_3, 1, 1), ms.float32), name="weight_6")
         self.weight_7 = Parameter(ops.zeros((out_channels_3, 1, 1), ms.float32), name="weight_7")
-        self.double3x3a = nn.Conv2d(out_channels_3, out_channels_4, 3, pad_mode="pad", padding=1, has_bias=False)
-        self.double3x3a_bn_scale = nn.BatchNorm2d(out_channels_4, momentum=0.9)
+        self.double3x3a = nn.Conv2d(out_channels_3, out_channels_4, 3, pad_mode="pad", padding=1)
+        self.double3x3a_bn_scale = nn.BatchNorm2d(out_channels_4)
         self.weight_8 = Parameter(ops.zeros((out_channels_4, 1, 1), ms.float32), name="weight_8")
         self.weight_9 = Parameter(ops.zeros((out_channels_4, 1, 1), ms.float32), name="weight_9")
-        self.double3x3b = nn.Conv2d(out_channels_4, out_channels_4, 3, pad_mode="pad", padding=1, has_bias=False)
-        self.double3x3b_bn_scale = nn.BatchNorm2d(out_channels_4, momentum=0.9)
+        self.double3x3b = nn.Conv2d(out_channels_4, out_channels_4, 3, pad_mode="pad", padding=1)
+        self.double3x3b_bn_scale = nn.BatchNorm2d(out_channels_4)
         self.weight_10 = Parameter(ops.zeros((out_channels_4, 1, 1), ms.float32), name="weight_10")
         self.weight_11 = Parameter(ops.zeros((out_channels_4, 1, 1), ms.float32), name="weight_11")
         self.averagepool = nn.AvgPool2d(3, pad_mode="pad", padding=1, count_include_pad=False)
-        self.pool_proj = nn.Conv2d(in_channels, out_channels_5, 1, pad_mode="valid", has_bias=False)
-        self.pool_proj_bn_scale = nn.BatchNorm2d(out_channels_5, momentum=0.9)
+        self.pool_proj = nn.Conv2d(in_channels, out_channels_5, 1, pad_mode="valid")
+        self.pool_proj_bn_scale = nn.BatchNorm2d(out_channels_5)
         self.weight_12 = Parameter(ops.zeros((out_channels_5, 1, 1), ms.float32), name="weight_12")
         self.weight_13 = Parameter(ops.zeros((out_channels_5, 1, 1), ms.float32), name="weight_13")
 
     def construct(self, x):
-        relu = ops.relu(self.batchnormalization_1x1_bn_scale(self.conv_1x1(x)) * self.weight + self.weight_1)
-        add_1 = self.batchnormalization_3x3_reduce_bn_scale(self.conv_3x3_reduce(x)) * self.weight_2 + self.weight_3
-        add_2 = self.batchnormalization_3x3_bn_scale(self.conv_3x3(ops.relu(add_1))) * self.weight_4 + self.weight_5
+        relu = ops.relu(
+            self.batchnormalization_1x1_bn_scale(self.conv_1x1(x)) * self.weight + self.weight_1
+        )
+        add_1 = (
+            self.batchnormalization_3x3_reduce_bn_scale(self.conv_3x3_reduce(x)) * self.weight_2
+            + self.weight_3
+        )
+        add_2 = (
+            self.batchnormalization_3x3_bn_scale(self.conv_3x3(ops.relu(add_1))) * self.weight_4
+            + self.weight_5
+        )
         relu_2 = ops.relu(add_2)
-        relu_3 = ops.relu(self.double3x3_reduce_bn_scale(self.double3x3_reduce(x)) * self.weight_6 + self.weight_7)
-        relu_4 = ops.relu(self.double3x3a_bn_scale(self.double3x3a(relu_3)) * self.weight_8 + self.weight_9)
-        relu_5 = ops.relu(self.double3x3b_bn_scale(self.double3x3b(relu_4)) * self.weight_10 + self.weight_11)
-        add_6 = self.pool_proj_bn_scale(self.pool_proj(self.averagepool(x))) * self.weight_12 + self.weight_13
+        relu_3 = ops.relu(
+            self.double3x3_reduce_bn_scale(self.double3x3_reduce(x)) * self.weight_6 + self.weight_7
+        )
+        relu_4 = ops.relu(
+            self.double3x3a_bn_scale(self.double3x3a(relu_3)) * self.weight_8 + self.weight_9
+        )
+        relu_5 = ops.relu(
+            self.double3x3b_bn_scale(self.double3x3b(relu_4)) * self.weight_10 + self.weight_11
+        )
+        add_6 = (
+            self.pool_proj_bn_scale(self.pool_proj(self.averagepool(x))) * self.weight_12
+            + self.weight_13
+        )
         return ops.concat((relu, relu_2, relu_5, ops.relu(add_6)), axis=1)
 
 
@@ -69,77 +102,164 @@ class ConcatBlock2(nn.Cell):
 
     def __init__(self, in_channels, out_channels, out_channels_1, out_channels_2):
         super().__init__()
-        self.conv_3x3_reduce = nn.Conv2d(in_channels, 128, 1, pad_mode="valid", has_bias=False)
-        self.batchnormalization_3x3_reduce_bn_scale = nn.BatchNorm2d(128, momentum=0.9)
+        self.conv_3x3_reduce = nn.Conv2d(in_channels, 128, 1, pad_mode="valid")
+        self.batchnormalization_3x3_reduce_bn_scale = nn.BatchNorm2d(128)
         self.weight = Parameter(ops.zeros((128, 1, 1), ms.float32), name="weight")
         self.weight_1 = Parameter(ops.zeros((128, 1, 1), ms.float32), name="weight_1")
-        self.conv_3x3 = nn.Conv2d(128, out_channels, 3, stride=2, pad_mode="pad", padding=1, has_bias=False)
-        self.batchnormalization_3x3_bn_scale = nn.BatchNorm2d(out_channels, momentum=0.9)
+        self.conv_3x3 = nn.Conv2d(128, out_channels, 3, stride=2, pad_mode="pad", padding=1)
+        self.batchnormalization_3x3_bn_scale = nn.BatchNorm2d(out_channels)
         self.weight_2 = Parameter(ops.zeros((out_channels, 1, 1), ms.float32), name="weight_2")
         self.weight_3 = Parameter(ops.zeros((out_channels, 1, 1), ms.float32), name="weight_3")
-        self.double3x3_reduce = nn.Conv2d(in_channels, out_channels_1, 1, pad_mode="valid", has_bias=False)
-        self.double3x3_reduce_bn_scale = nn.BatchNorm2d(out_channels_1, momentum=0.9)
+        self.double3x3_reduce = nn.Conv2d(in_channels, out_channels_1, 1, pad_mode="valid")
+        self.double3x3_reduce_bn_scale = nn.BatchNorm2d(out_channels_1)
         self.weight_4 = Parameter(ops.zeros((out_channels_1, 1, 1), ms.float32), name="weight_4")
         self.weight_5 = Parameter(ops.zeros((out_channels_1, 1, 1), ms.float32), name="weight_5")
-        self.double3x3a = nn.Conv2d(out_channels_1, out_channels_2, 3, pad_mode="pad", padding=1, has_bias=False)
-        self.double3x3a_bn_scale = nn.BatchNorm2d(out_channels_2, momentum=0.9)
+        self.double3x3a = nn.Conv2d(out_channels_1, out_channels_2, 3, pad_mode="pad", padding=1)
+        self.double3x3a_bn_scale = nn.BatchNorm2d(out_channels_2)
         self.weight_6 = Parameter(ops.zeros((out_channels_2, 1, 1), ms.float32), name="weight_6")
         self.weight_7 = Parameter(ops.zeros((out_channels_2, 1, 1), ms.float32), name="weight_7")
-        self.double3x3b = nn.Conv2d(out_channels_2, out_channels_2, 3, stride=2, pad_mode="pad", padding=1, has_bias=False)
-        self.double3x3b_bn_scale = nn.BatchNorm2d(out_channels_2, momentum=0.9)
+        self.double3x3b = nn.Conv2d(
+            out_channels_2, out_channels_2, 3, stride=2, pad_mode="pad", padding=1
+        )
+        self.double3x3b_bn_scale = nn.BatchNorm2d(out_channels_2)
         self.weight_8 = Parameter(ops.zeros((out_channels_2, 1, 1), ms.float32), name="weight_8")
         self.weight_9 = Parameter(ops.zeros((out_channels_2, 1, 1), ms.float32), name="weight_9")
         self.maxpool = nn.MaxPool2d(3, stride=2)
 
     def construct(self, x):
-        add = self.batchnormalization_3x3_reduce_bn_scale(self.conv_3x3_reduce(x)) * self.weight + self.weight_1
-        add_1 = self.batchnormalization_3x3_bn_scale(self.conv_3x3(ops.relu(add))) * self.weight_2 + self.weight_3
+        add = (
+            self.batchnormalization_3x3_reduce_bn_scale(self.conv_3x3_reduce(x)) * self.weight
+            + self.weight_1
+        )
+        add_1 = (
+            self.batchnormalization_3x3_bn_scale(self.conv_3x3(ops.relu(add))) * self.weight_2
+            + self.weight_3
+        )
         relu_1 = ops.relu(add_1)
-        relu_2 = ops.relu(self.double3x3_reduce_bn_scale(self.double3x3_reduce(x)) * self.weight_4 + self.weight_5)
-        relu_3 = ops.relu(self.double3x3a_bn_scale(self.double3x3a(relu_2)) * self.weight_6 + self.weight_7)
-        relu_4 = ops.relu(self.double3x3b_bn_scale(self.double3x3b(relu_3)) * self.weight_8 + self.weight_9)
-        return ops.concat((relu_1, relu_4, self.maxpool(ops.pad(x, (0, 1, 0, 1), value=-float("inf")))), axis=1)
+        relu_2 = ops.relu(
+            self.double3x3_reduce_bn_scale(self.double3x3_reduce(x)) * self.weight_4 + self.weight_5
+        )
+        relu_3 = ops.relu(
+            self.double3x3a_bn_scale(self.double3x3a(relu_2)) * self.weight_6 + self.weight_7
+        )
+        relu_4 = ops.relu(
+            self.double3x3b_bn_scale(self.double3x3b(relu_3)) * self.weight_8 + self.weight_9
+        )
+        return ops.concat(
+            (relu_1, relu_4, self.maxpool(ops.pad(x, (0, 1, 0, 1), value=-float("inf")))), axis=1
+        )
 
 
 class MindSporeModel(nn.Cell):
     def __init__(self):
         super().__init__()
-        self.block1 = Block(3, 64, 7, 3, stride=2)
+        self.block1 = Block(in_channels=3, out_channels=64, kernel_size=7, padding=3, stride=2)
         self.maxpool = nn.MaxPool2d(3, stride=2)
-        self.stage1 = nn.SequentialCell(Block(64, 64, 1, 0, pad_mode="valid"), Block(64, 192, 3, 1))
+        self.stage1 = nn.SequentialCell(
+            Block(in_channels=64, out_channels=64, kernel_size=1, padding=0, pad_mode="valid"),
+            Block(in_channels=64, out_channels=192, kernel_size=3, padding=1),
+        )
         self.maxpool_1 = nn.MaxPool2d(3, stride=2)
-        self.stage2 = nn.SequentialCell(ConcatBlock(192, 64, 64, 64, 64, 96, 32), ConcatBlock(256, 64, 64, 96, 64, 96, 64))
-        self.block2 = ConcatBlock2(320, 160, 64, 96)
-        self.stage3 = nn.SequentialCell(ConcatBlock(576, 224, 64, 96, 96, 128, 128), ConcatBlock(576, 192, 96, 128, 96, 128, 128), ConcatBlock(576, 160, 128, 160, 128, 160, 96), ConcatBlock(576, 96, 128, 192, 160, 192, 96))
-        self.block3 = ConcatBlock2(576, 192, 192, 256)
-        self.block4 = ConcatBlock(1024, 352, 192, 320, 160, 224, 128)
-        self.inception_5b_1x1 = nn.Conv2d(1024, 352, 1, pad_mode="valid", has_bias=False)
-        self.inception_5b_1x1_bn_scale = nn.BatchNorm2d(352, momentum=0.9)
+        self.stage2 = nn.SequentialCell(
+            ConcatBlock(
+                in_channels=192,
+                out_channels=64,
+                out_channels_1=64,
+                out_channels_2=64,
+                out_channels_3=64,
+                out_channels_4=96,
+                out_channels_5=32,
+            ),
+            ConcatBlock(
+                in_channels=256,
+                out_channels=64,
+                out_channels_1=64,
+                out_channels_2=96,
+                out_channels_3=64,
+                out_channels_4=96,
+                out_channels_5=64,
+            ),
+        )
+        self.block2 = ConcatBlock2(
+            in_channels=320, out_channels=160, out_channels_1=64, out_channels_2=96
+        )
+        self.stage3 = nn.SequentialCell(
+            ConcatBlock(
+                in_channels=576,
+                out_channels=224,
+                out_channels_1=64,
+                out_channels_2=96,
+                out_channels_3=96,
+                out_channels_4=128,
+                out_channels_5=128,
+            ),
+            ConcatBlock(
+                in_channels=576,
+                out_channels=192,
+                out_channels_1=96,
+                out_channels_2=128,
+                out_channels_3=96,
+                out_channels_4=128,
+                out_channels_5=128,
+            ),
+            ConcatBlock(
+                in_channels=576,
+                out_channels=160,
+                out_channels_1=128,
+                out_channels_2=160,
+                out_channels_3=128,
+                out_channels_4=160,
+                out_channels_5=96,
+            ),
+            ConcatBlock(
+                in_channels=576,
+                out_channels=96,
+                out_channels_1=128,
+                out_channels_2=192,
+                out_channels_3=160,
+                out_channels_4=192,
+                out_channels_5=96,
+            ),
+        )
+        self.block3 = ConcatBlock2(
+            in_channels=576, out_channels=192, out_channels_1=192, out_channels_2=256
+        )
+        self.block4 = ConcatBlock(
+            in_channels=1024,
+            out_channels=352,
+            out_channels_1=192,
+            out_channels_2=320,
+            out_channels_3=160,
+            out_channels_4=224,
+            out_channels_5=128,
+        )
+        self.inception_5b_1x1 = nn.Conv2d(1024, 352, 1, pad_mode="valid")
+        self.inception_5b_1x1_bn_scale = nn.BatchNorm2d(352)
         self.n456 = Parameter(ops.zeros((352, 1, 1), ms.float32), name="n456")
         self.n458 = Parameter(ops.zeros((352, 1, 1), ms.float32), name="n458")
-        self.inception_5b_3x3_reduce = nn.Conv2d(1024, 192, 1, pad_mode="valid", has_bias=False)
-        self.inception_5b_3x3_reduce_bn_scale = nn.BatchNorm2d(192, momentum=0.9)
+        self.inception_5b_3x3_reduce = nn.Conv2d(1024, 192, 1, pad_mode="valid")
+        self.inception_5b_3x3_reduce_bn_scale = nn.BatchNorm2d(192)
         self.n463 = Parameter(ops.zeros((192, 1, 1), ms.float32), name="n463")
         self.n465 = Parameter(ops.zeros((192, 1, 1), ms.float32), name="n465")
-        self.inception_5b_3x3 = nn.Conv2d(192, 320, 3, pad_mode="pad", padding=1, has_bias=False)
-        self.inception_5b_3x3_bn_scale = nn.BatchNorm2d(320, momentum=0.9)
+        self.inception_5b_3x3 = nn.Conv2d(192, 320, 3, pad_mode="pad", padding=1)
+        self.inception_5b_3x3_bn_scale = nn.BatchNorm2d(320)
         self.n470 = Parameter(ops.zeros((320, 1, 1), ms.float32), name="n470")
         self.n472 = Parameter(ops.zeros((320, 1, 1), ms.float32), name="n472")
-        self.inception_5b_double3x3_reduce = nn.Conv2d(1024, 192, 1, pad_mode="valid", has_bias=False)
-        self.inception_5b_double3x3_reduce_bn_scale = nn.BatchNorm2d(192, momentum=0.9)
+        self.inception_5b_double3x3_reduce = nn.Conv2d(1024, 192, 1, pad_mode="valid")
+        self.inception_5b_double3x3_reduce_bn_scale = nn.BatchNorm2d(192)
         self.n477 = Parameter(ops.zeros((192, 1, 1), ms.float32), name="n477")
         self.n479 = Parameter(ops.zeros((192, 1, 1), ms.float32), name="n479")
-        self.inception_5b_double3x3a = nn.Conv2d(192, 224, 3, pad_mode="pad", padding=1, has_bias=False)
-        self.inception_5b_double3x3a_bn_scale = nn.BatchNorm2d(224, momentum=0.9)
+        self.inception_5b_double3x3a = nn.Conv2d(192, 224, 3, pad_mode="pad", padding=1)
+        self.inception_5b_double3x3a_bn_scale = nn.BatchNorm2d(224)
         self.n484 = Parameter(ops.zeros((224, 1, 1), ms.float32), name="n484")
         self.n486 = Parameter(ops.zeros((224, 1, 1), ms.float32), name="n486")
-        self.inception_5b_double3x3b = nn.Conv2d(224, 224, 3, pad_mode="pad", padding=1, has_bias=False)
-        self.inception_5b_double3x3b_bn_scale = nn.BatchNorm2d(224, momentum=0.9)
+        self.inception_5b_double3x3b = nn.Conv2d(224, 224, 3, pad_mode="pad", padding=1)
+        self.inception_5b_double3x3b_bn_scale = nn.BatchNorm2d(224)
         self.n491 = Parameter(ops.zeros((224, 1, 1), ms.float32), name="n491")
         self.n493 = Parameter(ops.zeros((224, 1, 1), ms.float32), name="n493")
         self.maxpool_2 = nn.MaxPool2d(3, pad_mode="pad", padding=1)
-        self.inception_5b_pool_proj = nn.Conv2d(1024, 128, 1, pad_mode="valid", has_bias=False)
-        self.inception_5b_pool_proj_bn_scale = nn.BatchNorm2d(128, momentum=0.9)
+        self.inception_5b_pool_proj = nn.Conv2d(1024, 128, 1, pad_mode="valid")
+        self.inception_5b_pool_proj_bn_scale = nn.BatchNorm2d(128)
         self.n499 = Parameter(ops.zeros((128, 1, 1), ms.float32), name="n499")
         self.n501 = Parameter(ops.zeros((128, 1, 1), ms.float32), name="n501")
         self.averagepool = nn.AvgPool2d(7)
@@ -153,14 +273,41 @@ class MindSporeModel(nn.Cell):
         stage3 = self.stage3(block2)
         block3 = self.block3(stage3)
         block4 = self.block4(block3)
-        relu = ops.relu(self.inception_5b_1x1_bn_scale(self.inception_5b_1x1(block4)) * self.n456 + self.n458)  # n460
-        add_1 = self.inception_5b_3x3_reduce_bn_scale(self.inception_5b_3x3_reduce(block4)) * self.n463 + self.n465
-        add_2 = self.inception_5b_3x3_bn_scale(self.inception_5b_3x3(ops.relu(add_1))) * self.n470 + self.n472
+        relu = ops.relu(
+            self.inception_5b_1x1_bn_scale(self.inception_5b_1x1(block4)) * self.n456 + self.n458
+        )  # n460
+        add_1 = (
+            self.inception_5b_3x3_reduce_bn_scale(self.inception_5b_3x3_reduce(block4)) * self.n463
+            + self.n465
+        )
+        add_2 = (
+            self.inception_5b_3x3_bn_scale(self.inception_5b_3x3(ops.relu(add_1))) * self.n470
+            + self.n472
+        )
         relu_2 = ops.relu(add_2)  # n474
-        mul_3 = self.inception_5b_double3x3_reduce_bn_scale(self.inception_5b_double3x3_reduce(block4)) * self.n477
-        batchnormalization_4 = self.inception_5b_double3x3a_bn_scale(self.inception_5b_double3x3a(ops.relu(mul_3 + self.n479)))
-        inception_5b_double3x3b = self.inception_5b_double3x3b(ops.relu(batchnormalization_4 * self.n484 + self.n486))
-        inception_5b_double3x3b_bn_scale = ops.relu(self.inception_5b_double3x3b_bn_scale(inception_5b_double3x3b) * self.n491 + self.n493)  # n495
-        batchnormalization_6 = self.inception_5b_pool_proj_bn_scale(self.inception_5b_pool_proj(self.maxpool_2(block4)))
-        concat = ops.concat((relu, relu_2, inception_5b_double3x3b_bn_scale, ops.relu(batchnormalization_6 * self.n499 + self.n501)), axis=1)  # n504
+        mul_3 = (
+            self.inception_5b_double3x3_reduce_bn_scale(self.inception_5b_double3x3_reduce(block4))
+            * self.n477
+        )
+        batchnormalization_4 = self.inception_5b_double3x3a_bn_scale(
+            self.inception_5b_double3x3a(ops.relu(mul_3 + self.n479))
+        )
+        inception_5b_double3x3b = self.inception_5b_double3x3b(
+            ops.relu(batchnormalization_4 * self.n484 + self.n486)
+        )
+        inception_5b_double3x3b_bn_scale = ops.relu(
+            self.inception_5b_double3x3b_bn_scale(inception_5b_double3x3b) * self.n491 + self.n493
+        )  # n495
+        batchnormalization_6 = self.inception_5b_pool_proj_bn_scale(
+            self.inception_5b_pool_proj(self.maxpool_2(block4))
+        )
+        concat = ops.concat(
+            (
+                relu,
+                relu_2,
+                inception_5b_double3x3b_bn_scale,
+                ops.relu(batchnormalization_6 * self.n499 + self.n501),
+            ),
+            axis=1,
+        )  # n504
         return ops.softmax(self.loss3_classifier(ops.reshape(self.averagepool(concat), (1, 1024))))

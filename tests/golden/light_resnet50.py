@@ -7,8 +7,8 @@ class Downsample(nn.Cell):
 
     def __init__(self, in_channels, out_channels, stride=2):
         super().__init__()
-        self.branch1 = nn.Conv2d(in_channels, out_channels, 1, stride=stride, pad_mode="valid", has_bias=False)
-        self.branch1_bn_s = nn.BatchNorm2d(out_channels, eps=1.0000001e-05, momentum=0.9)
+        self.branch1 = nn.Conv2d(in_channels, out_channels, 1, stride=stride, pad_mode="valid")
+        self.branch1_bn_s = nn.BatchNorm2d(out_channels, eps=1.0000001e-05)
 
     def construct(self, x):
         return self.branch1_bn_s(self.branch1(x))
@@ -19,18 +19,22 @@ class ResidualBlock(nn.Cell):
 
     def __init__(self, in_channels, out_channels, out_channels_1, stride=1, downsample=False):
         super().__init__()
-        self.branch2a = nn.Conv2d(in_channels, out_channels, 1, pad_mode="valid", has_bias=False)
-        self.branch2a_bn_s = nn.BatchNorm2d(out_channels, eps=1.0000001e-05, momentum=0.9)
-        self.branch2b = nn.Conv2d(out_channels, out_channels, 3, stride=stride, pad_mode="pad", padding=1, has_bias=False)
-        self.branch2b_bn_s = nn.BatchNorm2d(out_channels, eps=1.0000001e-05, momentum=0.9)
-        self.branch2c = nn.Conv2d(out_channels, out_channels_1, 1, pad_mode="valid", has_bias=False)
-        self.branch2c_bn_s = nn.BatchNorm2d(out_channels_1, eps=1.0000001e-05, momentum=0.9)
+        self.branch2a = nn.Conv2d(in_channels, out_channels, 1, pad_mode="valid")
+        self.branch2a_bn_s = nn.BatchNorm2d(out_channels, eps=1.0000001e-05)
+        self.branch2b = nn.Conv2d(
+            out_channels, out_channels, 3, stride=stride, pad_mode="pad", padding=1
+        )
+        self.branch2b_bn_s = nn.BatchNorm2d(out_channels, eps=1.0000001e-05)
+        self.branch2c = nn.Conv2d(out_channels, out_channels_1, 1, pad_mode="valid")
+        self.branch2c_bn_s = nn.BatchNorm2d(out_channels_1, eps=1.0000001e-05)
         self.downsample = None
         if downsample:
             self.downsample = Downsample(in_channels, out_channels_1, stride=stride)
 
     def construct(self, x):
-        relu_1 = ops.relu(self.branch2b_bn_s(self.branch2b(ops.relu(self.branch2a_bn_s(self.branch2a(x))))))
+        relu_1 = ops.relu(
+            self.branch2b_bn_s(self.branch2b(ops.relu(self.branch2a_bn_s(self.branch2a(x)))))
+        )
         batchnormalization_2 = self.branch2c_bn_s(self.branch2c(relu_1))
         downsample = x
         if self.downsample is not None:
@@ -41,13 +45,40 @@ class ResidualBlock(nn.Cell):
 class MindSporeModel(nn.Cell):
     def __init__(self):
         super().__init__()
-        self.gpu_0_conv1 = nn.Conv2d(3, 64, 7, stride=2, pad_mode="pad", padding=3, has_bias=False)
-        self.gpu_0_res_conv1_bn_s = nn.BatchNorm2d(64, eps=1.0000001e-05, momentum=0.9)
+        self.gpu_0_conv1 = nn.Conv2d(3, 64, 7, stride=2, pad_mode="pad", padding=3)
+        self.gpu_0_res_conv1_bn_s = nn.BatchNorm2d(64, eps=1.0000001e-05)
         self.maxpool = nn.MaxPool2d(3, stride=2, pad_mode="pad", padding=1)
-        self.stage1 = nn.SequentialCell(ResidualBlock(64, 64, 256, downsample=True), *[ResidualBlock(256, 64, 256) for _ in range(2)])
-        self.stage2 = nn.SequentialCell(ResidualBlock(256, 128, 512, stride=2, downsample=True), *[ResidualBlock(512, 128, 512) for _ in range(3)])
-        self.stage3 = nn.SequentialCell(ResidualBlock(512, 256, 1024, stride=2, downsample=True), *[ResidualBlock(1024, 256, 1024) for _ in range(5)])
-        self.stage4 = nn.SequentialCell(ResidualBlock(1024, 512, 2048, stride=2, downsample=True), *[ResidualBlock(2048, 512, 2048) for _ in range(2)])
+        self.stage1 = nn.SequentialCell(
+            ResidualBlock(in_channels=64, out_channels=64, out_channels_1=256, downsample=True),
+            *[ResidualBlock(in_channels=256, out_channels=64, out_channels_1=256) for _ in range(2)]
+        )
+        self.stage2 = nn.SequentialCell(
+            ResidualBlock(
+                in_channels=256, out_channels=128, out_channels_1=512, stride=2, downsample=True
+            ),
+            *[
+                ResidualBlock(in_channels=512, out_channels=128, out_channels_1=512)
+                for _ in range(3)
+            ]
+        )
+        self.stage3 = nn.SequentialCell(
+            ResidualBlock(
+                in_channels=512, out_channels=256, out_channels_1=1024, stride=2, downsample=True
+            ),
+            *[
+                ResidualBlock(in_channels=1024, out_channels=256, out_channels_1=1024)
+                for _ in range(5)
+            ]
+        )
+        self.stage4 = nn.SequentialCell(
+            ResidualBlock(
+                in_channels=1024, out_channels=512, out_channels_1=2048, stride=2, downsample=True
+            ),
+            *[
+                ResidualBlock(in_channels=2048, out_channels=512, out_channels_1=2048)
+                for _ in range(2)
+            ]
+        )
         self.averagepool = nn.AvgPool2d(7)
         self.gpu_0_pred = nn.Dense(2048, 1000)
 

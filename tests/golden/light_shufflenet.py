@@ -7,17 +7,21 @@ class ConcatBlock(nn.Cell):
 
     def __init__(self):
         super().__init__()
-        self.gconv1_0 = nn.Conv2d(24, 112, 1, pad_mode="valid", group=4, has_bias=False)
-        self.gconv1_0_bn_s = nn.BatchNorm2d(112, momentum=0.9)
-        self.gconv3_0 = nn.Conv2d(112, 112, 3, stride=2, pad_mode="pad", padding=1, group=112, has_bias=False)
-        self.gconv3_0_bn_s = nn.BatchNorm2d(112, momentum=0.9)
-        self.gconv1_1 = nn.Conv2d(112, 112, 1, pad_mode="valid", group=4, has_bias=False)
-        self.gconv1_1_bn_s = nn.BatchNorm2d(112, momentum=0.9)
-        self.averagepool = nn.AvgPool2d(3, stride=2, pad_mode="pad", padding=1, count_include_pad=False)
+        self.gconv1_0 = nn.Conv2d(24, 112, 1, pad_mode="valid", group=4)
+        self.gconv1_0_bn_s = nn.BatchNorm2d(112)
+        self.gconv3_0 = nn.Conv2d(112, 112, 3, stride=2, pad_mode="pad", padding=1, group=112)
+        self.gconv3_0_bn_s = nn.BatchNorm2d(112)
+        self.gconv1_1 = nn.Conv2d(112, 112, 1, pad_mode="valid", group=4)
+        self.gconv1_1_bn_s = nn.BatchNorm2d(112)
+        self.averagepool = nn.AvgPool2d(
+            3, stride=2, pad_mode="pad", padding=1, count_include_pad=False
+        )
 
     def construct(self, x):
         reshape = ops.reshape(ops.relu(self.gconv1_0_bn_s(self.gconv1_0(x))), (1, 4, 28, 56, 56))
-        gconv3_0 = self.gconv3_0(ops.reshape(ops.transpose(reshape, (0, 2, 1, 3, 4)), (1, 112, 56, 56)))
+        gconv3_0 = self.gconv3_0(
+            ops.reshape(ops.transpose(reshape, (0, 2, 1, 3, 4)), (1, 112, 56, 56))
+        )
         batchnormalization_2 = self.gconv1_1_bn_s(self.gconv1_1(self.gconv3_0_bn_s(gconv3_0)))
         return ops.relu(ops.concat((batchnormalization_2, self.averagepool(x)), axis=1))
 
@@ -27,16 +31,18 @@ class ResidualBlock(nn.Cell):
 
     def __init__(self):
         super().__init__()
-        self.gconv = nn.Conv2d(136, 136, 1, pad_mode="valid", group=4, has_bias=False)
-        self.gconv_1 = nn.BatchNorm2d(136, momentum=0.9)
-        self.gconv_2 = nn.Conv2d(136, 136, 3, pad_mode="pad", padding=1, group=136, has_bias=False)
-        self.gconv_3 = nn.BatchNorm2d(136, momentum=0.9)
-        self.gconv_4 = nn.Conv2d(136, 136, 1, pad_mode="valid", group=4, has_bias=False)
-        self.gconv_5 = nn.BatchNorm2d(136, momentum=0.9)
+        self.gconv = nn.Conv2d(136, 136, 1, pad_mode="valid", group=4)
+        self.gconv_1 = nn.BatchNorm2d(136)
+        self.gconv_2 = nn.Conv2d(136, 136, 3, pad_mode="pad", padding=1, group=136)
+        self.gconv_3 = nn.BatchNorm2d(136)
+        self.gconv_4 = nn.Conv2d(136, 136, 1, pad_mode="valid", group=4)
+        self.gconv_5 = nn.BatchNorm2d(136)
 
     def construct(self, x):
         reshape = ops.reshape(ops.relu(self.gconv_1(self.gconv(x))), (1, 4, 34, 28, 28))
-        gconv_2 = self.gconv_2(ops.reshape(ops.transpose(reshape, (0, 2, 1, 3, 4)), (1, 136, 28, 28)))
+        gconv_2 = self.gconv_2(
+            ops.reshape(ops.transpose(reshape, (0, 2, 1, 3, 4)), (1, 136, 28, 28))
+        )
         return ops.relu(self.gconv_5(self.gconv_4(self.gconv_3(gconv_2))) + x)
 
 
@@ -45,17 +51,21 @@ class ConcatBlock_1(nn.Cell):
 
     def __init__(self):
         super().__init__()
-        self.gconv1_8 = nn.Conv2d(136, 136, 1, pad_mode="valid", group=4, has_bias=False)
-        self.gconv1_8_bn_s = nn.BatchNorm2d(136, momentum=0.9)
-        self.gconv3_4 = nn.Conv2d(136, 136, 3, stride=2, pad_mode="pad", padding=1, group=136, has_bias=False)
-        self.gconv3_4_bn_s = nn.BatchNorm2d(136, momentum=0.9)
-        self.gconv1_9 = nn.Conv2d(136, 136, 1, pad_mode="valid", group=4, has_bias=False)
-        self.gconv1_9_bn_s = nn.BatchNorm2d(136, momentum=0.9)
-        self.averagepool = nn.AvgPool2d(3, stride=2, pad_mode="pad", padding=1, count_include_pad=False)
+        self.gconv1_8 = nn.Conv2d(136, 136, 1, pad_mode="valid", group=4)
+        self.gconv1_8_bn_s = nn.BatchNorm2d(136)
+        self.gconv3_4 = nn.Conv2d(136, 136, 3, stride=2, pad_mode="pad", padding=1, group=136)
+        self.gconv3_4_bn_s = nn.BatchNorm2d(136)
+        self.gconv1_9 = nn.Conv2d(136, 136, 1, pad_mode="valid", group=4)
+        self.gconv1_9_bn_s = nn.BatchNorm2d(136)
+        self.averagepool = nn.AvgPool2d(
+            3, stride=2, pad_mode="pad", padding=1, count_include_pad=False
+        )
 
     def construct(self, x):
         reshape = ops.reshape(ops.relu(self.gconv1_8_bn_s(self.gconv1_8(x))), (1, 4, 34, 28, 28))
-        gconv3_4 = self.gconv3_4(ops.reshape(ops.transpose(reshape, (0, 2, 1, 3, 4)), (1, 136, 28, 28)))
+        gconv3_4 = self.gconv3_4(
+            ops.reshape(ops.transpose(reshape, (0, 2, 1, 3, 4)), (1, 136, 28, 28))
+        )
         batchnormalization_2 = self.gconv1_9_bn_s(self.gconv1_9(self.gconv3_4_bn_s(gconv3_4)))
         return ops.relu(ops.concat((batchnormalization_2, self.averagepool(x)), axis=1))
 
@@ -65,16 +75,18 @@ class ResidualBlock_1(nn.Cell):
 
     def __init__(self):
         super().__init__()
-        self.gconv = nn.Conv2d(272, 272, 1, pad_mode="valid", group=4, has_bias=False)
-        self.gconv_1 = nn.BatchNorm2d(272, momentum=0.9)
-        self.gconv_2 = nn.Conv2d(272, 272, 3, pad_mode="pad", padding=1, group=272, has_bias=False)
-        self.gconv_3 = nn.BatchNorm2d(272, momentum=0.9)
-        self.gconv_4 = nn.Conv2d(272, 272, 1, pad_mode="valid", group=4, has_bias=False)
-        self.gconv_5 = nn.BatchNorm2d(272, momentum=0.9)
+        self.gconv = nn.Conv2d(272, 272, 1, pad_mode="valid", group=4)
+        self.gconv_1 = nn.BatchNorm2d(272)
+        self.gconv_2 = nn.Conv2d(272, 272, 3, pad_mode="pad", padding=1, group=272)
+        self.gconv_3 = nn.BatchNorm2d(272)
+        self.gconv_4 = nn.Conv2d(272, 272, 1, pad_mode="valid", group=4)
+        self.gconv_5 = nn.BatchNorm2d(272)
 
     def construct(self, x):
         reshape = ops.reshape(ops.relu(self.gconv_1(self.gconv(x))), (1, 4, 68, 14, 14))
-        gconv_2 = self.gconv_2(ops.reshape(ops.transpose(reshape, (0, 2, 1, 3, 4)), (1, 272, 14, 14)))
+        gconv_2 = self.gconv_2(
+            ops.reshape(ops.transpose(reshape, (0, 2, 1, 3, 4)), (1, 272, 14, 14))
+        )
         return ops.relu(self.gconv_5(self.gconv_4(self.gconv_3(gconv_2))) + x)
 
 
@@ -83,17 +95,21 @@ class ConcatBlock_2(nn.Cell):
 
     def __init__(self):
         super().__init__()
-        self.gconv1_24 = nn.Conv2d(272, 272, 1, pad_mode="valid", group=4, has_bias=False)
-        self.gconv1_24_bn_s = nn.BatchNorm2d(272, momentum=0.9)
-        self.gconv3_12 = nn.Conv2d(272, 272, 3, stride=2, pad_mode="pad", padding=1, group=272, has_bias=False)
-        self.gconv3_12_bn_s = nn.BatchNorm2d(272, momentum=0.9)
-        self.gconv1_25 = nn.Conv2d(272, 272, 1, pad_mode="valid", group=4, has_bias=False)
-        self.gconv1_25_bn_s = nn.BatchNorm2d(272, momentum=0.9)
-        self.averagepool = nn.AvgPool2d(3, stride=2, pad_mode="pad", padding=1, count_include_pad=False)
+        self.gconv1_24 = nn.Conv2d(272, 272, 1, pad_mode="valid", group=4)
+        self.gconv1_24_bn_s = nn.BatchNorm2d(272)
+        self.gconv3_12 = nn.Conv2d(272, 272, 3, stride=2, pad_mode="pad", padding=1, group=272)
+        self.gconv3_12_bn_s = nn.BatchNorm2d(272)
+        self.gconv1_25 = nn.Conv2d(272, 272, 1, pad_mode="valid", group=4)
+        self.gconv1_25_bn_s = nn.BatchNorm2d(272)
+        self.averagepool = nn.AvgPool2d(
+            3, stride=2, pad_mode="pad", padding=1, count_include_pad=False
+        )
 
     def construct(self, x):
         reshape = ops.reshape(ops.relu(self.gconv1_24_bn_s(self.gconv1_24(x))), (1, 4, 68, 14, 14))
-        gconv3_12 = self.gconv3_12(ops.reshape(ops.transpose(reshape, (0, 2, 1, 3, 4)), (1, 272, 14, 14)))
+        gconv3_12 = self.gconv3_12(
+            ops.reshape(ops.transpose(reshape, (0, 2, 1, 3, 4)), (1, 272, 14, 14))
+        )
         batchnormalization_2 = self.gconv1_25_bn_s(self.gconv1_25(self.gconv3_12_bn_s(gconv3_12)))
         return ops.relu(ops.concat((batchnormalization_2, self.averagepool(x)), axis=1))
 
@@ -103,12 +119,12 @@ class ResidualBlock_2(nn.Cell):
 
     def __init__(self):
         super().__init__()
-        self.gconv = nn.Conv2d(544, 544, 1, pad_mode="valid", group=4, has_bias=False)
-        self.gconv_1 = nn.BatchNorm2d(544, momentum=0.9)
-        self.gconv_2 = nn.Conv2d(544, 544, 3, pad_mode="pad", padding=1, group=544, has_bias=False)
-        self.gconv_3 = nn.BatchNorm2d(544, momentum=0.9)
-        self.gconv_4 = nn.Conv2d(544, 544, 1, pad_mode="valid", group=4, has_bias=False)
-        self.gconv_5 = nn.BatchNorm2d(544, momentum=0.9)
+        self.gconv = nn.Conv2d(544, 544, 1, pad_mode="valid", group=4)
+        self.gconv_1 = nn.BatchNorm2d(544)
+        self.gconv_2 = nn.Conv2d(544, 544, 3, pad_mode="pad", padding=1, group=544)
+        self.gconv_3 = nn.BatchNorm2d(544)
+        self.gconv_4 = nn.Conv2d(544, 544, 1, pad_mode="valid", group=4)
+        self.gconv_5 = nn.BatchNorm2d(544)
 
     def construct(self, x):
         reshape = ops.reshape(ops.relu(self.gconv_1(self.gconv(x))), (1, 4, 136, 7, 7))
@@ -120,7 +136,7 @@ class MindSporeModel(nn.Cell):
     def __init__(self):
         super().__init__()
         self.gpu_0_conv3_0 = nn.Conv2d(3, 24, 3, stride=2, pad_mode="pad", padding=1, has_bias=True)
-        self.gpu_0_conv3_0_bn_s = nn.BatchNorm2d(24, momentum=0.9)
+        self.gpu_0_conv3_0_bn_s = nn.BatchNorm2d(24)
         self.maxpool = nn.MaxPool2d(3, stride=2, pad_mode="pad", padding=1)
         self.block1 = ConcatBlock()
         self.stage1 = nn.SequentialCell(*[ResidualBlock() for _ in range(3)])
@@ -134,5 +150,7 @@ class MindSporeModel(nn.Cell):
     def construct(self, gpu_0_data_0):
         maxpool = self.maxpool(ops.relu(self.gpu_0_conv3_0_bn_s(self.gpu_0_conv3_0(gpu_0_data_0))))
         block1 = self.block1(maxpool)
-        averagepool = self.averagepool(self.stage3(self.block3(self.stage2(self.block2(self.stage1(block1))))))
+        averagepool = self.averagepool(
+            self.stage3(self.block3(self.stage2(self.block2(self.stage1(block1)))))
+        )
         return ops.softmax(self.gpu_0_pred(ops.reshape(averagepool, (1, 544))))

@@ -9,11 +9,15 @@ class ConcatBlock(nn.Cell):
         super().__init__()
         self.squeeze1x1 = nn.Conv2d(in_channels, out_channels, 1, pad_mode="valid", has_bias=True)
         self.expand1x1 = nn.Conv2d(out_channels, out_channels_1, 1, pad_mode="valid", has_bias=True)
-        self.expand3x3 = nn.Conv2d(out_channels, out_channels_1, 3, pad_mode="pad", padding=1, has_bias=True)
+        self.expand3x3 = nn.Conv2d(
+            out_channels, out_channels_1, 3, pad_mode="pad", padding=1, has_bias=True
+        )
 
     def construct(self, x):
         squeeze1x1 = ops.relu(self.squeeze1x1(x))
-        return ops.concat((ops.relu(self.expand1x1(squeeze1x1)), ops.relu(self.expand3x3(squeeze1x1))), axis=1)
+        return ops.concat(
+            (ops.relu(self.expand1x1(squeeze1x1)), ops.relu(self.expand3x3(squeeze1x1))), axis=1
+        )
 
 
 class MindSporeModel(nn.Cell):
@@ -21,15 +25,30 @@ class MindSporeModel(nn.Cell):
         super().__init__()
         self.conv1 = nn.Conv2d(3, 64, 3, stride=2, pad_mode="valid", has_bias=True)
         self.maxpool = nn.MaxPool2d(3, stride=2)
-        self.stage1 = nn.SequentialCell(ConcatBlock(64, 16, 64), ConcatBlock(128, 16, 64))
+        self.stage1 = nn.SequentialCell(
+            ConcatBlock(in_channels=64, out_channels=16, out_channels_1=64),
+            ConcatBlock(in_channels=128, out_channels=16, out_channels_1=64),
+        )
         self.maxpool_1 = nn.MaxPool2d(3, stride=2)
-        self.stage2 = nn.SequentialCell(ConcatBlock(128, 32, 128), ConcatBlock(256, 32, 128))
+        self.stage2 = nn.SequentialCell(
+            ConcatBlock(in_channels=128, out_channels=32, out_channels_1=128),
+            ConcatBlock(in_channels=256, out_channels=32, out_channels_1=128),
+        )
         self.maxpool_2 = nn.MaxPool2d(3, stride=2)
-        self.stage3 = nn.SequentialCell(ConcatBlock(256, 48, 192), ConcatBlock(384, 48, 192), ConcatBlock(384, 64, 256), ConcatBlock(512, 64, 256))
-        self.dropout = nn.Dropout(p=0.5)
+        self.stage3 = nn.SequentialCell(
+            ConcatBlock(in_channels=256, out_channels=48, out_channels_1=192),
+            ConcatBlock(in_channels=384, out_channels=48, out_channels_1=192),
+            ConcatBlock(in_channels=384, out_channels=64, out_channels_1=256),
+            ConcatBlock(in_channels=512, out_channels=64, out_channels_1=256),
+        )
+        self.dropout = nn.Dropout()
         self.conv10 = nn.Conv2d(512, 1000, 1, pad_mode="valid", has_bias=True)
 
     def construct(self, data_0):
-        maxpool_2 = self.maxpool_2(self.stage2(self.maxpool_1(self.stage1(self.maxpool(ops.relu(self.conv1(data_0)))))))
-        globalaveragepool = ops.mean(ops.relu(self.conv10(self.dropout(self.stage3(maxpool_2)))), (2, 3), keep_dims=True)  # n64
+        maxpool_2 = self.maxpool_2(
+            self.stage2(self.maxpool_1(self.stage1(self.maxpool(ops.relu(self.conv1(data_0))))))
+        )
+        globalaveragepool = ops.mean(
+            ops.relu(self.conv10(self.dropout(self.stage3(maxpool_2)))), (2, 3), keep_dims=True
+        )  # n64
         return ops.reshape(ops.softmax(ops.flatten(globalaveragepool)), (1, 1000, 1, 1))

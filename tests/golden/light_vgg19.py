@@ -7,8 +7,12 @@ class Block2(nn.Cell):
 
     def __init__(self, in_channels, out_channels):
         super().__init__()
-        self.conv_1 = nn.Conv2d(in_channels, out_channels, 3, pad_mode="pad", padding=1, has_bias=True)
-        self.conv_2 = nn.Conv2d(out_channels, out_channels, 3, pad_mode="pad", padding=1, has_bias=True)
+        self.conv_1 = nn.Conv2d(
+            in_channels, out_channels, 3, pad_mode="pad", padding=1, has_bias=True
+        )
+        self.conv_2 = nn.Conv2d(
+            out_channels, out_channels, 3, pad_mode="pad", padding=1, has_bias=True
+        )
         self.maxpool = nn.MaxPool2d(2, stride=2)
 
     def construct(self, x):
@@ -20,14 +24,24 @@ class Block(nn.Cell):
 
     def __init__(self, in_channels, out_channels):
         super().__init__()
-        self.conv_1 = nn.Conv2d(in_channels, out_channels, 3, pad_mode="pad", padding=1, has_bias=True)
-        self.conv_2 = nn.Conv2d(out_channels, out_channels, 3, pad_mode="pad", padding=1, has_bias=True)
-        self.conv_3 = nn.Conv2d(out_channels, out_channels, 3, pad_mode="pad", padding=1, has_bias=True)
-        self.conv_4 = nn.Conv2d(out_channels, out_channels, 3, pad_mode="pad", padding=1, has_bias=True)
+        self.conv_1 = nn.Conv2d(
+            in_channels, out_channels, 3, pad_mode="pad", padding=1, has_bias=True
+        )
+        self.conv_2 = nn.Conv2d(
+            out_channels, out_channels, 3, pad_mode="pad", padding=1, has_bias=True
+        )
+        self.conv_3 = nn.Conv2d(
+            out_channels, out_channels, 3, pad_mode="pad", padding=1, has_bias=True
+        )
+        self.conv_4 = nn.Conv2d(
+            out_channels, out_channels, 3, pad_mode="pad", padding=1, has_bias=True
+        )
         self.maxpool = nn.MaxPool2d(2, stride=2)
 
     def construct(self, x):
-        relu_3 = ops.relu(self.conv_4(ops.relu(self.conv_3(ops.relu(self.conv_2(ops.relu(self.conv_1(x))))))))
+        relu_3 = ops.relu(
+            self.conv_4(ops.relu(self.conv_3(ops.relu(self.conv_2(ops.relu(self.conv_1(x)))))))
+        )
         return self.maxpool(relu_3)
 
 
@@ -37,7 +51,7 @@ class Block3(nn.Cell):
     def __init__(self, in_channels):
         super().__init__()
         self.fc = nn.Dense(in_channels, 4096)
-        self.dropout = nn.Dropout(p=0.5)
+        self.dropout = nn.Dropout()
 
     def construct(self, x):
         return self.dropout(ops.relu(self.fc(x)))
@@ -52,4 +66,6 @@ class MindSporeModel(nn.Cell):
         self.fc8 = nn.Dense(4096, 1000)
 
     def construct(self, data_0):
-        return ops.softmax(self.fc8(self.stage3(ops.reshape(self.stage2(self.stage1(data_0)), (1, 25088)))))
+        return ops.softmax(
+            self.fc8(self.stage3(ops.reshape(self.stage2(self.stage1(data_0)), (1, 25088))))
+        )

@@ -29,7 +29,9 @@ class Block(nn.Cell):
 
     def __init__(self, in_channels, out_channels, kernel_size):
         super().__init__()
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride=2, pad_mode="valid", has_bias=True)
+        self.conv = nn.Conv2d(
+            in_channels, out_channels, kernel_size, stride=2, pad_mode="valid", has_bias=True
+        )
         self.lrn = LocalResponseNorm(5, alpha=0.0005, bias=2.0)
         self.maxpool = nn.MaxPool2d(3, stride=2)
 
@@ -40,7 +42,10 @@ class Block(nn.Cell):
 class MindSporeModel(nn.Cell):
     def __init__(self):
         super().__init__()
-        self.stage1 = nn.SequentialCell(Block(3, 96, 7), Block(96, 256, 5))
+        self.stage1 = nn.SequentialCell(
+            Block(in_channels=3, out_channels=96, kernel_size=7),
+            Block(in_channels=96, out_channels=256, kernel_size=5),
+        )
         self.gpu_0_conv3 = nn.Conv2d(256, 512, 3, pad_mode="pad", padding=1, has_bias=True)
         self.gpu_0_conv4 = nn.Conv2d(512, 512, 3, pad_mode="pad", padding=1, has_bias=True)
         self.gpu_0_conv5 = nn.Conv2d(512, 512, 3, pad_mode="pad", padding=1, has_bias=True)
@@ -50,6 +55,10 @@ class MindSporeModel(nn.Cell):
         self.gpu_0_fc8 = nn.Dense(1024, 1000)
 
     def construct(self, gpu_0_data_0):
-        conv_2 = self.gpu_0_conv5(ops.relu(self.gpu_0_conv4(ops.relu(self.gpu_0_conv3(self.stage1(gpu_0_data_0))))))
-        dense_1 = self.gpu_0_fc7(ops.relu(self.gpu_0_fc6(ops.reshape(self.maxpool(ops.relu(conv_2)), (1, 18432)))))
+        conv_2 = self.gpu_0_conv5(
+            ops.relu(self.gpu_0_conv4(ops.relu(self.gpu_0_conv3(self.stage1(gpu_0_data_0)))))
+        )
+        dense_1 = self.gpu_0_fc7(
+            ops.relu(self.gpu_0_fc6(ops.reshape(self.maxpool(ops.relu(conv_2)), (1, 18432))))
+        )
         return ops.softmax(self.gpu_0_fc8(ops.relu(dense_1)))

@@ -7,37 +7,66 @@ class LayerBlock(nn.Cell):
 
     def __init__(self, in_channels, out_channels, out_channels_1, stride=1, downsample=False):
         super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, out_channels, 1, pad_mode="valid", has_bias=False)
-        self.bn1 = nn.BatchNorm2d(out_channels, momentum=0.9)
-        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, stride=stride, pad_mode="pad", padding=1, has_bias=False)
-        self.bn2 = nn.BatchNorm2d(out_channels, momentum=0.9)
-        self.conv3 = nn.Conv2d(out_channels, out_channels_1, 1, pad_mode="valid", has_bias=False)
-        self.bn3 = nn.BatchNorm2d(out_channels_1, momentum=0.9)
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 1, pad_mode="valid")
+        self.bn1 = nn.BatchNorm2d(out_channels)
+        self.relu = nn.ReLU()
+        self.conv2 = nn.Conv2d(
+            out_channels, out_channels, 3, stride=stride, pad_mode="pad", padding=1
+        )
+        self.bn2 = nn.BatchNorm2d(out_channels)
+        self.conv3 = nn.Conv2d(out_channels, out_channels_1, 1, pad_mode="valid")
+        self.bn3 = nn.BatchNorm2d(out_channels_1)
         self.downsample = None
         if downsample:
-            self.downsample = nn.SequentialCell(nn.Conv2d(in_channels, out_channels_1, 1, stride=stride, pad_mode="valid", has_bias=False), nn.BatchNorm2d(out_channels_1, momentum=0.9))
+            self.downsample = nn.SequentialCell(
+                nn.Conv2d(in_channels, out_channels_1, 1, stride=stride, pad_mode="valid"),
+                nn.BatchNorm2d(out_channels_1),
+            )
 
     def construct(self, x):
-        bn3 = self.bn3(self.conv3(ops.relu(self.bn2(self.conv2(ops.relu(self.bn1(self.conv1(x))))))))
+        bn3 = self.bn3(
+            self.conv3(self.relu(self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))))
+        )
         downsample = x
         if self.downsample is not None:
             downsample = self.downsample(x)
-        return ops.relu(bn3 + downsample)
+        return self.relu(bn3 + downsample)
 
 
 class MindSporeModel(nn.Cell):
     def __init__(self):
         super().__init__()
-        self.conv1 = nn.Conv2d(3, 64, 7, stride=2, pad_mode="pad", padding=3, has_bias=False)
-        self.bn1 = nn.BatchNorm2d(64, momentum=0.9)
+        self.conv1 = nn.Conv2d(3, 64, 7, stride=2, pad_mode="pad", padding=3)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.relu = nn.ReLU()
         self.maxpool = nn.MaxPool2d(3, stride=2, pad_mode="pad", padding=1)
-        self.layer1 = nn.SequentialCell(LayerBlock(64, 64, 256, downsample=True), *[LayerBlock(256, 64, 256) for _ in range(2)])
-        self.layer2 = nn.SequentialCell(LayerBlock(256, 128, 512, stride=2, downsample=True), *[LayerBlock(512, 128, 512) for _ in range(3)])
-        self.layer3 = nn.SequentialCell(LayerBlock(512, 256, 1024, stride=2, downsample=True), *[LayerBlock(1024, 256, 1024) for _ in range(5)])
-        self.layer4 = nn.SequentialCell(LayerBlock(1024, 512, 2048, stride=2, downsample=True), *[LayerBlock(2048, 512, 2048) for _ in range(2)])
+        self.layer1 = nn.SequentialCell(
+            LayerBlock(in_channels=64, out_channels=64, out_channels_1=256, downsample=True),
+            *[LayerBlock(in_channels=256, out_channels=64, out_channels_1=256) for _ in range(2)]
+        )
+        self.layer2 = nn.SequentialCell(
+            LayerBlock(
+                in_channels=256, out_channels=128, out_channels_1=512, stride=2, downsample=True
+            ),
+            *[LayerBlock(in_channels=512, out_channels=128, out_channels_1=512) for _ in range(3)]
+        )
+        self.layer3 = nn.SequentialCell(
+            LayerBlock(
+                in_channels=512, out_channels=256, out_channels_1=1024, stride=2, downsample=True
+            ),
+            *[LayerBlock(in_channels=1024, out_channels=256, out_channels_1=1024) for _ in range(5)]
+        )
+        self.layer4 = nn.SequentialCell(
+            LayerBlock(
+                in_channels=1024, out_channels=512, out_channels_1=2048, stride=2, downsample=True
+            ),
+            *[LayerBlock(in_channels=2048, out_channels=512, out_channels_1=2048) for _ in range(2)]
+        )
         self.fc = nn.Dense(2048, 10)
 
     def construct(self, input_):
-        maxpool = self.maxpool(ops.relu(self.bn1(self.conv1(input_))))
-        avgpool = ops.mean(self.layer4(self.layer3(self.layer2(self.layer1(maxpool)))), (2, 3), keep_dims=True)  # /avgpool/GlobalAveragePool
+        maxpool = self.maxpool(self.relu(self.bn1(self.conv1(input_))))
+        avgpool = ops.mean(
+            self.layer4(self.layer3(self.layer2(self.layer1(maxpool)))), (2, 3), keep_dims=True
+        )
         return self.fc(ops.flatten(avgpool))

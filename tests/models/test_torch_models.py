@@ -22,7 +22,7 @@ def test_resnet_style(tmp_path, opset, fold):
     if not fold:
         # BatchNorm stays a layer with its statistics; members and checkpoint keys follow the module paths.
         assert "nn.BatchNorm2d(" in code
-        assert "self.conv1 = nn.Conv2d(3, 8, 7, stride=2, pad_mode=\"pad\", padding=3, has_bias=False)" in code
+        assert "self.conv1 = nn.Conv2d(3, 8, 7, stride=2, pad_mode=\"pad\", padding=3)" in code
         keys = {row["converted_weight"]["name"] for row in json.loads((tmp_path / "out" / "weight_map_of_resnet.json").read_text())["resnet"]}
         assert {"layer1.0.bn1.moving_mean", "layer2.0.downsample.0.weight", "fc.weight"} <= keys
     assert "self.fc = nn.Dense(16, 10)" in code

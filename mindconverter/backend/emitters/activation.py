@@ -1,7 +1,8 @@
 """Activations: onnx.Relu, Sigmoid, Clip, Softmax, ... -> MindSpore functions or small layers.
 
-Stateless activations become `ops.*` calls (no member needed); LeakyRelu keeps its slope in an
-`nn.LeakyReLU` layer, as hand-written MindSpore code would.
+ReLU, Sigmoid and Tanh are layers (`self.relu = nn.ReLU()`, one per source module) where the source
+has a module for them, else `ops.*` calls; LeakyRelu keeps its slope in an `nn.LeakyReLU` layer, as
+hand-written MindSpore code would.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import Callable
 import numpy as np
 
 from mindconverter.backend.context import EmitContext
-from mindconverter.backend.emitters.elementwise import register_unary
+from mindconverter.backend.emitters.elementwise import register_unary, unary
 from mindconverter.backend.emitters.shape import flatten_expr
 from mindconverter.backend.registry import emits
 from mindconverter.ir.core import Op
@@ -19,9 +20,28 @@ from mindconverter.ir.types import DType
 
 # Stateless one-input activations: `ops.<fn>(x)` in the input's own dtype (MindSpore's CPU kernels
 # cover float16 for these, so nothing is computed in float32). HardSwish is x * relu6(x + 3) / 6 in both.
-for _op, _fn, _since in [("Relu", "relu", 1), ("Sigmoid", "sigmoid", 6), ("Tanh", "tanh", 6), ("HardSwish", "hardswish", 14),
-                         ("Mish", "mish", 18), ("Softplus", "softplus", 1), ("Softsign", "softsign", 1)]:
+for _op, _fn, _since in [("HardSwish", "hardswish", 14), ("Mish", "mish", 18), ("Softplus", "softplus", 1),
+                         ("Softsign", "softsign", 1)]:
     register_unary(_op, _fn, _since, upcast=())
+
+
+def _layer_or_function(onnx_op: str, fn: str, layer: str, since: int) -> None:
+    """`onnx.<onnx_op>` -> the layer `layer()` where the source has a module for it (one member per module,
+    shared by its calls, as hand-written code has `self.relu`), else `ops.<fn>(x)` (a functional call)."""
+
+    def emitter(op: Op, cx: EmitContext) -> str:
+        if cx.source_module() is None:
+            return unary(cx, fn, ())
+        return f"{cx.layer(layer)}({cx.arg(0)})"
+
+    emitter.__name__ = onnx_op.lower()
+    emitter.__doc__ = f"onnx.{onnx_op} -> {layer}() for a source module, else ops.{fn}(x)."
+    emits(f"onnx.{onnx_op}", since=since)(emitter)
+
+
+for _op, _fn, _layer, _since in [("Relu", "relu", "nn.ReLU", 1), ("Sigmoid", "sigmoid", "nn.Sigmoid", 6),
+                                 ("Tanh", "tanh", "nn.Tanh", 6)]:
+    _layer_or_function(_op, _fn, _layer, _since)
 
 
 @emits("onnx.LeakyRelu", since=6)
