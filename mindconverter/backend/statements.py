@@ -15,7 +15,15 @@ import numpy as np
 
 from mindconverter.backend.context import MS_DTYPES, EmitContext, EmitError, Inline, WeightRef, array_literal, literal
 from mindconverter.backend.generated import CheckpointEntry, UnsupportedOp, comment_text, shape_text
-from mindconverter.backend.naming import GENERIC_NAME, Namer, layer_name, meaningless, module_path, op_type_name
+from mindconverter.backend.naming import (
+    GENERIC_NAME,
+    Namer,
+    identifier,
+    layer_name,
+    meaningless,
+    module_path,
+    op_type_name,
+)
 from mindconverter.backend.registry import find_emitter
 from mindconverter.backend.render import render_script
 from mindconverter.ir.core import Module, Op, Value, const_array, is_param
@@ -54,8 +62,8 @@ def _is_causal_mask(array: np.ndarray) -> bool:
 
 def says_more(st: Statement) -> bool:
     """Whether a statement's source-node comment says more than its own names (`avgpool = ...  # /avgpool/...` does not)."""
-    if not st.comment or st.expr.startswith("self."):
-        return False
+    if not st.comment or st.expr.startswith("self.") or meaningless(identifier(st.comment)):
+        return False  # `# n5` says nothing
     source = re.sub(r"[^0-9a-z]+", "_", st.comment.lower())
     return not any(re.sub(r"_\d+$", "", t).lower() in source for t in st.targets)
 
@@ -203,6 +211,8 @@ class CellWriter:
                 hint = hint[len(self.origin_prefix):]
             elif op_type_name(hint) or hint == self.prefix:
                 hint = self._use_name(v, array)  # `Where` (the exporter's node) says nothing about the model
+            elif not self.prefix and meaningless(hint) and is_param(v) and not meaningless(self._origin(v)):
+                hint = layer_name(self._origin(v))  # `n456` -> the source weight it was folded from
             elif self.prefix and meaningless(hint):
                 # `n9` differs between the instances of a class: name it the same way in each
                 hint = "weight" if is_param(v) else "const"
@@ -216,6 +226,10 @@ class CellWriter:
             self.const_members[v] = expr
             return expr
         raise EmitError(f"value {v!r} is used before it is computed")
+
+    def _origin(self, v: Value) -> str:
+        key = v.op.attrs["key"]
+        return self.weights.origin.get(key, key)
 
     def _use_name(self, v: Value, array: np.ndarray) -> str:
         """A name for constant `v` from what it is for: `causal_mask`, the `mask` of an attention, `<module>_<role>`, `const`."""

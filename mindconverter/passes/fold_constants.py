@@ -181,7 +181,9 @@ def fold_constants(module: Module, ctx: PassContext) -> bool:
                     array = array.astype(result.type.dtype.to_numpy())
                 key = result.name or (op.loc[0] if op.loc else "folded")
                 if array.dtype.kind == "f" and (array.size > INLINE_LIMIT or from_param):
-                    origin = result.name or ",".join(op.loc) or key
+                    # a weight transformed by the fold (transposed, reshaped...) keeps its source weight's name
+                    origin = next((module.weights.origin.get(v.op.attrs["key"], v.op.attrs["key"]) for v in op.operands
+                                   if v is not None and is_param(v)), None) or result.name or ",".join(op.loc) or key
                     new = builder.param(array, module.weights, key, op.loc, origin=origin)
                 else:
                     new = builder.const(array, module.weights, op.loc, key=key)

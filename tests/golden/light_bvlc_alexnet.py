@@ -91,8 +91,8 @@ class MindSporeModel(nn.Cell):
     def construct(self, data_0):
         relu_2 = ops.relu(
             self.conv5(ops.relu(self.conv4(ops.relu(self.conv3(self.stage1(data_0))))))
-        )  # n13
+        )
         maxpool = ops.reshape(
             self.maxpool(ops.pad(relu_2, (0, 1, 0, 1), value=-float("inf"))), (1, 9216)
-        )  # n15
+        )
         return ops.softmax(self.fc8(self.stage2(maxpool)))

@@ -8,12 +8,12 @@ class Block(nn.Cell):
 
     def __init__(self, num_features):
         super().__init__()
-        self.scale = nn.BatchNorm2d(num_features)
+        self.bn_scale = nn.BatchNorm2d(num_features)
         self.weight = Parameter(ops.zeros((num_features, 1, 1), ms.float32), name="weight")
         self.weight_1 = Parameter(ops.zeros((num_features, 1, 1), ms.float32), name="weight_1")
 
     def construct(self, x):
-        return ops.relu(self.scale(x) * self.weight + self.weight_1)
+        return ops.relu(self.bn_scale(x) * self.weight + self.weight_1)
 
 
 class ConcatBlock(nn.Cell):

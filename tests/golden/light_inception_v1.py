@@ -166,12 +166,12 @@ class MindSporeModel(nn.Cell):
         self.averagepool = nn.AvgPool2d(7)
         self.pool_scale = ms.Tensor([[[[1.3611112]]]], ms.float32)
         self.dropout = nn.Dropout(p=0.4)
-        self.r142 = nn.Dense(1024, 1000)
+        self.loss3_classifier = nn.Dense(1024, 1000)
 
     def construct(self, data_0):
         relu_1 = ops.relu(
             self.conv2_3x3_reduce(self.lrn(self.maxpool(ops.relu(self.conv1_7x7_s2(data_0)))))
-        )  # n5
+        )
         maxpool_2 = self.maxpool_2(
             self.stage1(self.maxpool_1(self.lrn_1(ops.relu(self.conv2_3x3(relu_1)))))
         )
@@ -179,4 +179,4 @@ class MindSporeModel(nn.Cell):
         dropout = self.dropout(
             self.averagepool(ops.pad(self.stage3(maxpool_3), (0, 1, 0, 1))) * self.pool_scale
         )
-        return ops.softmax(self.r142(ops.reshape(dropout, (1, 1024))))
+        return ops.softmax(self.loss3_classifier(ops.reshape(dropout, (1, 1024))))

@@ -235,33 +235,61 @@ class MindSporeModel(nn.Cell):
         )
         self.inception_5b_1x1 = nn.Conv2d(1024, 352, 1, pad_mode="valid")
         self.inception_5b_1x1_bn_scale = nn.BatchNorm2d(352)
-        self.n456 = Parameter(ops.zeros((352, 1, 1), ms.float32), name="n456")
-        self.n458 = Parameter(ops.zeros((352, 1, 1), ms.float32), name="n458")
+        self.inception_5b_1x1_bn_sc = Parameter(
+            ops.zeros((352, 1, 1), ms.float32), name="inception_5b_1x1_bn_sc"
+        )
+        self.inception_5b_1x1_bn_sc_1 = Parameter(
+            ops.zeros((352, 1, 1), ms.float32), name="inception_5b_1x1_bn_sc_1"
+        )
         self.inception_5b_3x3_reduce = nn.Conv2d(1024, 192, 1, pad_mode="valid")
         self.inception_5b_3x3_reduce_bn_scale = nn.BatchNorm2d(192)
-        self.n463 = Parameter(ops.zeros((192, 1, 1), ms.float32), name="n463")
-        self.n465 = Parameter(ops.zeros((192, 1, 1), ms.float32), name="n465")
+        self.inception_5b_3x3_reduce_bn_sc = Parameter(
+            ops.zeros((192, 1, 1), ms.float32), name="inception_5b_3x3_reduce_bn_sc"
+        )
+        self.inception_5b_3x3_reduce_bn_sc_1 = Parameter(
+            ops.zeros((192, 1, 1), ms.float32), name="inception_5b_3x3_reduce_bn_sc_1"
+        )
         self.inception_5b_3x3 = nn.Conv2d(192, 320, 3, pad_mode="pad", padding=1)
         self.inception_5b_3x3_bn_scale = nn.BatchNorm2d(320)
-        self.n470 = Parameter(ops.zeros((320, 1, 1), ms.float32), name="n470")
-        self.n472 = Parameter(ops.zeros((320, 1, 1), ms.float32), name="n472")
+        self.inception_5b_3x3_bn_sc = Parameter(
+            ops.zeros((320, 1, 1), ms.float32), name="inception_5b_3x3_bn_sc"
+        )
+        self.inception_5b_3x3_bn_sc_1 = Parameter(
+            ops.zeros((320, 1, 1), ms.float32), name="inception_5b_3x3_bn_sc_1"
+        )
         self.inception_5b_double3x3_reduce = nn.Conv2d(1024, 192, 1, pad_mode="valid")
         self.inception_5b_double3x3_reduce_bn_scale = nn.BatchNorm2d(192)
-        self.n477 = Parameter(ops.zeros((192, 1, 1), ms.float32), name="n477")
-        self.n479 = Parameter(ops.zeros((192, 1, 1), ms.float32), name="n479")
+        self.inception_5b_double3x3_reduce_bn_sc = Parameter(
+            ops.zeros((192, 1, 1), ms.float32), name="inception_5b_double3x3_reduce_bn_sc"
+        )
+        self.inception_5b_double3x3_reduce_bn_sc_1 = Parameter(
+            ops.zeros((192, 1, 1), ms.float32), name="inception_5b_double3x3_reduce_bn_sc_1"
+        )
         self.inception_5b_double3x3a = nn.Conv2d(192, 224, 3, pad_mode="pad", padding=1)
         self.inception_5b_double3x3a_bn_scale = nn.BatchNorm2d(224)
-        self.n484 = Parameter(ops.zeros((224, 1, 1), ms.float32), name="n484")
-        self.n486 = Parameter(ops.zeros((224, 1, 1), ms.float32), name="n486")
+        self.inception_5b_double3x3a_bn_sc = Parameter(
+            ops.zeros((224, 1, 1), ms.float32), name="inception_5b_double3x3a_bn_sc"
+        )
+        self.inception_5b_double3x3a_bn_sc_1 = Parameter(
+            ops.zeros((224, 1, 1), ms.float32), name="inception_5b_double3x3a_bn_sc_1"
+        )
         self.inception_5b_double3x3b = nn.Conv2d(224, 224, 3, pad_mode="pad", padding=1)
         self.inception_5b_double3x3b_bn_scale = nn.BatchNorm2d(224)
-        self.n491 = Parameter(ops.zeros((224, 1, 1), ms.float32), name="n491")
-        self.n493 = Parameter(ops.zeros((224, 1, 1), ms.float32), name="n493")
+        self.inception_5b_double3x3b_bn_sc = Parameter(
+            ops.zeros((224, 1, 1), ms.float32), name="inception_5b_double3x3b_bn_sc"
+        )
+        self.inception_5b_double3x3b_bn_sc_1 = Parameter(
+            ops.zeros((224, 1, 1), ms.float32), name="inception_5b_double3x3b_bn_sc_1"
+        )
         self.maxpool_2 = nn.MaxPool2d(3, pad_mode="pad", padding=1)
         self.inception_5b_pool_proj = nn.Conv2d(1024, 128, 1, pad_mode="valid")
         self.inception_5b_pool_proj_bn_scale = nn.BatchNorm2d(128)
-        self.n499 = Parameter(ops.zeros((128, 1, 1), ms.float32), name="n499")
-        self.n501 = Parameter(ops.zeros((128, 1, 1), ms.float32), name="n501")
+        self.inception_5b_pool_proj_bn_sc = Parameter(
+            ops.zeros((128, 1, 1), ms.float32), name="inception_5b_pool_proj_bn_sc"
+        )
+        self.inception_5b_pool_proj_bn_sc_1 = Parameter(
+            ops.zeros((128, 1, 1), ms.float32), name="inception_5b_pool_proj_bn_sc_1"
+        )
         self.averagepool = nn.AvgPool2d(7)
         self.loss3_classifier = nn.Dense(1024, 1000)
 
@@ -273,41 +301,48 @@ class MindSporeModel(nn.Cell):
         stage3 = self.stage3(block2)
         block3 = self.block3(stage3)
         block4 = self.block4(block3)
-        relu = ops.relu(
-            self.inception_5b_1x1_bn_scale(self.inception_5b_1x1(block4)) * self.n456 + self.n458
-        )  # n460
+        mul = (
+            self.inception_5b_1x1_bn_scale(self.inception_5b_1x1(block4))
+            * self.inception_5b_1x1_bn_sc
+        )
+        relu = ops.relu(mul + self.inception_5b_1x1_bn_sc_1)
+        batchnormalization_1 = self.inception_5b_3x3_reduce_bn_scale(
+            self.inception_5b_3x3_reduce(block4)
+        )
         add_1 = (
-            self.inception_5b_3x3_reduce_bn_scale(self.inception_5b_3x3_reduce(block4)) * self.n463
-            + self.n465
+            batchnormalization_1 * self.inception_5b_3x3_reduce_bn_sc
+            + self.inception_5b_3x3_reduce_bn_sc_1
         )
-        add_2 = (
-            self.inception_5b_3x3_bn_scale(self.inception_5b_3x3(ops.relu(add_1))) * self.n470
-            + self.n472
+        mul_2 = (
+            self.inception_5b_3x3_bn_scale(self.inception_5b_3x3(ops.relu(add_1)))
+            * self.inception_5b_3x3_bn_sc
         )
-        relu_2 = ops.relu(add_2)  # n474
-        mul_3 = (
-            self.inception_5b_double3x3_reduce_bn_scale(self.inception_5b_double3x3_reduce(block4))
-            * self.n477
+        relu_2 = ops.relu(mul_2 + self.inception_5b_3x3_bn_sc_1)
+        batchnormalization_3 = self.inception_5b_double3x3_reduce_bn_scale(
+            self.inception_5b_double3x3_reduce(block4)
         )
-        batchnormalization_4 = self.inception_5b_double3x3a_bn_scale(
-            self.inception_5b_double3x3a(ops.relu(mul_3 + self.n479))
+        mul_3 = batchnormalization_3 * self.inception_5b_double3x3_reduce_bn_sc
+        inception_5b_double3x3a = self.inception_5b_double3x3a(
+            ops.relu(mul_3 + self.inception_5b_double3x3_reduce_bn_sc_1)
+        )
+        inception_5b_double3x3a_bn_scale = (
+            self.inception_5b_double3x3a_bn_scale(inception_5b_double3x3a)
+            * self.inception_5b_double3x3a_bn_sc
         )
         inception_5b_double3x3b = self.inception_5b_double3x3b(
-            ops.relu(batchnormalization_4 * self.n484 + self.n486)
+            ops.relu(inception_5b_double3x3a_bn_scale + self.inception_5b_double3x3a_bn_sc_1)
         )
-        inception_5b_double3x3b_bn_scale = ops.relu(
-            self.inception_5b_double3x3b_bn_scale(inception_5b_double3x3b) * self.n491 + self.n493
-        )  # n495
+        inception_5b_double3x3b_bn_scale = (
+            self.inception_5b_double3x3b_bn_scale(inception_5b_double3x3b)
+            * self.inception_5b_double3x3b_bn_sc
+        )
+        relu_5 = ops.relu(inception_5b_double3x3b_bn_scale + self.inception_5b_double3x3b_bn_sc_1)
         batchnormalization_6 = self.inception_5b_pool_proj_bn_scale(
             self.inception_5b_pool_proj(self.maxpool_2(block4))
         )
-        concat = ops.concat(
-            (
-                relu,
-                relu_2,
-                inception_5b_double3x3b_bn_scale,
-                ops.relu(batchnormalization_6 * self.n499 + self.n501),
-            ),
-            axis=1,
-        )  # n504
-        return ops.softmax(self.loss3_classifier(ops.reshape(self.averagepool(concat), (1, 1024))))
+        add_6 = (
+            batchnormalization_6 * self.inception_5b_pool_proj_bn_sc
+            + self.inception_5b_pool_proj_bn_sc_1
+        )
+        averagepool = self.averagepool(ops.concat((relu, relu_2, relu_5, ops.relu(add_6)), axis=1))
+        return ops.softmax(self.loss3_classifier(ops.reshape(averagepool, (1, 1024))))

@@ -50,5 +50,5 @@ class MindSporeModel(nn.Cell):
         )
         globalaveragepool = ops.mean(
             ops.relu(self.conv10(self.dropout(self.stage3(maxpool_2)))), (2, 3), keep_dims=True
-        )  # n64
+        )
         return ops.reshape(ops.softmax(ops.flatten(globalaveragepool)), (1, 1000, 1, 1))
