@@ -19,10 +19,17 @@ COVERS = {
 X = {"x": (np.float32, (2, 3, 4))}
 
 
-@pytest.mark.parametrize("op_type", ["Relu", "Sigmoid", "Tanh", "HardSwish"])
-def test_plain_activation(op_type):
-    code = assert_parity(single_op(op_type, ["x"], X))
-    assert f"ops.{ {'Relu': 'relu', 'Sigmoid': 'sigmoid', 'Tanh': 'tanh', 'HardSwish': 'hardswish'}[op_type]}(" in code
+@pytest.mark.parametrize(("op_type", "layer", "fn"), [("Relu", "nn.ReLU()", "relu"), ("Sigmoid", "nn.Sigmoid()", "sigmoid"),
+                                                     ("Tanh", "nn.Tanh()", "tanh")])
+def test_an_activation_module_is_a_layer_and_a_functional_call_a_function(op_type, layer, fn):
+    code = assert_parity(single_op(op_type, ["x"], X))  # named like torch's `/relu/Relu`: a module
+    assert f"self.{op_type.lower()} = {layer}" in code, code
+    code = assert_parity(single_op(op_type, ["x"], X, name=f"/{op_type}"))  # torch's F.relu: no module
+    assert f"ops.{fn}(x)" in code and layer not in code, code
+
+
+def test_plain_activation():
+    assert "ops.hardswish(" in assert_parity(single_op("HardSwish", ["x"], X))
 
 
 @pytest.mark.parametrize("alpha", [None, 0.1])
@@ -102,7 +109,7 @@ def test_more_activations():
            ("Celu", {"alpha": 2.0}), ("ThresholdedRelu", {"alpha": 0.5}), ("Shrink", {"lambd": 0.5, "bias": 0.2}),
            ("LogSoftmax", {"axis": 1}), ("Hardmax", {"axis": -1})]
     code = assert_parity(_chain(ops))
-    assert "ops.where(x > 0, x, 0.5 * (ops.exp(x) - 1))" in code and "ops.one_hot(ops.argmax(x, 2)" in code
+    assert "ops.where(x > 0, x, 0.5 * (ops.exp(x) - 1))" in code and "ops.argmax(x, 2)" in code and "ops.one_hot(" in code
 
 
 def test_prelu_slope_broadcasts():
