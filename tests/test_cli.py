@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import onnx
 import pytest
-from helpers import EXAMPLE, make_model
+from helpers import EXAMPLE, make_model, unwrap
 from onnx import helper
 
 from mindconverter.cli import main
@@ -115,7 +115,7 @@ def test_unsupported_ops_become_placeholders_and_fail_unless_allowed(tmp_path, c
     assert "error[3000002]: 1 op(s) could not be converted: Frobnicate (x1)" in err
     report = (tmp_path / "a" / "report_of_custom.txt").read_text()
     assert "[UnConvert] 'com.example.Frobnicate' didn't convert." in report and "Converted Rate: 66.67%." in report
-    script = (tmp_path / "a" / "custom.py").read_text()
+    script = unwrap((tmp_path / "a" / "custom.py").read_text())
     assert "raise NotImplementedError" in script and 'UnsupportedOp("com.example.Frobnicate"' in script
     assert main(["--model_file", str(path), "--output", str(tmp_path / "b"), "--allow-unsupported"]) == 0
 
