@@ -181,9 +181,7 @@ def fold_constants(module: Module, ctx: PassContext) -> bool:
                     array = array.astype(result.type.dtype.to_numpy())
                 key = result.name or (op.loc[0] if op.loc else "folded")
                 if array.dtype.kind == "f" and (array.size > INLINE_LIMIT or from_param):
-                    # a weight transformed by the fold (transposed, reshaped...) keeps its source weight's name
-                    origin = next((module.weights.origin.get(v.op.attrs["key"], v.op.attrs["key"]) for v in op.operands
-                                   if v is not None and is_param(v)), None) or result.name or ",".join(op.loc) or key
+                    origin = _source_weight(op, module) or result.name or ",".join(op.loc) or key
                     new = builder.param(array, module.weights, key, op.loc, origin=origin)
                 else:
                     new = builder.const(array, module.weights, op.loc, key=key)
@@ -213,3 +211,9 @@ def _declared_size(op: Op) -> int:
     """Elements of the op's largest result, from the result types (0 when not static)."""
     sizes = [math.prod(r.type.shape) for r in op.results if r.type.is_static]
     return max(sizes, default=0)
+
+
+def _source_weight(op, module: Module) -> str | None:
+    """The source name of the first weight `op` reads: a weight transformed by a fold keeps that name."""
+    return next((module.weights.origin.get(v.op.attrs["key"], v.op.attrs["key"]) for v in op.operands
+                 if v is not None and is_param(v)), None)
