@@ -5,14 +5,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from helpers import convert_and_check
+from helpers import convert_and_check, unwrap
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "keras_mobilenet_tiny.onnx"
 
 
 def test_keras_blocks_become_cells_with_layer_names_and_keep_parity(tmp_path):
     report, script = convert_and_check(FIXTURE, tmp_path, "--check-mode", "both")
-    code = script.read_text()
+    code = unwrap(script.read_text())
     top = code[code.index("class MindSporeModel"):]
     # Keras' `block_N_<layer>` layers are grouped per block; the model-name prefix and the `_1` call suffix are gone.
     for n in range(1, 5):
