@@ -177,7 +177,8 @@ def pytorch2mindspore(
 ) -> ConversionResult:
     """Convert a live torch.nn.Module: export it to ONNX and convert that, checked against the module itself.
 
-    `dummy_inputs` is a tensor (or a tuple of tensors / numpy arrays), one per argument of forward();
+    `dummy_inputs` is a tensor (or a tuple of tensors / numpy arrays), one per argument of forward(),
+    or a dict of them passed by keyword (`{"input_ids": ids, "attention_mask": mask}`);
     it fixes the input shapes and is what the parity check runs unless `input_data` is given. The
     generated Cells are named after the module's classes (`Bottleneck`) and members (`layer1`), its
     weights keep their state_dict names in the checkpoint, and its nn.Dropout layers become
@@ -201,7 +202,7 @@ def pytorch2mindspore(
 
     def run(inputs: list[np.ndarray]) -> list[np.ndarray]:
         try:
-            return run_module(model, inputs)
+            return run_module(model, inputs, exported.keywords)
         except Exception as exc:  # noqa: BLE001 - the module may raise anything
             raise RuntimeCheckError(
                 f"the torch module failed on the check inputs: {type(exc).__name__}: {exc}",

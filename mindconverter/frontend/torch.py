@@ -59,6 +59,8 @@ class TorchExport:
     dropouts: dict[str, float]
     #: Dropout-like layers that could not be kept (path -> class name), e.g. nn.Dropout2d.
     lost: dict[str, str]
+    #: The inputs are passed to forward() by these keywords (dict dummy_inputs), else by position (None).
+    keywords: list[str] | None = None
     #: Input name -> {axis: symbol} of the axes exported dynamic ({} when all are static).
     dynamic_axes: dict[str, dict[int, str]] = attrs.field(factory=dict)
 
@@ -73,12 +75,26 @@ def _torch() -> Any:
     return torch
 
 
-def as_tensors(dummy_inputs: Any) -> tuple[Any, ...]:
+#: The remedy for forward() arguments that are not tensors (the MindConverter guide's "Rectify parameters
+#: of forward function definition").
+NON_TENSOR_FIX = (
+    "only tensors can be traced: pass torch tensors (or numpy arrays), one per tensor parameter of forward(); "
+    "move other parameters out of forward() (fix them in __init__, or wrap the model in a module whose forward "
+    "takes only the tensors and passes the rest itself), as the guide's 'Rectify parameters of forward function "
+    "definition' shows"
+)
+
+
+def as_tensors(dummy_inputs: Any, model: Any = None) -> tuple[Any, ...]:
     """The model's example inputs as a tuple of torch tensors (a tensor, an array, or a sequence of them)."""
     torch = _torch()
-    items = dummy_inputs if isinstance(dummy_inputs, (list, tuple)) else (dummy_inputs,)
+    if isinstance(dummy_inputs, dict):  # keyword inputs: forward(**dummy_inputs)
+        items = tuple(dummy_inputs.values())
+    else:
+        items = dummy_inputs if isinstance(dummy_inputs, (list, tuple)) else (dummy_inputs,)
     if not items:
         raise ArgumentError("dummy_inputs is empty", fix="pass one example tensor per input of forward()")
+    params = list(dummy_inputs) if isinstance(dummy_inputs, dict) else _forward_parameters(model) if model is not None else []
     out = []
     for i, item in enumerate(items):
         if isinstance(item, torch.Tensor):
@@ -86,11 +102,18 @@ def as_tensors(dummy_inputs: Any) -> tuple[Any, ...]:
         elif isinstance(item, np.ndarray):
             out.append(torch.from_numpy(np.ascontiguousarray(item)))
         else:
-            raise ArgumentError(
-                f"dummy_inputs[{i}] is a {type(item).__name__}, not a tensor",
-                fix="pass torch tensors (or numpy arrays), one per input of forward()",
-            )
+            which = f" (forward()'s '{params[i]}')" if i < len(params) else ""
+            raise ArgumentError(f"dummy_inputs[{i}]{which} is a {type(item).__name__}, not a tensor",
+                                where=type(model).__name__ if model is not None else None, fix=NON_TENSOR_FIX)
     return tuple(out)
+
+
+def _forward_parameters(model: Any) -> list[str]:
+    try:
+        return [p.name for p in inspect.signature(model.forward).parameters.values()
+                if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        return []
 
 
 def input_names(model: Any, count: int) -> list[str]:
@@ -227,8 +250,28 @@ def _kept_dropouts(model: Any, dropouts: dict[str, float], lost: dict[str, str])
 
 
 @contextlib.contextmanager
-def _positional_forward(model: Any) -> Iterator[None]:
-    """While exporting, forward takes only the given inputs.
+def _no_fused_attention_path() -> Iterator[None]:
+    """While exporting, nn.TransformerEncoderLayer / nn.MultiheadAttention run their composite path.
+
+    In eval mode under no_grad torch takes a fused "fast path" (`aten::_transformer_encoder_layer_fwd`,
+    `aten::_native_multi_head_attention`) that has no ONNX export; the composite path exports.
+    """
+    torch = _torch()
+    mha = getattr(torch.backends, "mha", None)
+    if mha is None or not hasattr(mha, "set_fastpath_enabled"):
+        yield
+        return
+    was = mha.get_fastpath_enabled()
+    mha.set_fastpath_enabled(False)
+    try:
+        yield
+    finally:
+        mha.set_fastpath_enabled(was)
+
+
+@contextlib.contextmanager
+def _positional_forward(model: Any, keywords: list[str] | None = None) -> Iterator[None]:
+    """While exporting, forward takes only the given inputs (passed on by `keywords` when given).
 
     The TorchScript exporter fills every parameter of forward() it was not given with its default
     (None), and passes them all by position; transformers' forward wrappers then also pass config
@@ -239,7 +282,7 @@ def _positional_forward(model: Any) -> Iterator[None]:
     bound = model.forward
 
     def forward(*inputs: Any) -> Any:
-        return bound(*inputs)
+        return bound(**dict(zip(keywords, inputs, strict=True))) if keywords else bound(*inputs)
 
     model.forward = forward
     try:
@@ -259,8 +302,9 @@ def export_module(
     torch = _torch()
     if not isinstance(model, torch.nn.Module):
         raise ArgumentError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    args = as_tensors(dummy_inputs)
-    names = input_names(model, len(args))
+    args = as_tensors(dummy_inputs, model)
+    keywords = _keywords(model, dummy_inputs) if isinstance(dummy_inputs, dict) else None
+    names = keywords or input_names(model, len(args))
     axes = dynamic_axes_of(args, names, dynamic_axes, dynamic)
     export_sizes = _export_sizes(args, names, axes)
     classes = {p: type(m).__name__ for p, m in model.named_modules() if p}
@@ -270,13 +314,22 @@ def export_module(
     model.eval()
     try:
         with torch.no_grad():
-            sample = model(*args)
+            sample = model(**dict(zip(keywords, args, strict=True))) if keywords else model(*args)
         flat = flatten_outputs(sample)
         if not flat:
             raise ArgumentError(f"{type(model).__name__}.forward returns no tensor")
+        other = next(((n, v) for n, v in flat if not isinstance(v, torch.Tensor)), None)
+        if other is not None:
+            raise ArgumentError(
+                f"{type(model).__name__}.forward returns a {type(other[1]).__name__}"
+                + (f" as '{other[0]}'" if other[0] else "") + ", not a tensor",
+                fix="return only tensors (tuples/dicts of them are fine); compute the rest outside forward(), "
+                "as the guide's 'Rectify parameters of forward function definition' shows for a loss",
+            )
         if output_names is None:
             output_names = _output_names(flat)
-        with _kept_dropouts(model, dropouts, lost), _positional_forward(model), torch.no_grad():
+        with _kept_dropouts(model, dropouts, lost), _positional_forward(model, keywords), _no_fused_attention_path(), \
+                torch.no_grad():
             torch.onnx.export(
                 model, args, str(path), opset_version=opset, dynamo=False, do_constant_folding=False,
                 input_names=names, output_names=list(output_names), dynamic_axes=axes or None,
@@ -295,7 +348,7 @@ def export_module(
         log.warning("%s at '%s' is not kept: only nn.Dropout layers are restored (it is the identity in inference)", cls, p)
     if export_sizes:
         _write_export_sizes(Path(path), export_sizes)
-    return TorchExport(Path(path), names, list(output_names), classes, dropouts, lost, axes)
+    return TorchExport(Path(path), names, list(output_names), classes, dropouts, lost, keywords, axes)
 
 
 def _write_export_sizes(path: Path, sizes: dict[str, int]) -> None:
@@ -310,14 +363,32 @@ def _write_export_sizes(path: Path, sizes: dict[str, int]) -> None:
     onnx.save(model, str(path))
 
 
-def run_module(model: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
+def _keywords(model: Any, dummy_inputs: dict[str, Any]) -> list[str]:
+    """The keywords of dict dummy_inputs, checked against forward()'s signature."""
+    names = [str(k) for k in dummy_inputs]
+    try:
+        params = inspect.signature(model.forward).parameters
+    except (TypeError, ValueError):
+        return names
+    takes_any = any(p.kind == p.VAR_KEYWORD for p in params.values())
+    for name in names:
+        if not name.isidentifier() or keyword.iskeyword(name):
+            raise ArgumentError(f"dummy_inputs key '{name}' is not a valid parameter name")
+        if name not in params and not takes_any:
+            raise ArgumentError(f"dummy_inputs key '{name}' is not a parameter of {type(model).__name__}.forward()",
+                                fix=f"use forward()'s parameter names: {', '.join(params)}")
+    return names
+
+
+def run_module(model: Any, inputs: list[np.ndarray], keywords: list[str] | None = None) -> list[np.ndarray]:
     """Run `model` in eval mode on numpy inputs; the reference outputs of pytorch2mindspore's check."""
     torch = _torch()
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
-            out = model(*[torch.from_numpy(np.ascontiguousarray(x)) for x in inputs])
+            tensors = [torch.from_numpy(np.ascontiguousarray(x)) for x in inputs]
+            out = model(**dict(zip(keywords, tensors, strict=True))) if keywords else model(*tensors)
     finally:
         model.train(was_training)
     return [o.detach().cpu().numpy() for _, o in flatten_outputs(out)]

@@ -107,7 +107,7 @@ def test_channel_dropout_is_reported_as_not_kept(tmp_path, caplog):
 def test_bad_arguments_are_clear_errors(tmp_path):
     with pytest.raises(ArgumentError, match="must be a torch.nn.Module"):
         pytorch2mindspore(lambda x: x, torch.randn(1), tmp_path)
-    with pytest.raises(ArgumentError, match=r"dummy_inputs\[0\] is a list"):
+    with pytest.raises(ArgumentError, match=r"dummy_inputs\[0\] \(forward\(\)'s 'x'\) is a list"):
         pytorch2mindspore(_Head(), [[1.0] * 16], tmp_path)
 
     class Broken(nn.Module):
@@ -201,3 +201,53 @@ def test_static_mindir_and_none_without_the_flag(tmp_path):
     np.testing.assert_allclose(_graph_cell_outputs(result.mindir, x.numpy())[0], expected, rtol=1e-3, atol=1e-4)
     plain = pytorch2mindspore(model, x, tmp_path / "b")
     assert plain.mindir is None and "mindir" not in plain.report and not list((tmp_path / "b").glob("*.mindir"))
+
+
+def test_non_tensor_forward_arguments_and_outputs_get_the_guides_remedy(tmp_path):
+    class Scaled(nn.Module):
+        def forward(self, data, scale):
+            return data * scale
+
+    with pytest.raises(ArgumentError, match=r"dummy_inputs\[1\] \(forward\(\)'s 'scale'\) is a float") as info:
+        pytorch2mindspore(Scaled(), (torch.randn(2), 2.0), tmp_path)
+    assert "Rectify parameters of forward function definition" in info.value.fix
+
+    class WithLoss(nn.Module):
+        def forward(self, data):
+            return data + 1, 0.5
+
+    with pytest.raises(ArgumentError, match=r"returns a float as '1', not a tensor"):
+        pytorch2mindspore(WithLoss(), torch.randn(2), tmp_path)
+
+
+def test_dict_outputs_are_flattened_with_their_names(tmp_path):
+    class Heads(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 3)
+
+        def forward(self, x):
+            y = self.fc(x)
+            return {"logits": y, "extra": None, "pair": (y.relu(), y.sum(-1))}
+
+    result = pytorch2mindspore(Heads().eval(), torch.randn(2, 4), tmp_path)
+    assert [o["name"] for o in result.report["outputs"]] == ["logits", "pair_0", "pair_1"]
+    assert result.parity_passed and len(result.parity) == 3
+
+
+def test_dict_dummy_inputs_are_passed_by_keyword(tmp_path):
+    class Gated(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+
+        def forward(self, x, past=None, mask=None):  # `mask` is not the second positional parameter
+            return self.fc(x) * mask
+
+    model = Gated().eval()
+    inputs = {"x": torch.randn(2, 4), "mask": torch.ones(2, 4)}
+    result = pytorch2mindspore(model, inputs, tmp_path)
+    assert [i["name"] for i in result.report["inputs"]] == ["x", "mask"] and result.parity_passed
+    assert "def construct(self, x, mask):" in result.script.read_text()
+    with pytest.raises(ArgumentError, match="'maks' is not a parameter of Gated.forward"):
+        pytorch2mindspore(model, {"x": torch.randn(2, 4), "maks": torch.ones(2, 4)}, tmp_path / "b")

@@ -1,0 +1,79 @@
+"""Model families through pytorch2mindspore (random weights): parity with the torch module in PYNATIVE and GRAPH.
+
+Each family converts from the live module with no placeholder; the generated Cells take the torch
+class names; the weight map names the state_dict keys. The LSTM classifier runs in CI, the others
+(a few seconds to a minute each on a shared CPU) are slow. Weight-map gaps found here are marked
+xfail: the TorchScript exporter de-duplicates initializers with equal values (a LayerNorm/BatchNorm
+weight of ones, zero biases, GPT-2's tied lm_head), so one ONNX initializer stands for several
+state_dict keys and the map names only one of them; in ViT and T5 the q/k/v/o projection weights
+(random, so not de-duplicated) are missing too (not investigated yet).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import torch_families as tf  # noqa: E402 - after the skip
+
+from mindconverter import pytorch2mindspore  # noqa: E402
+
+#: Family -> torch class names the generated script must define.
+CLASSES = {
+    "lstm": {"LSTM"},
+    "gru": {"GRU"},
+    "transformer_encoder": {"TransformerEncoderLayer", "MultiheadAttention"},
+    "gpt2_lm_head": {"GPT2Block", "GPT2Attention", "GPT2MLP"},
+    "vit": {"ViTLayer", "ViTAttention", "ViTEmbeddings"},
+    "t5_encoder": {"T5Attention", "T5LayerFF", "T5LayerNorm"},
+    "mobilenet_v3": {"InvertedResidual", "SqueezeExcitation"},
+    "efficientnet": {"InvertedResidual", "SqueezeExcitation"},
+}
+NEEDS_TRANSFORMERS = {"gpt2_lm_head", "vit", "t5_encoder"}
+#: Families whose weight map misses state_dict keys (initializers de-duplicated by the exporter).
+DEDUPLICATED = {"transformer_encoder", "gpt2_lm_head", "vit", "t5_encoder", "mobilenet_v3", "efficientnet"}
+
+
+def _family(name):
+    marks = [] if name == "lstm" else [pytest.mark.slow]
+    return pytest.param(name, marks=marks, id=name)
+
+
+_CACHE: dict = {}
+
+
+def _converted(name, tmp_path_factory):
+    if name in NEEDS_TRANSFORMERS:
+        pytest.importorskip("transformers")
+    if name not in _CACHE:
+        model, inputs, options = tf.FAMILIES[name]()
+        result = pytorch2mindspore(model, inputs, tmp_path_factory.mktemp(name), check_mode="both", **options)
+        _CACHE[name] = model, result
+    return _CACHE[name]
+
+
+@pytest.mark.parametrize("name", [_family(n) for n in tf.FAMILIES])
+def test_family_converts_with_parity_in_both_modes_and_torch_class_names(name, tmp_path_factory):
+    _, result = _converted(name, tmp_path_factory)
+    assert result.report["unsupported"] == []
+    assert result.parity_passed and {p["mode"] for p in result.parity} == {"pynative", "graph"}
+    classes = set(re.findall(r"^class (\w+)\(nn\.Cell\):", result.script.read_text(), re.M))
+    assert CLASSES[name] <= classes, classes
+
+
+@pytest.mark.parametrize("name", [
+    pytest.param(n, marks=([] if n == "lstm" else [pytest.mark.slow])
+                 + ([pytest.mark.xfail(strict=True, reason="weight map misses keys: see the module docstring")]
+                    if n in DEDUPLICATED else []), id=n)
+    for n in tf.FAMILIES
+])
+def test_every_state_dict_key_is_in_the_weight_map(name, tmp_path_factory):
+    model, result = _converted(name, tmp_path_factory)
+    weights = json.loads(result.weight_map.read_text())
+    sources = {w["source_weight"]["name"] for entries in weights.values() for w in entries}
+    missing = [k for k in model.state_dict() if k not in sources and not k.endswith("num_batches_tracked")]
+    assert missing == [], missing
