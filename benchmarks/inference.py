@@ -238,21 +238,27 @@ def load_torch_weights(net, torch_model) -> None:
     net.set_train(False)
 
 
-def median_ms(fn, arg, runs: int, warmup: int = 3) -> float:
-    """Median milliseconds of fn(arg), its result brought to the host, after `warmup` calls."""
+def median_ms(fns: dict, arg, runs: int, warmup: int = 3) -> dict[str, float]:
+    """Median milliseconds of each fn(arg), its result brought to the host, after `warmup` calls.
 
-    def call():
+    The calls are interleaved (one of each per round), so the shared machine's load swings hit every
+    network alike and the ratios stay meaningful.
+    """
+
+    def call(fn):
         result = fn(arg)
         return result if isinstance(result, list) else result.asnumpy()  # onnxruntime returns numpy already
 
     for _ in range(warmup):
-        call()
-    times = []
+        for fn in fns.values():
+            call(fn)
+    times: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(runs):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            call(fn)
+            times[name].append(time.perf_counter() - start)
+    return {name: 1000 * statistics.median(t) for name, t in times.items()}
 
 
 def measure(name: str, runs: int, work: Path) -> dict:
@@ -275,7 +281,7 @@ def measure(name: str, runs: int, work: Path) -> dict:
     row = {"model": name}
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     expected = session.run(None, {"input": x})[0]
-    row["onnxruntime_ms"] = median_ms(lambda feed: session.run(None, feed), {"input": x}, runs)
+    row["onnxruntime_ms"] = median_ms({"ort": lambda feed: session.run(None, feed)}, {"input": x}, runs)["ort"]
     for mode in ("pynative", "graph"):
         ms.set_context(mode=ms.GRAPH_MODE if mode == "graph" else ms.PYNATIVE_MODE)
         converted, missing, unused = build_network(out / f"{name}.py", out / f"{name}.ckpt")
@@ -288,8 +294,8 @@ def measure(name: str, runs: int, work: Path) -> dict:
         err = float(max(np.abs(a - b).max(), np.abs(a - expected).max()))
         if err > 1e-3:
             raise RuntimeError(f"{name} {mode}: converted and hand-written networks differ by {err}")
-        row[f"{mode}_converted_ms"] = median_ms(converted, tensor, runs)
-        row[f"{mode}_hand_ms"] = median_ms(hand, tensor, runs)
+        timings = median_ms({"converted": converted, "hand": hand}, tensor, runs)
+        row[f"{mode}_converted_ms"], row[f"{mode}_hand_ms"] = timings["converted"], timings["hand"]
         row[f"{mode}_ratio"] = row[f"{mode}_converted_ms"] / row[f"{mode}_hand_ms"]
         row[f"{mode}_max_abs_diff"] = err
     return row

@@ -14,6 +14,7 @@ MindSpore is not imported.
 from __future__ import annotations
 
 import json
+import mmap
 from collections.abc import Iterable
 from pathlib import Path
 from typing import BinaryIO
@@ -72,6 +73,21 @@ def write_tensor(f: BinaryIO, name: str, array: np.ndarray) -> None:
     data = memoryview(flat.view(np.uint8)) if flat.size else memoryview(b"")
     for start in range(0, max(len(data), 1), SLICE_BYTES):
         _write_record(f, tag, dims, tensor_type, data[start:start + SLICE_BYTES])
+    del data, flat
+    _release_pages(array)
+
+
+def _release_pages(array: np.ndarray) -> None:
+    """Unmap the pages a memory-mapped tensor brought in (they stay in the page cache; a later read refaults).
+
+    Reading every weight through its map would otherwise leave the whole model resident in this
+    process's RSS, although nothing holds it.
+    """
+    base = array
+    while base is not None and not isinstance(base, mmap.mmap):
+        base = getattr(base, "base", None)
+    if base is not None and not base.closed and hasattr(mmap, "MADV_DONTNEED"):
+        base.madvise(mmap.MADV_DONTNEED)
 
 
 def write_tensors(tensors: Iterable[tuple[str, np.ndarray]], path: Path) -> None:

@@ -110,3 +110,21 @@ def test_views_are_written_as_their_values(tmp_path):
     loaded = _loaded(tmp_path / "v.ckpt")
     np.testing.assert_array_equal(loaded["t"], base.T)
     np.testing.assert_array_equal(loaded["e"], base[0][:, None, None])
+
+
+def _rss_file_kb() -> int:
+    for line in open("/proc/self/status"):
+        if line.startswith("RssFile:"):
+            return int(line.split()[1])
+    raise AssertionError("no RssFile in /proc/self/status")
+
+
+@pytest.mark.skipif(not __import__("os").path.exists("/proc/self/status"), reason="reads Linux /proc")
+def test_memory_mapped_pages_do_not_stay_resident(tmp_path):
+    """Reading a memory-mapped weight to write it maps its pages in; the writer unmaps them after."""
+    source = tmp_path / "big.bin"
+    np.arange(8 << 20, dtype=np.float32).tofile(source)  # 32 MiB
+    weight = np.memmap(source, np.float32, "r", shape=(8 << 10, 1 << 10)).T  # a view, as emitters hand
+    before = _rss_file_kb()
+    write_tensors([("w", weight)], tmp_path / "big.ckpt")
+    assert _rss_file_kb() - before < 8 * 1024  # far below the 32 MiB read
