@@ -333,6 +333,10 @@ def export_module(
             torch.onnx.export(
                 model, args, str(path), opset_version=opset, dynamo=False, do_constant_folding=False,
                 input_names=names, output_names=list(output_names), dynamic_axes=axes or None,
+                # Keeps initializers with equal values apart (BatchNorm weights of ones, zero biases),
+                # so every state_dict key keeps its name in the weight map; the frontend reads them
+                # as initializers, not inputs.
+                keep_initializers_as_inputs=True,
             )
     except ArgumentError:
         raise

@@ -2,11 +2,10 @@
 
 Each family converts from the live module with no placeholder; the generated Cells take the torch
 class names; the weight map names the state_dict keys. The LSTM classifier runs in CI, the others
-(a few seconds to a minute each on a shared CPU) are slow. Weight-map gaps found here are marked
-xfail: the TorchScript exporter de-duplicates initializers with equal values (a LayerNorm/BatchNorm
-weight of ones, zero biases, GPT-2's tied lm_head), so one ONNX initializer stands for several
-state_dict keys and the map names only one of them; in ViT and T5 the q/k/v/o projection weights
-(random, so not de-duplicated) are missing too (not investigated yet).
+(a few seconds to a minute each on a shared CPU) are slow. The export keeps initializers with equal
+values apart (a BatchNorm weight of ones, zero biases), so each state_dict key keeps its name; only
+tied weights (GPT-2's lm_head = wte, T5's embed_tokens = shared: one Parameter under two keys) have
+one entry, under the first key (xfail).
 """
 
 from __future__ import annotations
@@ -34,8 +33,8 @@ CLASSES = {
     "efficientnet": {"InvertedResidual", "SqueezeExcitation"},
 }
 NEEDS_TRANSFORMERS = {"gpt2_lm_head", "vit", "t5_encoder"}
-#: Families whose weight map misses state_dict keys (initializers de-duplicated by the exporter).
-DEDUPLICATED = {"transformer_encoder", "gpt2_lm_head", "vit", "t5_encoder", "mobilenet_v3", "efficientnet"}
+#: Families with tied weights: the second state_dict key of the shared Parameter is not in the weight map.
+TIED = {"gpt2_lm_head", "t5_encoder"}
 
 
 def _family(name):
@@ -67,8 +66,8 @@ def test_family_converts_with_parity_in_both_modes_and_torch_class_names(name, t
 
 @pytest.mark.parametrize("name", [
     pytest.param(n, marks=([] if n == "lstm" else [pytest.mark.slow])
-                 + ([pytest.mark.xfail(strict=True, reason="weight map misses keys: see the module docstring")]
-                    if n in DEDUPLICATED else []), id=n)
+                 + ([pytest.mark.xfail(strict=True, reason="tied weights: one entry for two keys")]
+                    if n in TIED else []), id=n)
     for n in tf.FAMILIES
 ])
 def test_every_state_dict_key_is_in_the_weight_map(name, tmp_path_factory):
