@@ -1,8 +1,8 @@
 """Model families through pytorch2mindspore (random weights): parity with the torch module in PYNATIVE and GRAPH.
 
 Each family converts from the live module with no placeholder; the generated Cells take the torch
-class names; the weight map names the state_dict keys. The LSTM classifier runs in CI, the others
-(a few seconds to a minute each on a shared CPU) are slow. The export keeps initializers with equal
+class names; the weight map names the state_dict keys; a TrainOneStepCell step changes the loss.
+The LSTM classifier runs in CI, the others (a few seconds to a minute each on a shared CPU) are slow. The export keeps initializers with equal
 values apart (a BatchNorm weight of ones, zero biases), so each state_dict key keeps its name; only
 tied weights (GPT-2's lm_head = wte, T5's embed_tokens = shared: one Parameter under two keys) have
 one entry, under the first key (xfail).
@@ -51,13 +51,13 @@ def _converted(name, tmp_path_factory):
     if name not in _CACHE:
         model, inputs, options = tf.FAMILIES[name]()
         result = pytorch2mindspore(model, inputs, tmp_path_factory.mktemp(name), check_mode="both", **options)
-        _CACHE[name] = model, result
+        _CACHE[name] = model, result, inputs
     return _CACHE[name]
 
 
 @pytest.mark.parametrize("name", [_family(n) for n in tf.FAMILIES])
 def test_family_converts_with_parity_in_both_modes_and_torch_class_names(name, tmp_path_factory):
-    _, result = _converted(name, tmp_path_factory)
+    _, result, _ = _converted(name, tmp_path_factory)
     assert result.report["unsupported"] == []
     assert result.parity_passed and {p["mode"] for p in result.parity} == {"pynative", "graph"}
     classes = set(re.findall(r"^class (\w+)\(nn\.Cell\):", result.script.read_text(), re.M))
@@ -71,8 +71,36 @@ def test_family_converts_with_parity_in_both_modes_and_torch_class_names(name, t
     for n in tf.FAMILIES
 ])
 def test_every_state_dict_key_is_in_the_weight_map(name, tmp_path_factory):
-    model, result = _converted(name, tmp_path_factory)
+    model, result, _ = _converted(name, tmp_path_factory)
     weights = json.loads(result.weight_map.read_text())
     sources = {w["source_weight"]["name"] for entries in weights.values() for w in entries}
     missing = [k for k in model.state_dict() if k not in sources and not k.endswith("num_batches_tracked")]
     assert missing == [], missing
+
+
+@pytest.mark.parametrize("name", [_family(n) for n in tf.FAMILIES])
+def test_a_training_step_changes_the_loss(name, tmp_path_factory):
+    import mindspore as ms
+    import numpy as np
+    from mindspore import nn as msnn
+
+    _, result, inputs = _converted(name, tmp_path_factory)
+    arrays = [t.numpy() for t in (inputs.values() if isinstance(inputs, dict) else inputs)]
+    ms.set_context(mode=ms.PYNATIVE_MODE)
+    net = result.load()
+    net.set_train(True)
+
+    class Loss(msnn.Cell):  # mean square of the first output: any trainable path lowers it
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def construct(self, *xs):
+            out = self.inner(*xs)
+            first = out[0] if isinstance(out, (tuple, list)) else out
+            return (first * first).mean()
+
+    step = msnn.TrainOneStepCell(Loss(net), msnn.SGD(net.trainable_params(), learning_rate=0.05))
+    feed = [ms.Tensor(a) for a in arrays]
+    losses = [float(step(*feed).asnumpy()) for _ in range(3)]
+    assert np.isfinite(losses).all() and losses[-1] != losses[0], losses
