@@ -183,7 +183,7 @@ class EmitContext:
 
     def dims_exprs(self, op: Op) -> list[str]:
         """The Python expressions of an `mc.dims` op's entries, each symbol read as `<tensor>.shape[axis]`."""
-        from mindconverter.ir.dialect import Dims
+        from mindconverter.ir.dims_op import Dims
         from mindconverter.ir.symbolic import to_python
 
         spec = Dims.of(op)

@@ -263,7 +263,7 @@ def _dynamic_resize(cx: EmitContext, ctm: str, axes: list[int] | None) -> str | 
     v = cx.operand(3) if cx.has(3) else None
     targets: list[str] = [f"{cx.arg(0)}.shape[{a}]" if not isinstance(d, int) else str(d) for a, d in enumerate(dims)]
     if v is not None and v.op is not None and v.op.name == "mc.dims":
-        from mindconverter.ir.dialect import Dims
+        from mindconverter.ir.dims_op import Dims
         from mindconverter.ir.symbolic import equal
 
         entries, exprs = Dims.of(v.op).entries(), cx.shape_operand(3)
