@@ -1,12 +1,14 @@
 """How much shorter the structured script is than the flat one, per model: classes and lines.
 
-    .venv/bin/python benchmarks/readable_lines.py [--models squeezenet resnet50] [--keras]
+    .venv/bin/python benchmarks/readable_lines.py [--models squeezenet resnet50] [--keras] [--torch]
 
 For each of the ONNX package's light models (no source scopes: the hierarchy comes from structural
-hashing) and, with --keras, the Keras fixture (tf2onnx names), converts twice without the parity
-check: with the default pipeline, and with `structure-modules` skipped (one flat class). Prints
-non-blank lines of both scripts, their ratio, and the classes of the structured one with their
-instance counts.
+hashing), with --keras the Keras fixture (tf2onnx names), and with --torch the torch models the
+readable-code tests export (ResNet-50, the ViT with `encoder_layer_{i}` blocks, the DenseNet; torch
+scopes), converts twice without the parity check: with the default pipeline, and with
+`structure-modules` skipped (one flat class). Prints non-blank lines of both scripts, their ratio,
+the lines of the hand-written MindSpore definition the test compares with (torch models), and the
+classes of the structured one with their instance counts.
 """
 
 from __future__ import annotations
@@ -47,23 +49,47 @@ def convert(model: Path, out: Path, *extra: str) -> Path:
     return out / f"{model.stem}.py"
 
 
+def torch_models(work: Path) -> list[tuple[Path, int | None]]:
+    """The torch models of tests/models/test_readable_*.py, exported as the tests do, with hand-written line counts."""
+    import torch
+    from models import test_readable_blocks as blocks
+    from models import test_readable_resnet as resnet
+
+    resnet.export(resnet.build_resnet(), (1, 3, 64, 64), work / "torch_resnet50.onnx")
+    out = [(work / "torch_resnet50.onnx", resnet.HAND_WRITTEN_RESNET50_LINES)]
+    for name, model, hand in (("torch_vit", blocks.ViT, blocks.HAND_WRITTEN_VIT),
+                              ("torch_densenet", blocks.DenseNet, blocks.HAND_WRITTEN_DENSENET)):
+        torch.manual_seed(0)
+        path = work / f"{name}.onnx"
+        torch.onnx.export(model().eval(), (torch.randn(2, 3, 16, 16),), str(path), opset_version=17, dynamo=False,
+                          do_constant_folding=False, input_names=["input"], output_names=["output"])
+        out.append((path, blocks.code_lines(hand)))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=MODELS)
     parser.add_argument("--keras", action="store_true", help="also the Keras fixture of tests/fixtures")
+    parser.add_argument("--torch", action="store_true", help="also the torch models of the readable-code tests")
     args = parser.parse_args()
     from models.test_light_models import with_random_weights
 
     work = Path(tempfile.mkdtemp(prefix="readable_lines."))
     models = [with_random_weights(light_path(m), work / f"{m}.onnx") for m in args.models]
+    hand: dict[Path, int | None] = {}
     if args.keras:
         models.append(ROOT / "tests" / "fixtures" / "keras_mobilenet_tiny.onnx")
-    print(f"{'model':24} {'flat':>6} {'structured':>10} {'ratio':>6}  classes")
+    if args.torch:
+        hand = dict(torch_models(work))
+        models += list(hand)
+    print(f"{'model':24} {'flat':>6} {'structured':>10} {'ratio':>6} {'hand':>5}  classes")
     for model in models:
         flat = lines(convert(model, work / "flat" / model.stem, "--skip-pass", "structure-modules"))
         script = convert(model, work / "structured" / model.stem)
         structured = lines(script)
-        print(f"{model.stem:24} {flat:6d} {structured:10d} {structured / flat:6.2f}  {classes(script.read_text())}")
+        written = f"{hand[model]:5d}" if hand.get(model) else f"{'-':>5}"
+        print(f"{model.stem:24} {flat:6d} {structured:10d} {structured / flat:6.2f} {written}  {classes(script.read_text())}")
 
 
 if __name__ == "__main__":

@@ -43,11 +43,16 @@ def _build(module: Module, block, prefix: str, op: Op | None, arg_names: list[st
     if prefix:
         writer.origin_prefix = _origin_prefix(module, block)
     inputs = []
+    # A cell concatenating all its inputs at its entrance (marked by structure-modules) takes them as `*features`.
+    varargs = op.attrs.get("varargs") if op is not None else None
+    if varargs:
+        inputs.append(f"*{writer.local_names(varargs, 'x')}")
     for i, arg in enumerate(block.args):
         hint = arg_names[i] if arg_names else (arg.name or "x")
         name = writer.local_names(hint, "x")
         writer.vars[arg] = name
-        inputs.append(name)
+        if not varargs:
+            inputs.append(name)
     for inner in block.ops:
         if inner.name in ("ir.param", "ir.const", "ir.return", "ir.yield"):
             continue
@@ -67,8 +72,13 @@ def _walk(inst: Instance):
     yield inst
 
 
+#: A member that is one of several numbered instances: `0` (nn.Sequential), `encoder_layer_3`, `denselayer12`.
+_INSTANCE_NUMBER = re.compile(r"(|[A-Za-z_]*?[A-Za-z])_?(\d+)")
+
+
 def _sequential(inst: Instance) -> str | None:
-    """`nn.SequentialCell(...)` when the cell is a chain of numbered layers or cells (torch nn.Sequential)."""
+    """`nn.SequentialCell(...)` when the cell is a chain of numbered layers or cells: torch's nn.Sequential
+    (`0`, `1`, ...), or instances of one class numbered in order (`encoder_layer_0`, `encoder_layer_1`, ...)."""
     w = inst.writer
     if w is None or len(inst.inputs) != 1 or len(inst.outputs) != 1 or not w.statements:
         return None
@@ -87,15 +97,23 @@ def _sequential(inst: Instance) -> str | None:
             leaf = _source_leaf(w, member)
         else:
             return None
-        if not leaf.isdigit():
+        numbered = _INSTANCE_NUMBER.fullmatch(leaf)
+        if numbered is None:
             return None
-        elements.append((member, leaf))
+        elements.append((member, numbered))
         prev = st.targets[0]
-    if inst.outputs != [prev] or [int(leaf) for _, leaf in elements] != list(range(len(elements))):
-        return None
     codes = dict(inst.members)
-    if any(codes.get(m) is None for m, _ in elements):
+    if inst.outputs != [prev] or any(codes.get(m) is None for m, _ in elements):
         return None
+    kinds = {m.group(1) for _, m in elements}
+    numbers = [int(m.group(2)) for _, m in elements]
+    if kinds == {""}:  # torch nn.Sequential: `0`, `1`, ...
+        if numbers != list(range(len(elements))):
+            return None
+    elif (len(kinds) != 1 or len(elements) < 2 or numbers[0] not in (0, 1)
+          or numbers != list(range(numbers[0], numbers[0] + len(elements)))
+          or len({codes[m].split("(")[0] for m, _ in elements}) != 1):
+        return None  # numbered instances of one kind (`encoder_layer_0`, `block1`) chained in order
     entries = []
     for index, (member, _) in enumerate(elements):
         for e in inst.checkpoint:
@@ -114,6 +132,56 @@ def _sequential(inst: Instance) -> str | None:
         parts.append(items[i] if j - i == 1 else f"*[{items[i]} for _ in range({j - i})]")
         i = j
     return f"nn.SequentialCell({', '.join(parts)})"
+
+
+def _growing_list(inst: Instance) -> bool:
+    """Numbered instances of one `*features` class each called with every output before it, the outputs then
+    concatenated (DenseNet's dense block): an nn.CellList called in a loop, as the source writes it."""
+    w = inst.writer
+    if w is None or len(inst.inputs) != 1 or len(inst.outputs) != 1:
+        return False
+    names = [inst.inputs[0]]
+    members: list[str] = []
+    numbers: list[re.Match] = []
+    statements = list(w.statements)
+    while statements:
+        st = statements[0]
+        m = re.fullmatch(r"self\.(\w+)\(([\w, ]*)\)", st.expr)
+        if m is None or st.guard is not None or len(st.targets) != 1 or m.group(2) != ", ".join(names):
+            break
+        child = inst.children.get(m.group(1))
+        numbered = _INSTANCE_NUMBER.fullmatch(child.op.attrs["name"].rsplit(".", 1)[-1]) if child is not None else None
+        if numbered is None or not child.op.attrs.get("varargs"):
+            return False
+        members.append(m.group(1))
+        numbers.append(numbered)
+        names.append(st.targets[0])
+        statements.pop(0)
+    final = re.fullmatch(rf"ops\.concat\(\({re.escape(', '.join(names))}\), axis=(-?\d+)\)", statements[0].expr
+                         if len(statements) == 1 and statements[0].targets == inst.outputs else inst.outputs[0])
+    if final is None or len(statements) > 1 or len(members) < 2:
+        return False
+    codes = dict(inst.members)
+    if (len({n.group(1) for n in numbers}) != 1 or any(codes.get(m) is None for m in members)
+            or len({codes[m].split("(")[0] for m in members}) != 1
+            or [int(n.group(2)) for n in numbers] != list(range(int(numbers[0].group(2)), int(numbers[0].group(2)) + len(members)))):
+        return False
+    taken = {n for n, _ in inst.members if n not in members} | set(names)
+    namer = Namer(taken)
+    field, features, layer = namer("layers"), namer("features"), namer("layer")
+    first = next(i for i, (n, _) in enumerate(inst.members) if n in members)
+    listed = f"nn.CellList([{', '.join(codes[m] for m in members)}])"
+    inst.members = [(n, c) for n, c in inst.members[:first] if n not in members] + [(field, listed)] + [
+        (n, c) for n, c in inst.members[first:] if n not in members]
+    index = {m: k for k, m in enumerate(members)}
+    renamed = []
+    for e in inst.checkpoint:
+        head, dot, rest = e.name.partition(".")
+        renamed.append(CheckpointEntry(f"{field}.{index[head]}.{rest}", e.ref) if head in index else e)
+    inst.checkpoint = renamed
+    inst.construct = [f"{features} = [{names[0]}]", f"for {layer} in self.{field}:",
+                      f"    {features}.append({layer}(*{features}))", f"return ops.concat({features}, axis={final.group(1)})"]
+    return True
 
 
 def _source_leaf(w: CellWriter, member: str) -> str:
@@ -161,6 +229,7 @@ def generate_hierarchy(module: Module, class_name: str, docstring: str) -> Gener
                 inst.code = seq
                 continue
             inst.construct = construct_lines(w, inst.outputs, comments=False)
+            _growing_list(inst)
             pending.append(inst)
         groups: dict[tuple, list[Instance]] = {}
         for inst in pending:

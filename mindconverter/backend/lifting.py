@@ -76,6 +76,8 @@ def _tree(code: str):
         if isinstance(node, ast.Call):
             return ("call", ast.get_source_segment(code, node.func), [conv(a) for a in node.args],
                     {k.arg: conv(k.value) for k in node.keywords if k.arg is not None})
+        if isinstance(node, ast.List) and any(isinstance(e, ast.Call) for e in node.elts):
+            return ("list", [conv(e) for e in node.elts])  # nn.CellList([Layer(8), Layer(12)])
         try:
             value = ast.literal_eval(node)
         except (ValueError, SyntaxError, TypeError):
@@ -102,6 +104,11 @@ def _merge(trees: list, slots: list[Slot], name: str, force: bool = False, known
     if len(kinds) != 1:
         raise _Unmergeable
     kind = kinds.pop()
+    if kind == "list":
+        if len({len(t[1]) for t in present}) != 1:
+            raise _Unmergeable
+        return ("list", [_merge([None if t is None else t[1][i] for t in trees], slots, name, force, known, size)
+                         for i in range(len(present[0][1]))])
     if kind == "raw":
         if len({t[1] for t in present}) != 1:
             raise _Unmergeable
@@ -158,6 +165,8 @@ def _render(tree, names: dict[int, str]) -> str:
         return tree[1]
     if kind == "slot":
         return names[tree[1]]
+    if kind == "list":
+        return f"[{', '.join(_render(t, names) for t in tree[1])}]"
     if kind == "tuple":
         items = [_render(t, names) for t in tree[1]]
         return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"

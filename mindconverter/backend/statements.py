@@ -68,6 +68,23 @@ def says_more(st: Statement) -> bool:
     return not any(re.sub(r"_\d+$", "", t).lower() in source for t in st.targets)
 
 
+def _instance_kind(part: str) -> str:
+    return re.sub(r"\d+", "#", part)
+
+
+def _relative(name: str, prefix: str) -> str | None:
+    """`name` (dotted) relative to the cell `prefix`: `out_proj` for `a.layer_1.attn.out_proj` in `a.layer_1.attn`.
+
+    A path of another instance of the same kind counts as the cell's own (`a.layer_0.attn.in_proj` in
+    `a.layer_1.attn`): an exporter names a weight that instances share by value (a zero bias) once.
+    "" when `name` is the cell itself; None when it is not inside it.
+    """
+    parts, own = name.split("."), prefix.split(".")
+    if len(parts) < len(own) or any(a != b and _instance_kind(a) != _instance_kind(b) for a, b in zip(parts[: len(own)], own, strict=True)):
+        return None
+    return ".".join(parts[len(own):])
+
+
 class CellWriter:
     """Accumulates members, statements and checkpoint entries for one Cell class."""
 
@@ -124,11 +141,16 @@ class CellWriter:
             path = ""
         if path and not self._generic(path):
             return path
-        for v in op.operands[1:2]:
+        for v in op.operands[1:3]:  # the weight's name, else (a folded weight named after the cell) the bias's
             key = v.op.attrs.get("key") if v is not None and v.op is not None else None
             origin = self.weights.origin.get(key, key) if key else None
             if origin:
                 name = layer_name(origin)
+                relative = _relative(name, self.prefix) if self.prefix else None
+                if relative:
+                    return relative  # `out_proj` in the cell `...self_attention`
+                if relative == "":
+                    continue  # named after the cell itself
                 if self.origin_prefix and name.startswith(self.origin_prefix):
                     name = name[len(self.origin_prefix):]
                     if name[:1].isdigit():  # `inception_3a/1x1` -> `conv_1x1`

@@ -280,13 +280,16 @@ class Cell(DialectOp):
 
     `name` is the module path from the source, `cls` the class it belongs to (empty: chosen by the
     backend). `optional` marks a sub-module that some instances of the class lack, and `absent` such an
-    instance's missing one (its region forwards its input). The decomposition inlines the region.
+    instance's missing one (its region forwards its input). `varargs` names the inputs as one variadic
+    parameter (`*features`) of a cell whose first use of them is one onnx.Concat of all of them, in
+    order (DenseNet's layers). The decomposition inlines the region.
     """
 
     name: str = field(validator=instance_of(str))
     cls: str = field(default="", validator=instance_of(str))
     absent: bool = field(default=False, validator=instance_of(bool))
     optional: bool = field(default=False, validator=instance_of(bool))
+    varargs: str = field(default="", validator=instance_of(str))
     has_region = True
     variadic = True
 

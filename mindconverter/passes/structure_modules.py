@@ -155,6 +155,56 @@ def _insert_absent(a: Op, sub: Op, b: Op) -> None:
                 ob.operands[i] = absent.results[0]
 
 
+#: The name of the variadic parameter of a cell that concatenates its inputs at its entrance (`*features`).
+VARARGS = "features"
+
+
+def _entrance_concat(cell: Op) -> Op | None:
+    """The onnx.Concat of all of a cell's inputs, in order, when they are used by nothing else (DenseNet's layers)."""
+    region = cell.regions[0]
+    args = list(region.args)
+    if not args:
+        return None
+    users = [op for op in region.walk() if any(v in args for v in op.operands if v is not None)]
+    if len(users) != 1 or users[0].name != "onnx.Concat" or list(users[0].operands) != args:
+        return None
+    return users[0]
+
+
+def _variadic_entrances(cells: list[Op], scopes: SourceScopes | None = None) -> bool:
+    """Cells that differ only in how many inputs they concatenate at their entrance take them as `*features`.
+
+    torchvision's DenseNet layer k concatenates the k features before it (`torch.cat(inputs, 1)`).
+    Such cells (at least one with two inputs or more) get the attribute `varargs` (the backend writes
+    `construct(self, *features)` and `ops.concat(features, axis=...)`); a one-input cell with the same
+    structure after the concat (the first layer of a block; an exporter may have dropped its one-input
+    concat) gets a one-input concat and is marked the same way, so all share one class.
+    """
+    entrances = {c: op for c in cells if not c.attrs.get("absent") and (op := _entrance_concat(c)) is not None}
+    shapes = {skeleton(c, bypass=op, scopes=scopes): op for c, op in entrances.items() if len(op.operands) >= 2}
+    changed = False
+    for cell in cells:
+        region = cell.regions[0]
+        if cell.attrs.get("absent") or cell.attrs.get("varargs") or not region.args:
+            continue
+        if cell in entrances:
+            if skeleton(cell, bypass=entrances[cell], scopes=scopes) in shapes:
+                cell.attrs["varargs"] = VARARGS
+                changed = True
+            continue
+        model = shapes.get(skeleton(cell, scopes=scopes)) if len(region.args) == 1 else None
+        if model is None:
+            continue
+        arg = region.args[0]
+        concat = Builder(region, 0).create("onnx.Concat", [arg], [arg.type], dict(model.attrs), model.loc)
+        for inner in region.walk():
+            if inner is not concat:
+                inner.operands = [concat.results[0] if v is arg else v for v in inner.operands]
+        cell.attrs["varargs"] = VARARGS
+        changed = True
+    return changed
+
+
 def _cells(func: Func) -> list[Op]:
     return [op for op in func.walk() if op.name == "mc.cell"]
 
@@ -283,4 +333,5 @@ def structure_modules(module: Module, ctx: PassContext) -> bool:
             changed = True
         if changed:
             _add_absent_sub_cells(_cells(func), naming)
+            _variadic_entrances(_cells(func), naming)
     return changed

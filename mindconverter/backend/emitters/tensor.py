@@ -37,7 +37,12 @@ def cast(op: Op, cx: EmitContext) -> str:
 
 @emits("onnx.Concat", since=4)
 def concat(op: Op, cx: EmitContext) -> str:
-    """onnx.Concat -> ops.concat((a, b, ...), axis)."""
+    """onnx.Concat -> ops.concat((a, b, ...), axis); a cell's concat of all its inputs when the cell takes them
+    as `*features` (mc.cell's `varargs`, set by structure-modules) -> ops.concat(features, axis)."""
+    region = op.parent
+    cell = region.parent if region is not None else None
+    if isinstance(cell, Op) and cell.attrs.get("varargs") and list(op.operands) == list(region.args):
+        return f"ops.concat({cell.attrs['varargs']}, axis={cx.attr('axis')})"
     args = cx.args()
     if len(args) == 1:
         return args[0]
