@@ -62,6 +62,8 @@ def test_family_converts_with_parity_in_both_modes_and_torch_class_names(name, t
     assert result.parity_passed and {p["mode"] for p in result.parity} == {"pynative", "graph"}
     classes = set(re.findall(r"^class (\w+)\(nn\.Cell\):", result.script.read_text(), re.M))
     assert CLASSES[name] <= classes, classes
+    if name in ("lstm", "gru", "mobilenet_v3", "efficientnet"):  # their nn.Dropout(0.2) at its place
+        assert "nn.Dropout(p=0.2)" in result.script.read_text()
 
 
 @pytest.mark.parametrize("name", [
