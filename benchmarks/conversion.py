@@ -338,7 +338,7 @@ def scale_study(sizes: list[str], work: Path, out: Path, check_max: float) -> No
               f"{r.get('check_end_gb', float('nan')):>6.2f} {r['floor_gb']:>8.2f} {r['ops_per_s']:>6.0f}", flush=True)
         out.mkdir(parents=True, exist_ok=True)
         (out / "scale.json").write_text(json.dumps(rows, indent=1) + "\n")
-    plot_scaled(rows, out)
+        plot_scaled(rows, out)  # after every size: a long run stopped early still leaves its plots
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
