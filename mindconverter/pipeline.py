@@ -100,6 +100,6 @@ def check_data(module, source, input_data, seed, check_sizes):
     from mindconverter.runtime_check.sizes import CheckInputs, export_sizes_of, parse_check_sizes
 
     given = load_input_data(Path(input_data), module.main.args) if input_data else None
-    metadata = {p.key: p.value for p in source.reference.metadata_props}
+    metadata = {p.key: p.value for p in source.source_model.metadata_props}
     return CheckInputs(module, given=given, seed=seed, requested=parse_check_sizes(check_sizes),
                        export_sizes=export_sizes_of(metadata))

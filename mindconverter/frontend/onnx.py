@@ -39,11 +39,21 @@ class OnnxSource:
     """What the frontend produced: the IR, and the ONNX model the parity check runs as reference."""
 
     module: Module
-    reference: onnx.ModelProto
+    source_model: onnx.ModelProto  # external initializers still point at their files
+    base_dir: Path
     input_names: list[str]
     output_names: list[str]
     opset: int
     source_opset: int
+    _reference: onnx.ModelProto | None = attrs.field(default=None, init=False)
+
+    @property
+    def reference(self) -> onnx.ModelProto:
+        """The model with its external data read in, for onnxruntime: built only when a check runs,
+        so a `--check off` conversion never holds the weights in memory."""
+        if self._reference is None:
+            self._reference = _with_inline_data(self.source_model, self.base_dir)
+        return self._reference
 
 
 def load_onnx(
@@ -73,7 +83,8 @@ def load_onnx(
     module.funcs.append(func)
     return OnnxSource(
         module=module,
-        reference=_with_inline_data(reference, path.parent),
+        source_model=reference,
+        base_dir=path.parent,
         input_names=[a.name or "" for a in func.args],
         output_names=func.output_names,
         opset=opset,
