@@ -180,3 +180,17 @@ def test_dump_ir_and_custom_pipeline(tmp_path):
                  "--dump-ir", str(dumps), "--passes", "infer-shapes,fold-constants"]) == 0
     assert sorted(p.name for p in dumps.iterdir()) == ["00-frontend.ir", "01-infer-shapes.ir", "02-fold-constants.ir"]
     assert "onnx.Conv" in (dumps / "00-frontend.ir").read_text()
+
+
+def test_mindir_flag_writes_a_checked_mindir_only_after_a_successful_conversion(tmp_path):
+    out = tmp_path / "ok"
+    assert main(["--model_file", str(EXAMPLE), "--output", str(out), "--mindir", "-q"]) == 0
+    name = EXAMPLE.stem
+    entry = json.loads((out / f"report_of_{name}.json").read_text())["mindir"]
+    assert (out / f"{name}.mindir").is_file() and entry["file"] == f"{name}.mindir" and entry["max_abs_err"] < 1e-5
+    assert f"[MINDIR] {name}.mindir: " in (out / f"report_of_{name}.txt").read_text()
+    bad = tmp_path / "bad"
+    assert main(["--model_file", str(_custom_op_model(tmp_path)), "--output", str(bad), "--allow-unsupported",
+                 "--mindir", "-q"]) == 0
+    assert not list(bad.glob("*.mindir"))
+    assert "[MINDIR] not written: not exported: ops were not converted" in (bad / "report_of_custom.txt").read_text()
