@@ -30,14 +30,20 @@ def lines(script: Path) -> int:
 
 
 def classes(code: str) -> str:
+    """The generated classes with their instance counts (a class used by another counts once per instance of it)."""
     names = re.findall(r"^class (\w+)\(nn\.Cell\):", code, re.M)
-    top = code[code.index("class MindSporeModel"):] if "class MindSporeModel" in code else ""
-    counts = []
-    for name in names[:-1]:
-        uses = len(re.findall(rf"\b{name}\(", top)) + sum(int(n) - 1 for n in re.findall(rf"{name}\([^)]*\) for _ in range\((\d+)\)", top))
-        inner = len(re.findall(rf"= {name}\(", code[: code.index("class MindSporeModel")]))
-        counts.append(f"{name} x{uses + inner}")
-    return ", ".join(counts) or "(flat)"
+    starts = [m.start() for m in re.finditer(r"^class \w+\(nn\.Cell\):", code, re.M)] + [len(code)]
+    bodies = {name: code[starts[i]:starts[i + 1]] for i, name in enumerate(names)}
+
+    def uses(name: str, body: str) -> int:
+        repeated = sum(int(n) for n in re.findall(rf"\b{name}\([^()]*\) for _ in range\((\d+)\)", body))
+        single = len(re.findall(rf"(?<!class )\b{name}\(", body)) - len(re.findall(rf"\b{name}\([^()]*\) for _ in range", body))
+        return single + repeated
+
+    counts: dict[str, int] = {names[-1]: 1} if names else {}
+    for name in reversed(names[:-1]):  # a class is defined before the classes that use it
+        counts[name] = sum(uses(name, body) * counts.get(other, 0) for other, body in bodies.items() if other != name)
+    return ", ".join(f"{name} x{counts[name]}" for name in names[:-1]) or "(flat)"
 
 
 def convert(model: Path, out: Path, *extra: str) -> Path:
