@@ -8,7 +8,7 @@ import re
 
 from mindconverter.backend.generated import CheckpointEntry, Generated, op_count
 from mindconverter.backend.inline import construct_lines
-from mindconverter.backend.lifting import ClassDef, Instance, anonymous, classes_for, unify_member_names
+from mindconverter.backend.lifting import POSITIONAL_KEY, ClassDef, Instance, anonymous, classes_for, unify_member_names
 from mindconverter.backend.naming import Namer, layer_name, meaningless, module_path
 from mindconverter.backend.render import render_script
 from mindconverter.backend.statements import CellWriter, SubCellRef
@@ -199,6 +199,11 @@ def _unscoped(inst: Instance) -> bool:
     return inst.op is not None and not any("/" in name for op in inst.op.regions[0].walk() for name in op.loc)
 
 
+def _known(cls: ClassDef) -> dict:
+    """What lifting knows of a generated class: its keyword defaults and its positional parameters."""
+    return {**cls.defaults, POSITIONAL_KEY: tuple(p for p in cls.params if p not in cls.defaults)}
+
+
 def generate_hierarchy(module: Module, class_name: str, docstring: str) -> Generated:
     func = module.main
     root = _build(module, func.body, "", None)
@@ -241,7 +246,7 @@ def generate_hierarchy(module: Module, class_name: str, docstring: str) -> Gener
         for group in groups.values():
             if _unscoped(group[0]):
                 unify_member_names(group)
-            for part, cls, calls in classes_for(group, class_names, {c.name: c.defaults for c in classes}):
+            for part, cls, calls in classes_for(group, class_names, {c.name: _known(c) for c in classes}):
                 classes.append(cls)
                 for inst, call in zip(part, calls, strict=True):
                     inst.code = call

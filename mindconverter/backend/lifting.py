@@ -16,6 +16,9 @@ from mindconverter.backend.statements import CellWriter
 from mindconverter.ir.core import Op
 
 _MISSING = object()
+#: In `known` (a generated class's keyword defaults), the names of its positional parameters: an argument
+#: lifted out of `Layer(8)` in `nn.CellList([Layer(8), Layer(12)])` is named after Layer's parameter.
+POSITIONAL_KEY = "*positional"
 
 
 @attrs.define(eq=False)
@@ -131,7 +134,7 @@ def _merge(trees: list, slots: list[Slot], name: str, force: bool = False, known
     if len(callees) != 1 or len({len(t[2]) for t in present}) != 1:
         raise _Unmergeable
     callee = callees.pop()
-    positional = POSITIONAL.get(callee, ())
+    positional = POSITIONAL.get(callee) or tuple((known or {}).get(callee, {}).get(POSITIONAL_KEY, ()))
     args = [
         _merge([None if t is None else t[2][i] for t in trees], slots,
                positional[i] if i < len(positional) else name, force, known, size=True)

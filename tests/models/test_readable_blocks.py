@@ -285,6 +285,7 @@ def test_densenet_layers_with_growing_inputs_are_one_class(tmp_path):
     flat = re.sub(r"\s+", "", code)  # the formatter may wrap the list
     assert re.search(rf"=nn\.CellList\(\[{layer}\(\w+\),{layer}\(\w+\),{layer}\(\w+\),{layer}\(\w+\),?\]\)", flat), code
     assert "features.append(layer(*features))" in code, code
+    assert "def __init__(self, num_features, num_features_1," in code, code  # named after the layer class's parameter
     assert not [m for m in members_of(code) if "denseblock" in m and "_" in m], code
     assert_parity(proto, feeds, gen, script, ckpt)
 
