@@ -11,6 +11,7 @@ as `nn.Cell` written by a structural rewrite is known to be MindSpore's).
 from __future__ import annotations
 
 import importlib
+import inspect
 import sys
 from pathlib import Path
 
@@ -83,7 +84,11 @@ def render_names() -> str:
             mod = importlib.import_module(mod_name)
         except ImportError:
             continue
-        names.update(f"{mod_name}.{k}" for k in dir(mod) if not k.startswith("_"))
+        # Submodules are left out: which of them show up in dir() depends on what the process has
+        # imported before (mindspore.ops.tensor_method appears once something imports it).
+        names.update(
+            f"{mod_name}.{k}" for k in dir(mod) if not k.startswith("_") and not inspect.ismodule(getattr(mod, k, None))
+        )
     return "\n".join(sorted(names)) + "\n"
 
 
