@@ -402,43 +402,6 @@ def _model_inputs(model_file: Path) -> list[str]:
     return [i.name for i in model.graph.input if i.name not in inits]
 
 
-def _pair_shapes(
-    shape: Sequence[str | Sequence[int]] | None, input_nodes: Sequence[str] | None, model_inputs: Callable[[], list[str]]
-) -> dict[str, tuple[int, ...]]:
-    """--shape values by input name; `model_inputs()` (which parses the model) is called only when names are missing."""
-    from mindconverter.frontend.onnx import parse_shape
-
-    shapes = [parse_shape(s) if isinstance(s, str) else tuple(int(d) for d in s) for s in (shape or [])]
-    nodes = list(input_nodes or [])
-    if not shapes:
-        return {}
-    if not nodes:
-        model_inputs = model_inputs()
-        if len(model_inputs) != len(shapes):
-            raise ArgumentError(
-                f"--shape gives {len(shapes)} shape(s) but the model has {len(model_inputs)} inputs ({', '.join(model_inputs)})",
-                fix="name the inputs with --input_nodes, one per --shape",
-            )
-        nodes = model_inputs
-    if len(nodes) != len(shapes):
-        raise ArgumentError(
-            f"--input_nodes names {len(nodes)} input(s) but --shape gives {len(shapes)}",
-            fix="give one --shape per --input_nodes entry, in the same order",
-        )
-    return dict(zip(nodes, shapes, strict=True))
-
-
-def _model_inputs(model_file: Path) -> list[str]:
-    import onnx
-
-    try:
-        model = onnx.load(str(model_file), load_external_data=False)
-    except Exception:  # noqa: BLE001 - the frontend reports unreadable models properly
-        return []
-    inits = {i.name for i in model.graph.initializer}
-    return [i.name for i in model.graph.input if i.name not in inits]
-
-
 def _load_pb(model_path: Path, shape, input_nodes, output_nodes):
     """The ONNX frontend's source for a frozen GraphDef, and TensorFlow running that GraphDef as the reference."""
     from mindconverter.api import Reference
