@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import math
-import re
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -20,7 +19,8 @@ from lark.lexer import PatternStr
 
 from mindconverter.errors import IRSyntaxError
 from mindconverter.ir.core import Block, Dense, Func, Loc, Module, Op, Value, WeightStore
-from mindconverter.ir.types import UNKNOWN, Dim, DType, Sym, TensorType
+from mindconverter.ir.type_text import BadType, parse_type, unquote
+from mindconverter.ir.types import DType, TensorType
 
 _FIX = "see docs/ir_format.md for the IR syntax"
 
@@ -37,27 +37,6 @@ class _ParseError(Exception):
 # strings and types
 
 
-_ESCAPE = re.compile(r"\\(x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|.)", re.DOTALL)
-_SIMPLE_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\"}
-
-
-def unquote(text: str) -> str:
-    """The string a quoted literal `"..."` stands for; raises ValueError on an unknown escape."""
-    body = text[1:-1]
-    if "\\" not in body:
-        return body
-    return _ESCAPE.sub(_unescape, body)
-
-
-def _unescape(match: re.Match[str]) -> str:
-    code = match.group(1)
-    if len(code) > 1:
-        return chr(int(code[1:], 16))
-    if code in _SIMPLE_ESCAPES:
-        return _SIMPLE_ESCAPES[code]
-    raise ValueError(f"unknown escape '\\{code}' in string (use \\\\, \\\", \\n, \\t, \\r, \\xNN, \\uNNNN)")
-
-
 def _token_text(token: Token, sigil_len: int) -> str:
     """The name in a `%name`, `@name`, `%"quoted name"` token."""
     body = token[sigil_len:]
@@ -69,92 +48,10 @@ def _token_text(token: Token, sigil_len: int) -> str:
         raise _ParseError(token, str(e)) from None
 
 
-# One dim: `?"quoted symbol"`, `?symbol` (no lowercase x: it separates dims), `?` or an integer.
-# `?(expression)` is matched by _expr_end, which balances parentheses.
-_DIM = re.compile(r'\?("([^"\\\n]|\\.)*"|[A-Za-wyzA-Z_][A-Za-wyzA-Z0-9_]*)?|[0-9]+')
-_DTYPE_NAMES = ", ".join(d.value for d in DType)
-
-
-class _BadType(Exception):
-    """A malformed `tensor<...>`; `offset` is the position of the problem inside the type text."""
-
-    def __init__(self, what: str, offset: int) -> None:
-        super().__init__(what)
-        self.what, self.offset = what, offset
-
-
-def _expr_end(text: str, i: int, end: int) -> int:
-    """The index after the `)` closing the `?(` at i, skipping quoted symbol names."""
-    depth, j = 0, i + 1
-    while j < end:
-        c = text[j]
-        if c == '"':
-            j += 1
-            while j < end and text[j] != '"':
-                j += 2 if text[j] == "\\" else 1
-        elif c == "(":
-            depth += 1
-        elif c == ")":
-            depth -= 1
-            if depth == 0:
-                return j + 1
-        j += 1
-    raise _BadType("unbalanced parentheses in a dim expression", i)
-
-
-@functools.lru_cache(maxsize=4096)
-def parse_type(text: str) -> TensorType:
-    """Parse one `tensor<...>`: dims each followed by `x`, then the element type. Raises _BadType."""
-    i, end = len("tensor<"), len(text) - 1
-    dims: list[Dim] | None = None
-    if text.startswith("*x", i):
-        i += 2
-    else:
-        dims = []
-        while True:
-            if text.startswith("?(", i):
-                j = _expr_end(text, i, end)
-                dims.append(_expr_dim(text[i:j], i))
-            elif dim := _DIM.match(text, i, end):
-                dims.append(_dim(dim.group(), i))
-                j = dim.end()
-            else:
-                break
-            i = j
-            if i >= end or text[i] != "x":
-                raise _BadType(f"expected 'x' after a dim, got '{text[i] if i < end else '>'}'", i)
-            i += 1
-    dtype = text[i:end]
-    try:
-        return TensorType(DType(dtype), None if dims is None else tuple(dims))
-    except ValueError:
-        raise _BadType(f"unknown element type '{dtype}' (expected one of {_DTYPE_NAMES})", i) from None
-
-
-def _expr_dim(text: str, offset: int) -> Dim:
-    from mindconverter.ir.symbolic import DimSyntaxError, parse_dim  # sympy only loads for symbolic dims
-
-    try:
-        return parse_dim(text)
-    except DimSyntaxError as e:
-        raise _BadType(e.what, offset + 2 + e.offset) from None
-
-
-def _dim(text: str, offset: int) -> Dim:
-    if not text.startswith("?"):
-        return int(text)
-    if not text.startswith('?"'):
-        return Sym(text[1:]) if len(text) > 1 else UNKNOWN
-    try:
-        return Sym(unquote(text[1:]))
-    except ValueError as e:
-        raise _BadType(str(e), offset + 1) from None
-
-
 def _type(token: Token) -> TensorType:
     try:
         return parse_type(str(token))
-    except _BadType as e:
+    except BadType as e:
         raise _ParseError(token, e.what, offset=e.offset) from None
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from mindconverter.ir import parse, print_module
 from mindconverter.ir import symbolic as S
-from mindconverter.ir.parser import parse_type
+from mindconverter.ir.type_text import parse_type
 from mindconverter.ir.types import UNKNOWN, Sym, SymExpr, tensor_type
 
 B, L, H = Sym("batch"), Sym("seq"), Sym("h")
@@ -82,7 +82,7 @@ def test_expression_dims_in_a_func_round_trip():
 
 @pytest.mark.parametrize("bad", ["tensor<?(batch*x3xf32>", "tensor<?(batch**2)x3xf32>", "tensor<?(import(os))x3xf32>"])
 def test_bad_expressions_are_syntax_errors(bad):
-    from mindconverter.ir.parser import _BadType
+    from mindconverter.ir.type_text import BadType
 
-    with pytest.raises(_BadType):
+    with pytest.raises(BadType):
         parse_type(bad)

@@ -7,8 +7,8 @@ import pytest
 
 from mindconverter.errors import IRSyntaxError
 from mindconverter.ir import UNKNOWN, DType, Sym, TensorType, parse, tensor_type
-from mindconverter.ir.parser import parse_type
 from mindconverter.ir.printer import format_type
+from mindconverter.ir.type_text import parse_type
 
 SPELLINGS = [
     (tensor_type("f32"), "tensor<f32>"),
