@@ -12,7 +12,6 @@ MAX_FUNCTION_LINES = 80
 TOO_LONG_FOR_NOW = {
     "frontend/validate.py": "model validation at the door (reliability work, issue 13)",
     "migrate/mapper.py": "script migration (migrate/ work)",
-    "runtime_check/sizes.py": "parity at several sizes (symbolic-shapes work, issue 9)",
     "backend/emitters/tensor.py": "tensor emitters with run-time shape operands (symbolic-shapes work, issue 9)",
     "ir/dialect.py": "the mc.* dialect declarations (symbolic-shapes work, issue 9)",
     "migrate/rewrites/train_step.py": "training-step rewrite (migrate/ work)",
