@@ -178,6 +178,49 @@ class TrainStep(BodyRewrite):
         if not isinstance(loss_node, cst.Name):
             return "backward() of an expression, not of a loss variable"
         loss = loss_node.value
+        found = self._find_step(original, b, scaler)
+        if isinstance(found, str):
+            return found
+        s, optimizer, zero, start = found
+        found = self._find_chain(original, b, s, start, loss, scaler)
+        if isinstance(found, str):
+            return found
+        chain, others, between, clip, unscale = found
+        host, params, aux = self._form(original, chain, start, optimizer, loss)
+        line, col = position(self, backward)
+        self.ctx.imports_needed.add(MS_IMPORT)
+        built, step, plain = self._replacement(original, out, b, chain, loss, aux, clip, params, optimizer, line, col)
+        sl, sc = position(self, call_of_stmt(original[s]))
+        self.ctx.report(sl, sc, "torch.optim.Optimizer.step", True, f"-> {code_of(optimizer)}(grads)")
+        for z in zero:
+            zl, zc = position(self, call_of_stmt(original[z]))
+            if method_call(call_of_stmt(original[z]), "update"):
+                self.ctx.report(zl, zc, "torch.amp.GradScaler.update", True, "removed: no loss scaling")
+            else:
+                self.ctx.report(
+                    zl, zc, "torch.optim.Optimizer.zero_grad", True, "removed: MindSpore gradients are not accumulated"
+                )
+        if scaler is not None:
+            self._scalers.add(scaler)
+            self.ctx.report(
+                line,
+                col,
+                "torch.amp.GradScaler",
+                True,
+                "removed: no loss scaling (MindSpore: ms.amp.DynamicLossScaler)",
+            )
+        at = self._assemble(
+            out, chain, others, zero, start, b, s, between, clip + unscale, step, keep_chain=plain is None
+        )
+        if host is not None:
+            self._hoist[id(host)] = [*built, *self._hoist.get(id(host), [])]  # steps are built last first
+        else:  # built right before the step, in the same block
+            lead, out[at] = out[at].leading_lines, out[at].with_changes(leading_lines=[])
+            out[at:at] = spaced(built, lead, first=at == 0)
+        return None
+
+    def _find_step(self, original, b, scaler) -> str | tuple:
+        """(step index, optimizer, zero_grad indices, start of the step's statements) of the backward() at b."""
 
         def is_step(c: cst.Call | None) -> bool:
             if c is None or not method_call(c, "step"):
@@ -207,6 +250,10 @@ class TrainStep(BodyRewrite):
             and (i < b or (i > s and next_b == len(original)))
         ]
         start = max([z + 1 for z in zero if z < b], default=prev_b + 1)
+        return s, optimizer, zero, start
+
+    def _find_chain(self, original, b, s, start, loss, scaler) -> str | tuple:
+        """(forward chain, other statements, statements between backward and step, clips, unscales)."""
         # the statements the loss depends on, found backwards from backward()
         needed, chain = {loss}, []
         for i in range(b - 1, start - 1, -1):
@@ -248,6 +295,10 @@ class TrainStep(BodyRewrite):
                 unscale.append(i)  # MindSpore's gradients are never scaled here
             elif reads(original[i]) & {"grad"} or "grad" in code_of(original[i]):
                 return "gradients are read or changed between backward() and step()"
+        return chain, others, between, clip, unscale
+
+    def _form(self, original, chain, start, optimizer, loss) -> tuple:
+        """(host loop the step is built before or None, forward_fn params, auxiliary outputs)."""
         # where the step is built: before the outermost loop that binds none of the captured names
         reads_free = set()
         bound_so_far: set[str] = set()
@@ -271,8 +322,10 @@ class TrainStep(BodyRewrite):
             else:
                 used_elsewhere |= reads(node)
         aux = [n for n in ordered_targets(original, chain) if n != loss and n in used_elsewhere]
-        line, col = position(self, backward)
-        self.ctx.imports_needed.add(MS_IMPORT)
+        return host, params, aux
+
+    def _replacement(self, original, out, b, chain, loss, aux, clip, params, optimizer, line, col) -> tuple:
+        """(statements built before the step, the new step statements, the plain-Cell form or None)."""
         plain = self._plain(original, chain, loss, aux, clip)
         if plain is not None:
             net, crit, args = plain
@@ -326,34 +379,7 @@ class TrainStep(BodyRewrite):
                 True,
                 f"-> ms.value_and_grad({fn}, None, {code_of(optimizer)}.parameters)",
             )
-        sl, sc = position(self, call_of_stmt(original[s]))
-        self.ctx.report(sl, sc, "torch.optim.Optimizer.step", True, f"-> {code_of(optimizer)}(grads)")
-        for z in zero:
-            zl, zc = position(self, call_of_stmt(original[z]))
-            if method_call(call_of_stmt(original[z]), "update"):
-                self.ctx.report(zl, zc, "torch.amp.GradScaler.update", True, "removed: no loss scaling")
-            else:
-                self.ctx.report(
-                    zl, zc, "torch.optim.Optimizer.zero_grad", True, "removed: MindSpore gradients are not accumulated"
-                )
-        if scaler is not None:
-            self._scalers.add(scaler)
-            self.ctx.report(
-                line,
-                col,
-                "torch.amp.GradScaler",
-                True,
-                "removed: no loss scaling (MindSpore: ms.amp.DynamicLossScaler)",
-            )
-        at = self._assemble(
-            out, chain, others, zero, start, b, s, between, clip + unscale, step, keep_chain=plain is None
-        )
-        if host is not None:
-            self._hoist[id(host)] = [*built, *self._hoist.get(id(host), [])]  # steps are built last first
-        else:  # built right before the step, in the same block
-            lead, out[at] = out[at].leading_lines, out[at].with_changes(leading_lines=[])
-            out[at:at] = spaced(built, lead, first=at == 0)
-        return None
+        return built, step, plain
 
     def _assemble(self, out, chain, others, zero, start, b, s, between, clip, step, keep_chain) -> int:
         """Replace the statements from the forward to `step()` by the new step, in place, keeping comments.
@@ -419,4 +445,3 @@ class TrainStep(BodyRewrite):
         }:
             return None  # `F.cross_entropy`: a function the API table maps where it is called, not a loss Cell
         return code_of(net_call.func), code_of(crit_call.func), [code_of(data), code_of(label)]
-
