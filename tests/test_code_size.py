@@ -18,7 +18,6 @@ TOO_LONG_FOR_NOW = {
 }
 #: Functions over the limit, likewise.
 TOO_LONG_FUNCTIONS_FOR_NOW = {
-    "ir/shape_values.py:_compute": "symbolic contents of shape tensors, one branch per op (issue 9)",
 }
 
 

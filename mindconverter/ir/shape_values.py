@@ -86,134 +86,186 @@ def _compute(v: Value, weights: WeightStore | None, cache: dict, depth: int) -> 
     op = v.op
     if op is None:
         return None
-    if op.name in ("ir.const", "ir.param", "onnx.Constant"):
-        if op.name == "onnx.Constant":
-            value = op.attrs.get("value")
-            return None if value is None else _ints(np.asarray(value.array))
+    if op.name == "onnx.Constant":
+        value = op.attrs.get("value")
+        return None if value is None else _ints(np.asarray(value.array))
+    if op.name in ("ir.const", "ir.param"):
         array = known_array(v, weights)
         return None if array is None else _ints(array)
 
-    def arg(i: int) -> Contents | None:
-        return _contents(op.operands[i] if i < len(op.operands) else None, weights, cache, depth)
+    def follow(x: Value | None) -> Contents | None:
+        return _contents(x, weights, cache, depth)
 
-    kind = op.name
-    if any(_rank(x) == 2 for x in op.operands) and kind not in _ROW_MAJOR_SAFE:
+    def arg(i: int) -> Contents | None:
+        return follow(op.operands[i] if i < len(op.operands) else None)
+
+    if any(_rank(x) == 2 for x in op.operands) and op.name not in _ROW_MAJOR_SAFE:
         return _matrix_op(op, arg)
-    if kind == "onnx.Shape":
-        dims = op.operands[0].type.dims
-        if dims is None:
+    rule = _RULES.get(op.name)
+    if rule is None and op.name in _BINARY:
+        rule = _binary
+    return None if rule is None else rule(op, arg, follow)
+
+
+def _broadcast(*parts: Contents | None) -> list[Contents] | None:
+    """The operands' contents stretched to one length (length-1 contents repeat), or None."""
+    if any(p is None for p in parts):
+        return None
+    n = max(len(p) for p in parts)  # type: ignore[arg-type]
+    if any(len(p) not in (1, n) for p in parts):  # type: ignore[arg-type]
+        return None
+    return [p * n if len(p) == 1 else p for p in parts]  # type: ignore[operator,arg-type]
+
+
+def _elementwise(fn: Callable[[Dim, Dim], Dim], a: Contents | None, b: Contents | None) -> Contents | None:
+    pair = _broadcast(a, b)
+    if pair is None:
+        return None
+    try:
+        return tuple(fn(x, y) for x, y in zip(*pair, strict=True))
+    except (ValueError, ZeroDivisionError, TypeError):
+        return None
+
+
+def _shape(op, arg, follow) -> Contents | None:  # noqa: ANN001
+    dims = op.operands[0].type.dims
+    if dims is None:
+        return None
+    rank = len(dims)
+    start, end = op.attrs.get("start", 0), op.attrs.get("end", rank)
+    start, end = (max(0, min(rank, s + rank if s < 0 else s)) for s in (start, end))
+    return tuple(dims[start:end])
+
+
+def _size(op, arg, follow) -> Contents | None:  # noqa: ANN001
+    dims = op.operands[0].type.dims
+    return None if dims is None else (S.product(dims),)
+
+
+def _same(op, arg, follow) -> Contents | None:  # noqa: ANN001
+    if op.name == "onnx.Cast" and not _integral_cast(op):
+        return None
+    return arg(0)
+
+
+def _concat(op, arg, follow) -> Contents | None:  # noqa: ANN001
+    parts = [arg(i) for i in range(len(op.operands))]
+    return None if any(p is None for p in parts) else tuple(d for p in parts for d in p)  # type: ignore[union-attr]
+
+
+def _gather(op, arg, follow) -> Contents | None:  # noqa: ANN001
+    data, idx = arg(0), arg(1)
+    if data is None or not all_static(idx) or int(op.attrs.get("axis", 0)) != 0:
+        return None
+    n = len(data)
+    picked = []
+    for i in idx:  # type: ignore[union-attr]
+        i = i + n if i < 0 else i
+        if not 0 <= i < n:
             return None
-        rank = len(dims)
-        start, end = op.attrs.get("start", 0), op.attrs.get("end", rank)
-        start, end = (max(0, min(rank, s + rank if s < 0 else s)) for s in (start, end))
-        return tuple(dims[start:end])
-    if kind == "onnx.Size":
-        dims = op.operands[0].type.dims
-        return None if dims is None else (S.product(dims),)
-    if kind in ("onnx.Identity", "onnx.Cast", "onnx.Squeeze", "onnx.Unsqueeze", "onnx.Reshape", "onnx.Flatten"):
-        if kind == "onnx.Cast" and not _integral_cast(op):
-            return None
-        return arg(0)
-    if kind == "onnx.Concat":
-        parts = [arg(i) for i in range(len(op.operands))]
-        return None if any(p is None for p in parts) else tuple(d for p in parts for d in p)  # type: ignore[union-attr]
-    if kind == "onnx.Gather":
-        data, idx = arg(0), arg(1)
-        if data is None or not all_static(idx) or int(op.attrs.get("axis", 0)) != 0:
-            return None
-        n = len(data)
-        picked = []
-        for i in idx:  # type: ignore[union-attr]
-            i = i + n if i < 0 else i
-            if not 0 <= i < n:
-                return None
-            picked.append(data[i])
-        return tuple(picked)
-    if kind == "onnx.Slice":
-        return _slice(arg)
-    if kind in _BINARY:
-        a, b = arg(0), arg(1)
-        if a is None or b is None:
-            return None
-        if len(a) != len(b) and 1 not in (len(a), len(b)):
-            return None
-        n = max(len(a), len(b))
-        a, b = (a * n if len(a) == 1 else a), (b * n if len(b) == 1 else b)
-        fn = _BINARY[kind]
-        if kind == "onnx.Div" and op.results[0].type.dtype.is_float:
-            fn = _exact_div
-        try:
-            return tuple(fn(x, y) for x, y in zip(a, b, strict=True))
-        except (ValueError, ZeroDivisionError, TypeError):
-            return None
-    if kind in ("onnx.Floor", "onnx.Ceil"):
-        src = op.operands[0].op
-        if src is not None and src.name == "onnx.Div":  # Cast(float) -> Div -> Floor/Ceil: integer division
-            a, b = arg_of(src, 0, weights, cache, depth), arg_of(src, 1, weights, cache, depth)
-            if a is not None and b is not None and (len(a) == len(b) or 1 in (len(a), len(b))):
-                n = max(len(a), len(b))
-                a, b = (a * n if len(a) == 1 else a), (b * n if len(b) == 1 else b)
-                fn = S.floordiv if kind == "onnx.Floor" else S.ceildiv
-                try:
-                    return tuple(fn(x, y) for x, y in zip(a, b, strict=True))
-                except (ValueError, ZeroDivisionError, TypeError):
-                    return None
-        return arg(0)  # of an integral value: unchanged
-    if kind == "onnx.Neg":
-        a = arg(0)
-        return None if a is None else tuple(S.mul(d, -1) for d in a)
-    if kind == "onnx.Equal":
-        a, b = arg(0), arg(1)
-        if a is None or b is None or (len(a) != len(b) and 1 not in (len(a), len(b))):
-            return None
-        n = max(len(a), len(b))
-        a, b = (a * n if len(a) == 1 else a), (b * n if len(b) == 1 else b)
-        out = []
-        for x, y in zip(a, b, strict=True):
-            same = S.equal(x, y)
-            if same is None and (isinstance(y, int) and y <= 0 or isinstance(x, int) and x <= 0):
-                same = False  # symbols are positive sizes: never equal to 0 or -1
-            out.append(UNKNOWN if same is None else int(same))
-        return tuple(out)
-    if kind == "onnx.Where":
-        cond, a, b = arg(0), arg(1), arg(2)
-        if cond is None or a is None or b is None:
-            return None
-        n = max(len(cond), len(a), len(b))
-        if any(len(p) not in (1, n) for p in (cond, a, b)):
-            return None
-        cond, a, b = (p * n if len(p) == 1 else p for p in (cond, a, b))
-        out = []
-        for c, x, y in zip(cond, a, b, strict=True):
-            out.append(UNKNOWN if isinstance(c, Unknown) or not isinstance(c, int) else (x if c else y))
-        return tuple(out)
-    if kind == "onnx.ConstantOfShape":
-        shape = arg(0)
-        value = op.attrs.get("value")
-        fill = _ints(np.asarray(value.array)) if value is not None else (0,)
-        if not all_static(shape) or fill is None or len(shape) > 1:  # type: ignore[arg-type]
-            return None
-        n = shape[0] if shape else 1  # type: ignore[index]
-        return None if n > MAX_ELEMENTS else fill * n
-    if kind == "onnx.Expand":
-        a, shape = arg(0), arg(1)
-        if a is None or not all_static(shape) or len(shape) > 1 or len(a) != 1:  # type: ignore[arg-type]
-            return None
-        n = shape[0] if shape else 1  # type: ignore[index]
-        return None if n > MAX_ELEMENTS else a * n
-    if kind == "onnx.Range":
-        start, limit, delta = arg(0), arg(1), arg(2)
-        if not (all_static(start) and all_static(limit) and all_static(delta)) or delta[0] == 0:  # type: ignore[index]
-            return None
-        values = tuple(range(start[0], limit[0], delta[0]))  # type: ignore[index]
-        return values if len(values) <= MAX_ELEMENTS else None
-    if kind in ("onnx.ReduceProd", "onnx.ReduceSum") and v.type.rank in (0, 1):
-        a = arg(0)
-        if a is None:
-            return None
-        combine = S.product if kind == "onnx.ReduceProd" else _sum
-        return (combine(a),)
-    return None
+        picked.append(data[i])
+    return tuple(picked)
+
+
+def _binary(op, arg, follow) -> Contents | None:  # noqa: ANN001
+    fn = _BINARY[op.name]
+    if op.name == "onnx.Div" and op.results[0].type.dtype.is_float:
+        fn = _exact_div
+    return _elementwise(fn, arg(0), arg(1))
+
+
+def _floor_ceil(op, arg, follow) -> Contents | None:  # noqa: ANN001
+    src = op.operands[0].op
+    if src is not None and src.name == "onnx.Div":  # Cast(float) -> Div -> Floor/Ceil: integer division
+        fn = S.floordiv if op.name == "onnx.Floor" else S.ceildiv
+        result = _elementwise(fn, follow(src.operands[0]), follow(src.operands[1]))
+        if result is not None:
+            return result
+    return arg(0)  # of an integral value: unchanged
+
+
+def _neg(op, arg, follow) -> Contents | None:  # noqa: ANN001
+    a = arg(0)
+    return None if a is None else tuple(S.mul(d, -1) for d in a)
+
+
+def _equal_dims(x: Dim, y: Dim) -> Dim:
+    same = S.equal(x, y)
+    if same is None and (isinstance(y, int) and y <= 0 or isinstance(x, int) and x <= 0):
+        same = False  # symbols are positive sizes: never equal to 0 or -1
+    return UNKNOWN if same is None else int(same)
+
+
+def _equal(op, arg, follow) -> Contents | None:  # noqa: ANN001
+    return _elementwise(_equal_dims, arg(0), arg(1))
+
+
+def _where(op, arg, follow) -> Contents | None:  # noqa: ANN001
+    parts = _broadcast(arg(0), arg(1), arg(2))
+    if parts is None:
+        return None
+    return tuple(
+        UNKNOWN if not isinstance(c, int) else (x if c else y) for c, x, y in zip(*parts, strict=True)
+    )
+
+
+def _repeat(a: Contents | None, shape: Contents | None) -> Contents | None:
+    """A one-element content repeated to a static 1-D shape (ConstantOfShape, Expand of a scalar)."""
+    if a is None or len(a) != 1 or not all_static(shape) or len(shape) > 1:  # type: ignore[arg-type]
+        return None
+    n = shape[0] if shape else 1  # type: ignore[index]
+    return None if n > MAX_ELEMENTS else a * n
+
+
+def _constant_of_shape(op, arg, follow) -> Contents | None:  # noqa: ANN001
+    value = op.attrs.get("value")
+    return _repeat(_ints(np.asarray(value.array)) if value is not None else (0,), arg(0))
+
+
+def _expand(op, arg, follow) -> Contents | None:  # noqa: ANN001
+    return _repeat(arg(0), arg(1))
+
+
+def _range(op, arg, follow) -> Contents | None:  # noqa: ANN001
+    start, limit, delta = arg(0), arg(1), arg(2)
+    if not (all_static(start) and all_static(limit) and all_static(delta)) or delta[0] == 0:  # type: ignore[index]
+        return None
+    values = tuple(range(start[0], limit[0], delta[0]))  # type: ignore[index]
+    return values if len(values) <= MAX_ELEMENTS else None
+
+
+def _reduce(op, arg, follow) -> Contents | None:  # noqa: ANN001
+    a = arg(0)
+    if a is None or op.results[0].type.rank not in (0, 1):
+        return None
+    return (S.product(a) if op.name == "onnx.ReduceProd" else _sum(a),)
+
+
+def _slice_op(op, arg, follow) -> Contents | None:  # noqa: ANN001
+    return _slice(arg)
+
+
+#: How each op's contents follow from its operands' (binary arithmetic: _BINARY).
+_RULES: dict[str, Callable[..., Contents | None]] = {
+    "onnx.Shape": _shape,
+    "onnx.Size": _size,
+    **dict.fromkeys(
+        ("onnx.Identity", "onnx.Cast", "onnx.Squeeze", "onnx.Unsqueeze", "onnx.Reshape", "onnx.Flatten"), _same
+    ),
+    "onnx.Concat": _concat,
+    "onnx.Gather": _gather,
+    "onnx.Slice": _slice_op,
+    "onnx.Floor": _floor_ceil,
+    "onnx.Ceil": _floor_ceil,
+    "onnx.Neg": _neg,
+    "onnx.Equal": _equal,
+    "onnx.Where": _where,
+    "onnx.ConstantOfShape": _constant_of_shape,
+    "onnx.Expand": _expand,
+    "onnx.Range": _range,
+    "onnx.ReduceProd": _reduce,
+    "onnx.ReduceSum": _reduce,
+}
 
 
 #: Ops whose contents are the same flat, row-major entries whatever the operands' rank.
@@ -249,10 +301,6 @@ def _matrix_op(op, arg: Callable[[int], Contents | None]) -> Contents | None:  #
         picked = range(rows)[slice(max(-rows - 1, min(rows, starts[0])), max(-rows - 1, min(rows, ends[0])), step)]  # type: ignore[index]
         return tuple(d for r in picked for d in grid[r])
     return None
-
-
-def arg_of(op, i: int, weights: WeightStore | None, cache: dict, depth: int) -> Contents | None:  # noqa: ANN001
-    return _contents(op.operands[i] if i < len(op.operands) else None, weights, cache, depth)
 
 
 def _sum(dims: Contents) -> Dim:
