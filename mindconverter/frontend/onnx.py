@@ -19,7 +19,7 @@ import onnx
 from onnx import numpy_helper
 
 from mindconverter.errors import ArgumentError, ModelLoadError
-from mindconverter.frontend import validate
+from mindconverter.frontend import validate, validate_nodes
 from mindconverter.ir.core import Block, Builder, Dense, Func, Module, Value
 from mindconverter.ir.onnx_bridge import (
     CANONICAL_OPSET,
@@ -75,7 +75,7 @@ def load_onnx(
     graph_model = _upgrade(reference, source_opset, path)
     opset = _onnx_opset(graph_model)
     graph_model = validate.infer_types(graph_model, path)
-    validate.check_attribute_values(graph_model)
+    validate_nodes.check_attribute_values(graph_model)
 
     module = Module(name=_module_name(path), attrs={"source": "onnx", "opset": opset})
     builder = _GraphBuilder(module, path.parent)
@@ -183,7 +183,7 @@ def _with_inline_data(model: onnx.ModelProto, base_dir: Path) -> onnx.ModelProto
     for init in copy.graph.initializer:
         if init.data_location != onnx.TensorProto.EXTERNAL:
             continue
-        file = validate.external_data_file(init, base_dir)
+        file = validate_nodes.external_data_file(init, base_dir)
         offset = int({e.key: e.value for e in init.external_data}.get("offset", 0))
         nbytes = int(np.prod(init.dims, dtype=np.int64)) * dtype_from_onnx(init.data_type).to_numpy().itemsize
         with open(file, "rb") as f:
@@ -388,7 +388,7 @@ class _GraphBuilder:
     def _loader(self, init: onnx.TensorProto) -> Callable[[], np.ndarray]:
         if init.data_location == onnx.TensorProto.EXTERNAL:
             info = {e.key: e.value for e in init.external_data}
-            file = validate.external_data_file(init, self.base_dir)  # confined to the model's folder
+            file = validate_nodes.external_data_file(init, self.base_dir)  # confined to the model's folder
             dtype = dtype_from_onnx(init.data_type).to_numpy()
             shape = tuple(int(d) for d in init.dims)
             offset = int(info.get("offset", 0))

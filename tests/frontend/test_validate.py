@@ -190,12 +190,12 @@ def test_other_attribute_values(tmp_path):
 def test_valid_models_pass_the_door():
     from helpers import EXAMPLE, light_model_path
 
-    from mindconverter.frontend import validate
+    from mindconverter.frontend import validate, validate_nodes
 
     for path in (EXAMPLE, light_model_path("squeezenet"), light_model_path("inception_v1")):
         model = validate.read_model(path)
         validate.validate_model(model, path)
-        validate.check_attribute_values(onnx.shape_inference.infer_shapes(model))
+        validate_nodes.check_attribute_values(onnx.shape_inference.infer_shapes(model))
 
 
 # -- external data --------------------------------------------------------------------------
