@@ -9,7 +9,8 @@ import pytest
 
 from mindconverter.errors import VerifyError
 from mindconverter.ir import Builder, parse, verify
-from mindconverter.ir.dialect import DIALECT, create, lower_to_onnx, verify_dialect
+from mindconverter.ir.dialect import DIALECT, create, lower_to_onnx
+from mindconverter.ir.dialect_verify import verify_dialect
 from mindconverter.ir.types import DType, TensorType
 
 RNG = np.random.default_rng(0)

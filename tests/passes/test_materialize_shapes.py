@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from mindconverter.ir import parse, print_func, verify
-from mindconverter.ir.dialect import lower_to_onnx, verify_op
+from mindconverter.ir.dialect import lower_to_onnx
+from mindconverter.ir.dialect_verify import verify_op
 from mindconverter.passes.testing import check_pass, run_pass_on_text
 
 
