@@ -1,6 +1,6 @@
 """The API-table call mapper: every torch call the table knows becomes its MindSpore call.
 
-Names are resolved through the file's import bindings (mapper._ImportCollector), so `import torch.nn as tnn`,
+Names are resolved through the file's import bindings (bindings._ImportCollector), so `import torch.nn as tnn`,
 `from torch import nn as tnn` and `import torch.nn.functional as F` all find `torch.nn.*` entries.
 
 Tensor methods (`x.view(...)`, `x.size(1)`) are mapped when the receiver is known to be a tensor:
@@ -18,11 +18,12 @@ recorded so the import fix-up keeps exactly the torch imports still needed.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
 import libcst as cst
 from libcst.metadata import PositionProvider
 
+from mindconverter.migrate.bindings import MapStats, Pending, _dotted, _ImportCollector, _root_name
+from mindconverter.migrate.callargs import _arg_text, _fix_commas, _fold, _kwarg, _norm, _paren, _sig, _split, code
 from mindconverter.migrate.names import MS_ALIASES, alias_of, is_mindspore_reference
 from mindconverter.migrate.registry import MigrationContext
 from mindconverter.migrate.special import Unconvertible, load_specials
@@ -31,77 +32,6 @@ from mindconverter.migrate.table import ApiEntry, ApiTable
 _TORCH_ROOTS = ("torch", "torchvision")
 #: attributes of a tensor that are tensors again
 _TENSOR_ATTRS = {"T", "mT", "H", "data", "grad", "real", "imag"}
-_EMPTY = cst.Module([])
-
-
-def code(node: cst.CSTNode) -> str:
-    return _EMPTY.code_for_node(node)
-
-
-def _dotted(node: cst.BaseExpression) -> str | None:
-    if isinstance(node, cst.Name):
-        return node.value
-    if isinstance(node, cst.Attribute):
-        head = _dotted(node.value)
-        return None if head is None else f"{head}.{node.attr.value}"
-    return None
-
-
-def _root_name(node: cst.BaseExpression) -> str | None:
-    while isinstance(node, cst.Attribute):
-        node = node.value
-    return node.value if isinstance(node, cst.Name) else None
-
-
-def _atomic(text: str) -> bool:
-    """True when `text` can take an operator without parentheses."""
-    return bool(re.fullmatch(r"[\w.]+(\(.*\)|\[.*\])?|'[^']*'|\"[^\"]*\"", text.strip(), re.S))
-
-
-class _ImportCollector(cst.CSTVisitor):
-    """Every import binding of the file (flow-insensitive): `import torch.nn as nn` -> nn: torch.nn,
-    `from torch import nn as tnn` -> tnn: torch.nn, `import torch.nn` -> torch: torch."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.bindings: dict[str, set[str]] = {}
-
-    def visit_Import(self, node: cst.Import) -> None:
-        for alias in node.names:
-            full = _dotted(alias.name) or ""
-            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
-                self.bindings.setdefault(alias.asname.name.value, set()).add(full)
-            else:
-                head = full.split(".", 1)[0]
-                self.bindings.setdefault(head, set()).add(head)
-
-    def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
-        if node.relative or node.module is None or isinstance(node.names, cst.ImportStar):
-            return
-        module = _dotted(node.module) or ""
-        for alias in node.names:
-            name = _dotted(alias.name) or ""
-            bind = alias.asname.name.value if alias.asname is not None and isinstance(alias.asname.name, cst.Name) else name
-            self.bindings.setdefault(bind, set()).add(f"{module}.{name}")
-
-
-@dataclass
-class Pending:
-    """What the mapper decided for one call site."""
-
-    api: str
-    converted: bool
-    target: str = ""
-    message: str = ""
-    suggestion: str = ""
-
-
-@dataclass
-class MapStats:
-    residual_bindings: set[str] = field(default_factory=set)  # import bindings still used by torch code
-    aliases: set[str] = field(default_factory=set)  # MindSpore aliases the converted code uses
-    need_torch_import: bool = False
-    need_torchvision_import: bool = False
 
 
 class ApiMapper(cst.CSTTransformer):
@@ -556,74 +486,3 @@ class ApiMapper(cst.CSTTransformer):
             text += f" Maybe could convert to {pending.suggestion}."
         if self._comments:
             self._comments[-1].append(text)
-
-
-def _split(names: list[str], value: cst.BaseExpression) -> list[cst.Arg]:
-    """betas=(0.9, 0.99) -> beta1=0.9, beta2=0.99 (a non-literal value is indexed: betas[0], betas[1])."""
-    if isinstance(value, (cst.Tuple, cst.List)) and len(value.elements) == len(names):
-        return [_kwarg(n, code(el.value)) for n, el in zip(names, value.elements, strict=True)]
-    return [_kwarg(n, f"{_paren(code(value))}[{i}]") for i, n in enumerate(names)]
-
-
-def _fold(text: str) -> str:
-    """`1 - 0.1` -> `0.9`, `'none' == 'tanh'` -> `False`: a converted value made only of literals is computed."""
-    import ast
-
-    try:
-        tree = ast.parse(text, mode="eval")
-    except SyntaxError:
-        return text
-    allowed = (ast.Expression, ast.Constant, ast.BinOp, ast.UnaryOp, ast.Compare, ast.BoolOp, ast.Tuple,
-               ast.operator, ast.unaryop, ast.cmpop, ast.boolop, ast.Load)
-    if not all(isinstance(n, allowed) for n in ast.walk(tree)) or "**" in text:
-        return text
-    try:
-        value = eval(compile(tree, "<table>", "eval"), {"__builtins__": {}})  # noqa: S307 - literals only
-    except Exception:  # noqa: BLE001 - e.g. division by zero: keep the expression
-        return text
-    if isinstance(value, float):
-        return repr(round(value, 12))
-    return repr(value)
-
-
-def _sig(entry: ApiEntry) -> str:
-    return ", ".join(p.name if p.default is None else f"{p.name}={p.default}" for p in entry.params)
-
-
-def _norm(text: str) -> str:
-    return re.sub(r"\s+", "", text).replace('"', "'")
-
-
-def _paren(text: str) -> str:
-    return text if _atomic(text) else f"({text})"
-
-
-def _arg_text(arg) -> str | None:
-    if arg is None:
-        return None
-    if isinstance(arg, list):
-        if len(arg) == 1:
-            return code(arg[0].value) if arg[0].star == "*" else code(arg[0].value)
-        return "(" + ", ".join(code(a.value) for a in arg) + ")"
-    return code(arg.value)
-
-
-def _kwarg(name: str, value: str) -> cst.Arg:
-    return cst.Arg(
-        cst.parse_expression(value), keyword=cst.Name(name),
-        equal=cst.AssignEqual(cst.SimpleWhitespace(""), cst.SimpleWhitespace("")),
-    )
-
-
-def _fix_commas(args: list[cst.Arg], call: cst.Call) -> list[cst.Arg]:
-    """Every argument but the last has a comma; the last keeps one only if the source's last did."""
-    out = []
-    trailing = bool(call.args) and not isinstance(call.args[-1].comma, cst.MaybeSentinel)
-    for i, a in enumerate(args):
-        last = i == len(args) - 1
-        if last:
-            a = a if trailing and not isinstance(a.comma, cst.MaybeSentinel) else a.with_changes(comma=cst.MaybeSentinel.DEFAULT)
-        elif isinstance(a.comma, cst.MaybeSentinel):
-            a = a.with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
-        out.append(a)
-    return out
