@@ -4,9 +4,10 @@
 BatchNorm and the state_dict names of the weights, and its node names carry the module path
 (`/layer1/layer1.0/conv1/Conv`). Two things it loses are kept here:
 
-- Dropout: eval-mode exports drop `nn.Dropout` layers. During the export each one is replaced by an
-  op that is the identity in torch and exports as ONNX `Dropout(x, ratio=p, training_mode=False)`,
-  so the layer reaches the generated code as `nn.Dropout(p=p)` at its place.
+- Dropout: eval-mode exports drop `nn.Dropout` layers and `F.dropout(x, p, self.training)` calls.
+  During the export each one goes through an op that is the identity in torch and exports as ONNX
+  `Dropout(x, ratio=p, training_mode=False)`, so it reaches the generated code as `nn.Dropout(p=p)`
+  at its place (torch_dropout.py; a call's p is the one it gets in training).
 - Class names: `module_classes` maps each module path (`layer1.0`) to its class (`Bottleneck`);
   the structure-modules pass names the generated Cells after them.
 
@@ -30,7 +31,6 @@ import inspect
 import keyword
 import logging
 import os
-import types
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ import attrs
 import numpy as np
 
 from mindconverter.errors import ArgumentError, ModelLoadError
+from mindconverter.frontend.torch_dropout import DropoutCall, kept_dropouts, kept_rates, recording, training_calls
 
 log = logging.getLogger("mindconverter")
 
@@ -63,6 +64,8 @@ class TorchExport:
     keywords: list[str] | None = None
     #: Input name -> {axis: symbol} of the axes exported dynamic ({} when all are static).
     dynamic_axes: dict[str, dict[int, str]] = attrs.field(factory=dict)
+    #: p of every functional dropout call (`F.dropout(x, p, self.training)`) kept in the export, in call order.
+    functional_dropouts: list[float] = attrs.field(factory=list)
 
 
 def _torch() -> Any:
@@ -211,44 +214,6 @@ def _export_sizes(args: Sequence[Any], names: Sequence[str], axes: dict[str, dic
     return sizes
 
 
-def _dropout_function(torch: Any) -> Any:
-    class KeptDropout(torch.autograd.Function):
-        """The identity, exported as ONNX Dropout(x, ratio, training_mode=False)."""
-
-        @staticmethod
-        def forward(ctx: Any, x: Any, p: float) -> Any:
-            return x.clone()
-
-        @staticmethod
-        def symbolic(g: Any, x: Any, p: float) -> Any:
-            ratio = g.op("Constant", value_t=torch.tensor(p, dtype=torch.float32))
-            training = g.op("Constant", value_t=torch.tensor(False))
-            return g.op("Dropout", x, ratio, training)
-
-    return KeptDropout
-
-
-@contextlib.contextmanager
-def _kept_dropouts(model: Any, dropouts: dict[str, float], lost: dict[str, str]) -> Iterator[None]:
-    """While exporting, every nn.Dropout of `model` exports as ONNX Dropout; its forward is restored after."""
-    torch = _torch()
-    kept = _dropout_function(torch)
-    patched = []
-    for path, module in model.named_modules():
-        if type(module) is torch.nn.Dropout:
-            p = float(module.p)
-            module.forward = types.MethodType(lambda self, x, _p=p: kept.apply(x, _p), module)
-            patched.append(module)
-            dropouts[path] = p
-        elif isinstance(module, torch.nn.modules.dropout._DropoutNd):
-            lost[path] = type(module).__name__  # channel/alpha dropout: no exact nn.Dropout counterpart
-    try:
-        yield
-    finally:
-        for module in patched:
-            del module.forward
-
-
 @contextlib.contextmanager
 def _no_fused_attention_path() -> Iterator[None]:
     """While exporting, nn.TransformerEncoderLayer / nn.MultiheadAttention run their composite path.
@@ -310,11 +275,17 @@ def export_module(
     classes = {p: type(m).__name__ for p, m in model.named_modules() if p}
     dropouts: dict[str, float] = {}
     lost: dict[str, str] = {}
+    functional: list[float] = []
+
+    def forward() -> Any:
+        return model(**dict(zip(keywords, args, strict=True))) if keywords else model(*args)
+
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad():
-            sample = model(**dict(zip(keywords, args, strict=True))) if keywords else model(*args)
+        eval_calls: list[DropoutCall] = []
+        with torch.no_grad(), recording(model, eval_calls, identity=False):
+            sample = forward()
         flat = flatten_outputs(sample)
         if not flat:
             raise ArgumentError(f"{type(model).__name__}.forward returns no tensor")
@@ -328,8 +299,9 @@ def export_module(
             )
         if output_names is None:
             output_names = _output_names(flat)
-        with _kept_dropouts(model, dropouts, lost), _positional_forward(model, keywords), _no_fused_attention_path(), \
-                torch.no_grad():
+        rates = kept_rates(training_calls(model, forward) if eval_calls else None, eval_calls)
+        with kept_dropouts(model, rates, dropouts, lost, functional), _positional_forward(model, keywords), \
+                _no_fused_attention_path(), torch.no_grad():
             torch.onnx.export(
                 model, args, str(path), opset_version=opset, dynamo=False, do_constant_folding=False,
                 input_names=names, output_names=list(output_names), dynamic_axes=axes or None,
@@ -352,7 +324,8 @@ def export_module(
         log.warning("%s at '%s' is not kept: only nn.Dropout layers are restored (it is the identity in inference)", cls, p)
     if export_sizes:
         _write_export_sizes(Path(path), export_sizes)
-    return TorchExport(Path(path), names, list(output_names), classes, dropouts, lost, keywords, axes)
+    log.debug("functional dropouts kept: %s", functional)
+    return TorchExport(Path(path), names, list(output_names), classes, dropouts, lost, keywords, axes, functional)
 
 
 def _write_export_sizes(path: Path, sizes: dict[str, int]) -> None:

@@ -1,0 +1,185 @@
+"""Dropout through the torch export: nn.Dropout layers and functional dropout calls become ONNX Dropout nodes.
+
+An eval-mode export drops every dropout (it is the identity in inference). While exporting, each
+one is routed through an op that is the identity in torch, so the traced values stay those of eval,
+and exports as `Dropout(x, ratio=p, training_mode=False)`: the converter writes `nn.Dropout(p=p)`
+at its place.
+
+- Layers: every `nn.Dropout` module (any p). Channel and alpha dropouts (`nn.Dropout2d`,
+  `nn.AlphaDropout`, ...) have no exact nn.Dropout counterpart; they are listed as lost.
+- Calls: `F.dropout(x, p, self.training)` / `nn.functional.dropout` / `torch.dropout` in any
+  forward (names bound before the export, `from torch.nn.functional import dropout`, are not
+  reached). Their p is the one the call gets in **training**: transformers' attention passes
+  `p=0.0 if not self.training else self.dropout` and `nn.MultiheadAttention` sets p to 0 in eval, so
+  the eval p would lose them. One forward in training mode (buffers restored, the RNG state kept,
+  every dropout the identity) records the (p, training) of each call in order; the i-th call of the
+  export keeps the i-th p when it was called with training=True and 0 < p < 1. When that forward
+  fails or makes a different number of calls than eval, a call is kept with its eval p when it
+  passes training=False (a warning says so).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import types
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import attrs
+
+log = logging.getLogger("mindconverter")
+
+
+@attrs.frozen
+class DropoutCall:
+    """One functional dropout call: its p and its training flag."""
+
+    p: float
+    training: bool
+
+    @property
+    def drops(self) -> bool:
+        return self.training and 0.0 < self.p < 1.0
+
+
+def _kept_function(torch: Any) -> Any:
+    class KeptDropout(torch.autograd.Function):
+        """The identity, exported as ONNX Dropout(x, ratio, training_mode=False)."""
+
+        @staticmethod
+        def forward(ctx: Any, x: Any, p: float) -> Any:
+            return x.clone()
+
+        @staticmethod
+        def symbolic(g: Any, x: Any, p: float) -> Any:
+            ratio = g.op("Constant", value_t=torch.tensor(p, dtype=torch.float32))
+            training = g.op("Constant", value_t=torch.tensor(False))
+            return g.op("Dropout", x, ratio, training)
+
+    return KeptDropout
+
+
+@contextlib.contextmanager
+def _kept_layers(model: Any, dropouts: dict[str, float], lost: dict[str, str]) -> Iterator[None]:
+    """Every nn.Dropout of `model` exports as ONNX Dropout (recorded in `dropouts`); its forward is restored after."""
+    import torch
+
+    kept = _kept_function(torch)
+    patched = []
+    for path, module in model.named_modules():
+        if type(module) is torch.nn.Dropout:
+            p = float(module.p)
+            module.forward = types.MethodType(lambda self, x, _p=p: kept.apply(x, _p), module)
+            patched.append(module)
+            dropouts[path] = p
+        elif isinstance(module, torch.nn.modules.dropout._DropoutNd):
+            lost[path] = type(module).__name__  # channel/alpha dropout: no exact nn.Dropout counterpart
+    try:
+        yield
+    finally:
+        for module in patched:
+            del module.forward
+
+
+#: A handler gets (x, p, training) of a functional dropout call and returns its result, or None for torch's.
+Handler = Callable[[Any, float, bool], Any]
+
+
+@contextlib.contextmanager
+def _functional(handler: Handler) -> Iterator[None]:
+    """`torch.nn.functional.dropout` and `torch.dropout` go through `handler` (module attributes, restored after)."""
+    import torch
+
+    functional, original_functional, original_torch = torch.nn.functional, torch.nn.functional.dropout, torch.dropout
+
+    def dropout(input: Any, p: float = 0.5, training: bool = True, inplace: bool = False) -> Any:  # noqa: A002
+        out = handler(input, p, training)
+        return original_functional(input, p, training, inplace) if out is None else out
+
+    def torch_dropout(input: Any, p: float, train: bool) -> Any:  # noqa: A002 - torch's parameter names
+        out = handler(input, p, train)
+        return original_torch(input, p, train) if out is None else out
+
+    functional.dropout, torch.dropout = dropout, torch_dropout
+    try:
+        yield
+    finally:
+        functional.dropout, torch.dropout = original_functional, original_torch
+
+
+@contextlib.contextmanager
+def recording(model: Any, calls: list[DropoutCall], identity: bool) -> Iterator[None]:
+    """Functional dropout calls append their DropoutCall to `calls`; they return x itself when `identity`, else run.
+
+    nn.Dropout layers are the identity meanwhile, as in the export, so they are not counted as calls.
+    """
+
+    def record(x: Any, p: float, training: bool) -> Any:
+        calls.append(DropoutCall(float(p), bool(training)))
+        return x if identity else None
+
+    with _kept_layers(model, {}, {}), _functional(record):
+        yield
+
+
+def training_calls(model: Any, forward: Callable[[], Any]) -> list[DropoutCall] | None:
+    """The functional dropout calls of one `forward()` with `model` in training mode (None when it fails).
+
+    Nothing of the model changes: buffers (BatchNorm statistics) are restored, the training flags
+    too, and torch's RNG state is kept; every dropout is the identity, so nothing random runs.
+    """
+    import torch
+
+    flags = [(m, m.training) for m in model.modules()]
+    buffers = [(b, b.detach().clone()) for b in model.buffers()]
+    calls: list[DropoutCall] = []
+    try:
+        model.train()
+        with torch.random.fork_rng(devices=[]), torch.no_grad(), recording(model, calls, True):
+            forward()
+    except Exception as exc:  # noqa: BLE001 - a model may not run in training mode; eval p's are used then
+        log.info("the training-mode forward failed (%s: %s): functional dropouts keep their eval p",
+                 type(exc).__name__, exc)
+        return None
+    finally:
+        for module, training in flags:
+            module.training = training
+        with torch.no_grad():
+            for buffer, saved in buffers:
+                buffer.copy_(saved)
+    return calls
+
+
+def kept_rates(train: list[DropoutCall] | None, eval_calls: list[DropoutCall]) -> list[float | None]:
+    """The p each functional call of the eval forward exports with (None: not a dropout, stays the identity)."""
+    if train is not None and len(train) == len(eval_calls):
+        return [c.p if c.drops else None for c in train]
+    if train is not None:
+        log.warning("the forward makes %d functional dropout calls in training and %d in eval: they are kept "
+                    "with the p they get in eval (calls with training=False)", len(train), len(eval_calls))
+    return [c.p if not c.training and 0.0 < c.p < 1.0 else None for c in eval_calls]
+
+
+@contextlib.contextmanager
+def kept_dropouts(model: Any, rates: list[float | None], dropouts: dict[str, float], lost: dict[str, str],
+                  kept_calls: list[float]) -> Iterator[None]:
+    """While exporting: nn.Dropout layers and the functional calls with a rate in `rates` export as ONNX Dropout.
+
+    The i-th functional call uses `rates[i]`; the p of each one kept is appended to `kept_calls`.
+    """
+    import torch
+
+    kept = _kept_function(torch)
+    index = iter(range(len(rates)))
+
+    def keep(x: Any, p: float, training: bool) -> Any:
+        i = next(index, None)
+        rate = rates[i] if i is not None else None
+        if rate is None or not isinstance(x, torch.Tensor):
+            return None
+        kept_calls.append(rate)
+        return kept.apply(x, rate)
+
+    with _kept_layers(model, dropouts, lost), _functional(keep):
+        yield
