@@ -231,7 +231,7 @@ class Conversion:
             staged = output_paths(self.name, stage_dir, stage_dir)
             staged["script"].write_text(self.gen.code)
             write_checkpoint(self.gen.checkpoint, staged["checkpoint"])
-            write_weight_map(self.name, self.gen.checkpoint, staged["weight_map"])
+            write_weight_map(self.name, self.gen.checkpoint, staged["weight_map"], self.tied_weights())
             self.final_check(staged)
             report = report_json(self.name, self.module, self.source_json(), self.gen, self.parity, self.check_note,
                                  self.timings)
@@ -282,6 +282,13 @@ class Conversion:
             entry["checked_at"] = dict(cases[0].sizes)
         self.timings["mindir"] = time.perf_counter() - start
         return entry
+
+    def tied_weights(self) -> list[list[str]]:
+        """Groups of source weight names of one shared tensor, as the torch frontend records them (weight map)."""
+        from mindconverter.frontend.torch import TIED_WEIGHTS_KEY
+
+        metadata = {p.key: p.value for p in self.source.source_model.metadata_props}
+        return json.loads(metadata.get(TIED_WEIGHTS_KEY, "[]"))
 
     def source_json(self) -> dict[str, Any]:
         ref = self.reference

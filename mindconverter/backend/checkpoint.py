@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import mmap
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -102,27 +102,54 @@ def write_checkpoint(entries: list[CheckpointEntry], path: Path) -> None:
     write_tensors(((e.name, e.ref.array) for e in entries), path)
 
 
-def weight_map(model_name: str, entries: list[CheckpointEntry]) -> dict:
-    """MindConverter's weight map: converted weight -> source weight (name, shape, data_type)."""
-    rows = []
+def _row(e: CheckpointEntry, source: str | None = None, tied: list[str] | None = None) -> dict:
+    array = e.ref.array
+    row = {
+        "converted_weight": {
+            "name": e.name,
+            "shape": [int(d) for d in array.shape],
+            "data_type": _MS_DTYPE_NAMES.get(str(array.dtype), str(array.dtype)),
+        },
+        "source_weight": {
+            "name": source or e.ref.source or "",
+            "shape": [int(d) for d in e.ref.source_shape],
+            "data_type": e.ref.source_dtype,
+        },
+    }
+    if tied:
+        row["source_weight"]["tied"] = tied
+    return row
+
+
+def _module_path(name: str) -> str:
+    return name.rsplit(".", 1)[0] if "." in name else ""
+
+
+def weight_map(model_name: str, entries: list[CheckpointEntry], tied: Sequence[Sequence[str]] = ()) -> dict:
+    """MindConverter's weight map: converted weight -> source weight (name, shape, data_type).
+
+    `tied` lists groups of source names of one shared tensor (GPT-2's `transformer.wte.weight` and
+    `lm_head.weight`); the source model file holds it under one of them. Every name of a group is in
+    the map, each row with `"tied"`: the group's other names. A converted weight from the shared tensor
+    takes the name of the group whose module path is its own (`lm_head.weight` for `lm_head.weight`);
+    a name no converted weight took gets a row of its own, pointing to the first one.
+    """
+    groups = {name: list(group) for group in tied for name in group}
+    rows, named, first = [], set(), {}
     for e in entries:
-        array = e.ref.array
-        rows.append(
-            {
-                "converted_weight": {
-                    "name": e.name,
-                    "shape": [int(d) for d in array.shape],
-                    "data_type": _MS_DTYPE_NAMES.get(str(array.dtype), str(array.dtype)),
-                },
-                "source_weight": {
-                    "name": e.ref.source or "",
-                    "shape": [int(d) for d in e.ref.source_shape],
-                    "data_type": e.ref.source_dtype,
-                },
-            }
-        )
+        group = groups.get(e.ref.source or "")
+        if group is None:
+            rows.append(_row(e))
+            continue
+        source = next((n for n in group if _module_path(n) == _module_path(e.name) and n not in named), e.ref.source)
+        named.add(source)
+        first.setdefault(tuple(group), e)
+        rows.append(_row(e, source, [n for n in group if n != source]))
+    for group, e in first.items():
+        rows.extend(_row(e, name, [n for n in group if n != name]) for name in group if name not in named)
     return {model_name: rows}
 
 
-def write_weight_map(model_name: str, entries: list[CheckpointEntry], path: Path) -> None:
-    path.write_text(json.dumps(weight_map(model_name, entries), indent=2) + "\n")
+def write_weight_map(model_name: str, entries: list[CheckpointEntry], path: Path,
+                     tied: Sequence[Sequence[str]] = ()) -> None:
+    path.write_text(json.dumps(weight_map(model_name, entries, tied), indent=2) + "\n")

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import json
 import keyword
 import logging
 import os
@@ -42,6 +43,9 @@ from mindconverter.errors import ArgumentError, ModelLoadError
 from mindconverter.frontend.torch_dropout import DropoutCall, kept_dropouts, kept_rates, recording, training_calls
 
 log = logging.getLogger("mindconverter")
+
+#: The ONNX metadata entry holding the tied weights (JSON list of lists of state_dict keys; see tied_weights).
+TIED_WEIGHTS_KEY = "mindconverter.tied_weights"
 
 #: The opset torch exports at (the frontend's canonical opset, so nothing is upgraded).
 EXPORT_OPSET = 17
@@ -322,22 +326,39 @@ def export_module(
         model.train(was_training)
     for p, cls in lost.items():
         log.warning("%s at '%s' is not kept: only nn.Dropout layers are restored (it is the identity in inference)", cls, p)
-    if export_sizes:
-        _write_export_sizes(Path(path), export_sizes)
+    tied = tied_weights(model)
+    if export_sizes or tied:
+        _write_metadata(Path(path), {**{k: str(v) for k, v in export_sizes.items()},
+                                     **({TIED_WEIGHTS_KEY: json.dumps(tied)} if tied else {})})
     log.debug("functional dropouts kept: %s", functional)
     return TorchExport(Path(path), names, list(output_names), classes, dropouts, lost, keywords, axes, functional)
 
 
-def _write_export_sizes(path: Path, sizes: dict[str, int]) -> None:
-    """Record each dynamic axis's export size in the model's metadata (runtime_check/sizes.py reads it)."""
+def _write_metadata(path: Path, entries: dict[str, str]) -> None:
+    """Add entries to the model's metadata: each dynamic axis's export size (runtime_check/sizes.py reads them)
+    and the tied weights (the driver passes them to the weight map)."""
     import onnx
 
     model = onnx.load(str(path))
     present = {p.key for p in model.metadata_props}
-    for symbol, size in sizes.items():
-        if symbol not in present:
-            model.metadata_props.add(key=symbol, value=str(size))
+    for key, value in entries.items():
+        if key not in present:
+            model.metadata_props.add(key=key, value=value)
     onnx.save(model, str(path))
+
+
+def tied_weights(model: Any) -> list[list[str]]:
+    """The state_dict keys that name one shared tensor, a list per tensor (GPT-2: transformer.wte.weight, lm_head.weight).
+
+    The export keeps such a tensor once, under its first name; the weight map lists the others too.
+    """
+    keys = set(model.state_dict())
+    groups: dict[int, list[str]] = {}
+    named = [*model.named_parameters(remove_duplicate=False), *model.named_buffers(remove_duplicate=False)]
+    for name, tensor in named:
+        if name in keys:
+            groups.setdefault(id(tensor), []).append(name)
+    return [names for names in groups.values() if len(names) > 1]
 
 
 def _keywords(model: Any, dummy_inputs: dict[str, Any]) -> list[str]:

@@ -3,9 +3,9 @@
 Each family converts from the live module with no placeholder; the generated Cells take the torch
 class names; the weight map names the state_dict keys; a TrainOneStepCell step changes the loss.
 The LSTM classifier runs in CI, the others (a few seconds to a minute each on a shared CPU) are slow. The export keeps initializers with equal
-values apart (a BatchNorm weight of ones, zero biases), so each state_dict key keeps its name; only
-tied weights (GPT-2's lm_head = wte, T5's embed_tokens = shared: one Parameter under two keys) have
-one entry, under the first key (xfail).
+values apart (a BatchNorm weight of ones, zero biases), so each state_dict key keeps its name; tied
+weights (GPT-2's lm_head = wte, T5's embed_tokens = shared: one Parameter under two keys) are exported
+once, and the weight map lists their other keys as well.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ CLASSES = {
     "efficientnet": {"InvertedResidual", "SqueezeExcitation"},
 }
 NEEDS_TRANSFORMERS = {"gpt2_lm_head", "vit", "t5_encoder"}
-#: Families with tied weights: the second state_dict key of the shared Parameter is not in the weight map.
+#: Families with tied weights (one tensor under two state_dict keys).
 TIED = {"gpt2_lm_head", "t5_encoder"}
 
 
@@ -66,18 +66,16 @@ def test_family_converts_with_parity_in_both_modes_and_torch_class_names(name, t
         assert "nn.Dropout(p=0.2)" in result.script.read_text()
 
 
-@pytest.mark.parametrize("name", [
-    pytest.param(n, marks=([] if n == "lstm" else [pytest.mark.slow])
-                 + ([pytest.mark.xfail(strict=True, reason="tied weights: one entry for two keys")]
-                    if n in TIED else []), id=n)
-    for n in tf.FAMILIES
-])
+@pytest.mark.parametrize("name", [_family(n) for n in tf.FAMILIES])
 def test_every_state_dict_key_is_in_the_weight_map(name, tmp_path_factory):
     model, result, _ = _converted(name, tmp_path_factory)
     weights = json.loads(result.weight_map.read_text())
-    sources = {w["source_weight"]["name"] for entries in weights.values() for w in entries}
+    rows = [w for entries in weights.values() for w in entries]
+    sources = {w["source_weight"]["name"] for w in rows}
     missing = [k for k in model.state_dict() if k not in sources and not k.endswith("num_batches_tracked")]
     assert missing == [], missing
+    tied = {w["source_weight"]["name"] for w in rows if w["source_weight"].get("tied")}
+    assert bool(tied) == (name in TIED), tied
 
 
 @pytest.mark.parametrize("name", [_family(n) for n in tf.FAMILIES])
