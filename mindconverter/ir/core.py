@@ -8,12 +8,15 @@ each) for control flow. Weights live outside the text, in `Module.weights`, keye
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from attrs import define, field
 
 from mindconverter.ir.types import DType, TensorType
+
+if TYPE_CHECKING:
+    from mindconverter.ir.uses import Uses
 
 #: Inline constants up to this many elements print as `dense<[...]>`; larger ones go to the weight store.
 INLINE_LIMIT = 16
@@ -282,31 +285,37 @@ def is_param(value: Value) -> bool:
 
 
 class Builder:
-    """Creates ops at an insertion point (before an op, or at the end of a block)."""
+    """Creates ops at an insertion point (before an op, or at the end of a block).
 
-    def __init__(self, block: Block, index: int | None = None) -> None:
+    Given `uses` (a use index, `ir/uses.py`), it indexes the operands of every op it inserts.
+    """
+
+    def __init__(self, block: Block, index: int | None = None, uses: Uses | None = None) -> None:
         self.block = block
         self.index = len(block.ops) if index is None else index
+        self.uses = uses
 
     @classmethod
-    def before(cls, op: Op) -> Builder:
+    def before(cls, op: Op, uses: Uses | None = None) -> Builder:
         assert op.parent is not None, f"{op!r} is not in a block"
-        return cls(op.parent, op.parent.ops.index(op))
+        return cls(op.parent, op.parent.ops.index(op), uses)
 
     @classmethod
-    def after(cls, op: Op) -> Builder:
+    def after(cls, op: Op, uses: Uses | None = None) -> Builder:
         assert op.parent is not None, f"{op!r} is not in a block"
-        return cls(op.parent, op.parent.ops.index(op) + 1)
+        return cls(op.parent, op.parent.ops.index(op) + 1, uses)
 
     @classmethod
-    def at_end(cls, block: Block) -> Builder:
+    def at_end(cls, block: Block, uses: Uses | None = None) -> Builder:
         index = len(block.ops) - (1 if block.terminator is not None else 0)
-        return cls(block, index)
+        return cls(block, index, uses)
 
     def insert(self, op: Op) -> Op:
         op.parent = self.block
         self.block.ops.insert(self.index, op)
         self.index += 1
+        if self.uses is not None:
+            self.uses.add(op)
         return op
 
     def create(
@@ -396,7 +405,10 @@ def use_counts(root: Func | Block) -> dict[Value, int]:
 
 
 def users(root: Func | Block) -> dict[Value, list[Op]]:
-    """The ops using each value, in program order."""
+    """The ops using each value, in program order: one walk of `root`.
+
+    A pass that changes the IR between questions keeps a use index instead (`ir.uses.Uses`).
+    """
     result: dict[Value, list[Op]] = {}
     for op in root.walk():
         for v in op.operands:

@@ -21,7 +21,8 @@ import attrs
 import numpy as np
 
 from mindconverter.ir import dialect
-from mindconverter.ir.core import Builder, Func, Module, Op, Value, erase_op, known_array, replace_uses, users
+from mindconverter.ir.core import Builder, Func, Module, Op, Value, known_array
+from mindconverter.ir.uses import Uses
 from mindconverter.passes.manager import PassContext, register_pass
 
 
@@ -56,27 +57,34 @@ class Candidate:
 
 
 class Rewriter:
-    """What a pattern's `rewrite` may use: builders, dialect-op creation, replacement and facts about values."""
+    """What a pattern's `rewrite` may use: builders, dialect-op creation, replacement and facts about values.
+
+    Questions about users are answered by one use index of the function (`ir/uses.py`), built on the
+    first question and kept current by `builder`, `create` and `replace`: a pattern pass walks the
+    function once, whatever the number of rewrites.
+    """
 
     def __init__(self, module: Module, func: Func) -> None:
         self.module, self.func, self.weights = module, func, module.weights
-        self._users: dict[Value, list[Op]] | None = None
+        self._uses: Uses | None = None
         self.touched: list[Op] = []
+
+    @property
+    def uses(self) -> Uses:
+        """The use index of the function."""
+        if self._uses is None:
+            self._uses = Uses(self.func)
+        return self._uses
 
     # -- facts ----------------------------------------------------------------------------------
 
     def users(self, v: Value) -> list[Op]:
         """The ops that use `v` (the func's `ir.return` included)."""
-        if self._users is None:
-            self._users = users(self.func)
-        return self._users.get(v, [])
+        return self.uses.users(v)
 
     def only_user(self, v: Value) -> Op | None:
         """The single op using `v` once, or None when it has none or several uses."""
-        us = self.users(v)
-        if len(us) != 1 or sum(1 for x in us[0].operands if x is v) != 1:
-            return None
-        return us[0]
+        return self.uses.only_user(v)
 
     @staticmethod
     def is_known(v: Value | None) -> bool:
@@ -98,7 +106,8 @@ class Rewriter:
     # -- changes --------------------------------------------------------------------------------
 
     def builder(self, op: Op) -> Builder:
-        return Builder.before(op)
+        """A builder inserting before `op`; the ops it creates are indexed."""
+        return Builder.before(op, uses=self.uses)
 
     def create(self, before: Op, name: str, operands: list[Value | None], loc: tuple[str, ...], **attributes: Any) -> Op:
         """Create the dialect op `name` before `before`, typed by its shape rule."""
@@ -106,20 +115,17 @@ class Rewriter:
 
     def replace(self, op: Op, values: list[Value], matched: list[Op] = ()) -> None:
         """Replace the results of `op` by `values`, erase it, and erase the `matched` ops left without users."""
-        replace_uses(self.func, dict(zip(op.results, values, strict=True)))
-        erase_op(op)
-        self._users = None
+        self.uses.replace(dict(zip(op.results, values, strict=True)))
+        self.uses.erase(op)
         self.touched.extend(matched)
 
     def erase_dead(self) -> None:
         """Erase matched ops whose results are no longer used (in reverse order, so producers go last)."""
-        counts = users(self.func)
+        uses = self.uses
         for op in reversed(self.touched):
-            if op.parent is not None and all(not counts.get(r) for r in op.results):
-                erase_op(op)
-                counts = users(self.func)
+            if op.parent is not None and all(not uses.count(r) for r in op.results):
+                uses.erase(op)
         self.touched.clear()
-        self._users = None
 
 
 def fused_loc(*ops: Op) -> tuple[str, ...]:
