@@ -17,18 +17,41 @@ indexes the ops that compute the new values when they were created without it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from mindconverter.ir.core import Block, Func, Op, Value, erase_op
+
+
+def ancestor(op: Op, block: Block) -> Op | None:
+    """The op of `block` that is `op` or holds it in a region; None when `op` is not under `block`."""
+    while op.parent is not block:
+        owner = op.parent.parent if op.parent is not None else None
+        if not isinstance(owner, Op):
+            return None
+        op = owner
+    return op
 
 
 def inside(op: Op, block: Block) -> bool:
     """Whether `op` is in `block`, directly or in a region of one of its ops."""
-    where = op.parent
-    while where is not None:
-        if where is block:
-            return True
-        owner = where.parent
-        where = owner.parent if isinstance(owner, Op) else None
-    return False
+    return ancestor(op, block) is not None
+
+
+def place(op: Op, block: Block) -> tuple[int, ...] | None:
+    """Where `op` is under `block`, as indexes (op in `block`, region, op in region, ...); None when it is not.
+
+    Sorting ops by their places gives walk (program) order.
+    """
+    path: list[int] = []
+    while op.parent is not block:
+        region = op.parent
+        owner = region.parent if region is not None else None
+        if not isinstance(owner, Op):
+            return None
+        path += [region.ops.index(op), owner.regions.index(region)]
+        op = owner
+    path.append(block.ops.index(op))
+    return tuple(reversed(path))
 
 
 class Uses:
@@ -94,10 +117,10 @@ class Uses:
             slots = self._slots.setdefault(value, {})
             slots[op] = slots.get(op, 0) + 1
 
-    def replace(self, mapping: dict[Value, Value], within: Block | None = None) -> int:
+    def replace(self, mapping: dict[Value, Value], where: Callable[[Op], bool] | None = None) -> int:
         """Replace every use of a key of `mapping` by its value (chains a -> b -> c followed); returns the count.
 
-        With `within`, only the uses by ops in that block (or nested in it) change.
+        With `where`, only the uses by ops for which it is true change (`lambda op: inside(op, region)`).
         """
         count = 0
         for old in mapping:
@@ -106,7 +129,7 @@ class Uses:
                 new = mapping[new]
             self._index_new(new)
             for op in self.users(old):
-                if within is not None and not inside(op, within):
+                if where is not None and not where(op):
                     continue
                 for i, v in enumerate(op.operands):
                     if v is old:

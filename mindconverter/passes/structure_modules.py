@@ -6,8 +6,10 @@ from collections.abc import Hashable
 
 import attrs
 
-from mindconverter.ir.core import Block, Builder, Func, Module, Op, Value, replace_uses
+from mindconverter.ir.core import Block, Builder, Func, Module, Op, Value
 from mindconverter.ir.scopes import SourceScopes, op_path
+from mindconverter.ir.uses import Uses, ancestor, place
+from mindconverter.ir.uses import inside as in_block
 from mindconverter.passes.manager import PassContext, register_pass
 from mindconverter.passes.structure_repeats import Instance, defined_values, external_values, plan_repeats
 
@@ -22,26 +24,30 @@ def _is_structural(op: Op) -> bool:
     return op.name not in ("ir.param", "ir.const", "ir.return", "ir.yield")
 
 
-def _outline(func: Func, block: Block, ops: list[Op], name: str) -> Op | None:
+def _outline(uses: Uses, block: Block, ops: list[Op], name: str) -> Op | None:
     """Move `ops` (in `block`, program order) into a new mc.cell named `name`; None when they cannot move.
 
     The cell takes the place of the last op; this is valid when no op outside the group uses a result
-    of the group before that place.
+    of the group before that place. The users of the group's values come from the use index `uses`
+    (kept current here), so outlining costs the group and its uses, not the whole block.
     """
     members = set(ops)
     inside = defined_values(ops)
     inputs = external_values(ops, inside)  # weights and constants stay outside; the region sees them
     last = block.ops.index(ops[-1])
+    places = {}
+    for v in inside:
+        for user in uses.users(v):
+            top = ancestor(user, block)
+            if top is not None and top not in members:
+                places[user] = place(user, block)
     outputs: dict[Value, None] = {}
-    for i, op in enumerate(block.ops):
-        if op in members:
-            continue
-        for inner in op.walk():
-            for v in inner.operands:
-                if v is not None and v in inside:
-                    if i < last:
-                        return None  # used between the group's ops: the group is not contiguous in the dataflow
-                    outputs.setdefault(v)
+    for user in sorted(places, key=places.__getitem__):  # in program order: the cell's results follow first use
+        for v in user.operands:
+            if v is not None and v in inside:
+                if places[user][0] < last:
+                    return None  # used between the group's ops: the group is not contiguous in the dataflow
+                outputs.setdefault(v)
     if not outputs:
         return None
     args = [Value(v.type, None) for v in inputs]
@@ -50,17 +56,16 @@ def _outline(func: Func, block: Block, ops: list[Op], name: str) -> Op | None:
         block.ops.remove(op)
         op.parent = region
         region.ops.append(op)
-    replace_uses(region, dict(zip(inputs, args, strict=True)))
+    uses.replace(dict(zip(inputs, args, strict=True)), where=lambda op: in_block(op, region))
     outs = list(outputs)
-    Builder(region).create("ir.yield", outs)
-    cell = Builder(block, last - len(ops) + 1).create("mc.cell", list(inputs), [v.type for v in outs], {"name": name}, (), [region])
+    Builder(region, uses=uses).create("ir.yield", outs)
+    cell = Builder(block, last - len(ops) + 1, uses).create(
+        "mc.cell", list(inputs), [v.type for v in outs], {"name": name}, (), [region]
+    )
     mapping = dict(zip(outs, cell.results, strict=True))
     for v, r in mapping.items():
         r.name = v.name
-    for op in block.ops:
-        if op is not cell:
-            for inner in op.walk():
-                inner.operands = [mapping.get(v, v) if v is not None else None for v in inner.operands]
+    uses.replace(mapping, where=lambda op: not in_block(op, region))
     return cell
 
 
@@ -75,11 +80,37 @@ def _leaf(op: Op, base: Path, scopes: SourceScopes | None) -> str:
     return ".".join(path[len(base):]) if path[: len(base)] == base else ".".join(path)
 
 
-def skeleton(cell: Op, bypass: Op | None = None, scopes: SourceScopes | None = None) -> Hashable:
+class Skeletons:
+    """Skeletons computed once per cell: in a skeleton a nested cell stands as the number of its own.
+
+    So a skeleton is as long as its cell's own ops, and comparing or hashing it costs that much.
+    `forget(cell)` after changing a cell (the cells around it change too).
+    """
+
+    def __init__(self, scopes: SourceScopes | None = None) -> None:
+        self.scopes = scopes
+        self._of: dict[Op, int] = {}
+        self._numbers: dict[Hashable, int] = {}
+
+    def number(self, cell: Op) -> int:
+        """The number of `cell`'s skeleton: cells with equal skeletons have equal numbers."""
+        if cell not in self._of:
+            self._of[cell] = self._numbers.setdefault(skeleton(cell, scopes=self.scopes, memo=self), len(self._numbers))
+        return self._of[cell]
+
+    def forget(self, cell: Op | Func | None) -> None:
+        while isinstance(cell, Op):
+            self._of.pop(cell, None)
+            cell = cell.parent.parent if cell.parent is not None else None
+
+
+def skeleton(cell: Op, bypass: Op | None = None, scopes: SourceScopes | None = None, memo: Skeletons | None = None) -> Hashable:
     """The structure of a cell: op names, member names and dataflow; no attribute values or shapes.
 
     With `bypass` (a sub-cell of one input and one output), that sub-cell is treated as the identity.
+    Skeletons compare equal only when made with the same `memo` (nested cells are numbered by it).
     """
+    memo = Skeletons(scopes) if memo is None else memo
     region = cell.regions[0]
     base = tuple(cell.attrs["name"].split("."))
     ref: dict[Value, Hashable] = {a: ("arg", i) for i, a in enumerate(region.args)}
@@ -92,8 +123,8 @@ def skeleton(cell: Op, bypass: Op | None = None, scopes: SourceScopes | None = N
         operands = tuple(
             None if v is None else ref.get(v, ("ext", v.op.name if v.op is not None else "arg")) for v in op.operands
         )
-        nested = skeleton(op, scopes=scopes) if op.name == "mc.cell" else None
-        items.append((op.name, _leaf(op, base, scopes), operands, len(op.results), nested, bool(op.attrs.get("absent"))))
+        nested = memo.number(op) if op.name == "mc.cell" else None
+        items.append((op.name, _leaf(op, base, memo.scopes), operands, len(op.results), nested, bool(op.attrs.get("absent"))))
         for j, r in enumerate(op.results):
             ref[r] = ("op", k, j)
         k += 1
@@ -106,9 +137,10 @@ def _add_absent_sub_cells(cells: list[Op], scopes: SourceScopes | None = None) -
     torchvision's Bottleneck has a `downsample` only in the first block of each stage; with the absent
     copies, all blocks share one structure (and one class, whose `downsample` may be None).
     """
+    memo = Skeletons(scopes)
     by_skeleton: dict[Hashable, list[Op]] = {}
     for c in cells:
-        by_skeleton.setdefault(skeleton(c, scopes=scopes), []).append(c)
+        by_skeleton.setdefault(skeleton(c, memo=memo), []).append(c)
     changed = False
     done: set[tuple[int, str]] = set()
     for a in cells:
@@ -117,7 +149,7 @@ def _add_absent_sub_cells(cells: list[Op], scopes: SourceScopes | None = None) -
                 continue
             if sub.operands[0] is None or sub.operands[0].owner is None:
                 continue
-            key = skeleton(a, bypass=sub, scopes=scopes)
+            key = skeleton(a, bypass=sub, memo=memo)
             leaf = sub.attrs["name"].split(".")[-1]
             for b in by_skeleton.get(key, []):
                 sub.attrs["optional"] = True
@@ -125,6 +157,7 @@ def _add_absent_sub_cells(cells: list[Op], scopes: SourceScopes | None = None) -
                 if (id(b), leaf) not in done:
                     done.add((id(b), leaf))
                     _insert_absent(a, sub, b)
+                    memo.forget(b)
     return changed
 
 
@@ -180,19 +213,20 @@ def _variadic_entrances(cells: list[Op], scopes: SourceScopes | None = None) -> 
     structure after the concat (the first layer of a block; an exporter may have dropped its one-input
     concat) gets a one-input concat and is marked the same way, so all share one class.
     """
+    memo = Skeletons(scopes)
     entrances = {c: op for c in cells if not c.attrs.get("absent") and (op := _entrance_concat(c)) is not None}
-    shapes = {skeleton(c, bypass=op, scopes=scopes): op for c, op in entrances.items() if len(op.operands) >= 2}
+    shapes = {skeleton(c, bypass=op, memo=memo): op for c, op in entrances.items() if len(op.operands) >= 2}
     changed = False
     for cell in cells:
         region = cell.regions[0]
         if cell.attrs.get("absent") or cell.attrs.get("varargs") or not region.args:
             continue
         if cell in entrances:
-            if skeleton(cell, bypass=entrances[cell], scopes=scopes) in shapes:
+            if skeleton(cell, bypass=entrances[cell], memo=memo) in shapes:
                 cell.attrs["varargs"] = VARARGS
                 changed = True
             continue
-        model = shapes.get(skeleton(cell, scopes=scopes)) if len(region.args) == 1 else None
+        model = shapes.get(skeleton(cell, memo=memo)) if len(region.args) == 1 else None
         if model is None:
             continue
         arg = region.args[0]
@@ -200,6 +234,7 @@ def _variadic_entrances(cells: list[Op], scopes: SourceScopes | None = None) -> 
         for inner in region.walk():
             if inner is not concat:
                 inner.operands = [concat.results[0] if v is arg else v for v in inner.operands]
+        memo.forget(cell)
         cell.attrs["varargs"] = VARARGS
         changed = True
     return changed
@@ -224,7 +259,8 @@ def _stages(instances: list[Instance]) -> list[list[Instance]]:
 
 
 def _outline_repeats(
-    func: Func, ctx: PassContext, block: Block | None = None, prefix: str = "", classes: dict | None = None
+    func: Func, ctx: PassContext, block: Block | None = None, prefix: str = "", classes: dict | None = None,
+    uses: Uses | None = None,
 ) -> bool:
     """Outline the repeated units of an unscoped function as mc.cell regions (see structure_repeats).
 
@@ -238,6 +274,7 @@ def _outline_repeats(
     """
     block = func.body if block is None else block
     classes = {} if classes is None else classes
+    uses = Uses(func) if uses is None else uses
     runs = plan_repeats(block, classes)
     total = sum(1 for op in block.ops if _is_structural(op))
     changed = False
@@ -254,18 +291,18 @@ def _outline_repeats(
                 names = [f"{prefix}block{count}"]
             cells = []
             for inst, name in zip(part, names, strict=True):
-                cell = _outline(func, block, inst.ops, name)
+                cell = _outline(uses, block, inst.ops, name)
                 if cell is None:
                     ctx.log.debug("structure-modules: repeated unit %s is not contiguous; left flat", name)
                     continue
                 cell.attrs["cls"] = run.cls
                 if inst.shortcut:
-                    _outline(func, cell.regions[0], inst.shortcut, f"{name}.downsample")
-                _outline_repeats(func, ctx, cell.regions[0], f"{name}.", classes)
+                    _outline(uses, cell.regions[0], inst.shortcut, f"{name}.downsample")
+                _outline_repeats(func, ctx, cell.regions[0], f"{name}.", classes, uses)
                 cells.append(cell)
                 changed = True
             if len(part) >= 2 and len(cells) == len(part):
-                _outline(func, block, cells, f"{prefix}stage{stage}")
+                _outline(uses, block, cells, f"{prefix}stage{stage}")
     return changed
 
 
@@ -317,11 +354,21 @@ def structure_modules(module: Module, ctx: PassContext) -> bool:
             for n in range(1, len(p) + (naming.style != "tf")):
                 counts[p[:n]] = counts.get(p[:n], 0) + 1
         scopes = sorted((p for p, c in counts.items() if c >= 2), key=lambda p: (-len(p), p))
+        uses = Uses(func)
+        members: dict[Path, list[Op]] = {}
+        depth = -1
         for scope in scopes:
-            ops = [op for op in func.body.ops if op in paths and paths[op][: len(scope)] == scope]
+            if len(scope) != depth:
+                # The scopes of one depth hold disjoint ops: list them all in one walk of the body, after
+                # the deeper scopes became cells (outlining one of them leaves the others' lists valid).
+                depth, members = len(scope), {}
+                for op in func.body.ops:
+                    if len(paths.get(op, ())) >= depth:
+                        members.setdefault(paths[op][:depth], []).append(op)
+            ops = members.get(scope, [])
             if len(ops) < 2:
                 continue
-            cell = _outline(func, func.body, ops, ".".join(scope))
+            cell = _outline(uses, func.body, ops, ".".join(scope))
             if cell is not None and classes.get(".".join(scope)):
                 cell.attrs["cls"] = str(classes[".".join(scope)])
             if cell is None:
