@@ -1,7 +1,7 @@
 """Model families for pytorch2mindspore, built with random weights: (module, dummy inputs, conversion keywords).
 
-Recurrent text classifiers (LSTM, GRU), nn.TransformerEncoder, transformers GPT-2 LM head / ViT /
-T5 encoder (tiny configs, eager attention), and MobileNetV3- and EfficientNet-style blocks
+Recurrent text classifiers (LSTM, GRU), nn.TransformerEncoder, transformers BERT / GPT-2 LM head /
+ViT / T5 encoder (tiny configs, eager attention), and MobileNetV3- and EfficientNet-style blocks
 (torchvision is not needed: the blocks are written here with the same layers).
 """
 
@@ -60,6 +60,18 @@ def transformer_encoder():
     return Encoder().eval(), (_tokens(),), {}
 
 
+def bert():
+    from transformers import BertConfig, BertModel
+
+    torch = _torch()
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=VOCAB, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=32, max_position_embeddings=32)  # dropouts: 0.1, the defaults
+    model = BertModel._from_config(config, attn_implementation="eager").eval()
+    ids = _tokens()
+    return model, {"input_ids": ids, "attention_mask": torch.ones_like(ids)}, {}
+
+
 def gpt2_lm_head():
     from transformers import GPT2Config, GPT2LMHeadModel
 
@@ -78,7 +90,8 @@ def vit():
     torch = _torch()
     torch.manual_seed(0)
     config = ViTConfig(image_size=16, patch_size=8, num_channels=3, hidden_size=16, num_hidden_layers=2,
-                       num_attention_heads=2, intermediate_size=32)
+                       num_attention_heads=2, intermediate_size=32, hidden_dropout_prob=0.1,
+                       attention_probs_dropout_prob=0.1)  # the defaults are 0.0
     model = ViTModel._from_config(config, attn_implementation="eager").eval()
     return model, (torch.randn(1, 3, 16, 16),), {}
 
@@ -165,6 +178,7 @@ FAMILIES = {
     "lstm": lambda: recurrent_classifier("LSTM"),
     "gru": lambda: recurrent_classifier("GRU"),
     "transformer_encoder": transformer_encoder,
+    "bert": bert,
     "gpt2_lm_head": gpt2_lm_head,
     "vit": vit,
     "t5_encoder": t5_encoder,

@@ -1,11 +1,12 @@
 """Model families through pytorch2mindspore (random weights): parity with the torch module in PYNATIVE and GRAPH.
 
 Each family converts from the live module with no placeholder; the generated Cells take the torch
-class names; the weight map names the state_dict keys; a TrainOneStepCell step changes the loss.
-The LSTM classifier runs in CI, the others (a few seconds to a minute each on a shared CPU) are slow. The export keeps initializers with equal
-values apart (a BatchNorm weight of ones, zero biases), so each state_dict key keeps its name; tied
-weights (GPT-2's lm_head = wte, T5's embed_tokens = shared: one Parameter under two keys) are exported
-once, and the weight map lists their other keys as well.
+class names; the weight map names the state_dict keys; every dropout comes back with its p; a
+TrainOneStepCell step changes the loss. The LSTM classifier and transformers BERT run in CI, the
+others (a few seconds to a minute each on a shared CPU) are slow. The export keeps initializers with
+equal values apart (a BatchNorm weight of ones, zero biases), so each state_dict key keeps its name;
+tied weights (GPT-2's lm_head = wte, T5's embed_tokens = shared: one Parameter under two keys) are
+exported once, and the weight map lists their other keys as well.
 """
 
 from __future__ import annotations
@@ -26,19 +27,27 @@ CLASSES = {
     "lstm": {"LSTM"},
     "gru": {"GRU"},
     "transformer_encoder": {"TransformerEncoderLayer", "MultiheadAttention"},
+    "bert": {"BertEmbeddings", "BertLayer", "BertSelfAttention", "BertIntermediate", "BertPooler"},
     "gpt2_lm_head": {"GPT2Block", "GPT2Attention", "GPT2MLP"},
     "vit": {"ViTLayer", "ViTAttention", "ViTEmbeddings"},
     "t5_encoder": {"T5Attention", "T5LayerFF", "T5LayerNorm"},
     "mobilenet_v3": {"InvertedResidual", "SqueezeExcitation"},
     "efficientnet": {"InvertedResidual", "SqueezeExcitation"},
 }
-NEEDS_TRANSFORMERS = {"gpt2_lm_head", "vit", "t5_encoder"}
+NEEDS_TRANSFORMERS = {"bert", "gpt2_lm_head", "vit", "t5_encoder"}
+#: Family -> the p of its dropouts (nn.Dropout layers and functional calls), all restored.
+DROPOUT = {"lstm": 0.2, "gru": 0.2, "mobilenet_v3": 0.2, "efficientnet": 0.2, "transformer_encoder": 0.1, "bert": 0.1,
+           "gpt2_lm_head": 0.1, "vit": 0.1, "t5_encoder": 0.1}
+#: Families whose attention is fused: the dropout of the attention probabilities is the op's `dropout`.
+FUSED_ATTENTION_DROPOUT = {"bert", "vit", "t5_encoder"}
+#: Families that run in CI; the others take from a few seconds to a minute each on a shared CPU.
+FAST = {"lstm", "bert"}
 #: Families with tied weights (one tensor under two state_dict keys).
 TIED = {"gpt2_lm_head", "t5_encoder"}
 
 
 def _family(name):
-    marks = [] if name == "lstm" else [pytest.mark.slow]
+    marks = [] if name in FAST else [pytest.mark.slow]
     return pytest.param(name, marks=marks, id=name)
 
 
@@ -60,10 +69,20 @@ def test_family_converts_with_parity_in_both_modes_and_torch_class_names(name, t
     _, result, _ = _converted(name, tmp_path_factory)
     assert result.report["unsupported"] == []
     assert result.parity_passed and {p["mode"] for p in result.parity} == {"pynative", "graph"}
+    assert all((p["rtol"], p["atol"]) == (1e-3, 1e-4) for p in result.parity), result.parity
     classes = set(re.findall(r"^class (\w+)\(nn\.Cell\):", result.script.read_text(), re.M))
     assert CLASSES[name] <= classes, classes
-    if name in ("lstm", "gru", "mobilenet_v3", "efficientnet"):  # their nn.Dropout(0.2) at its place
-        assert "nn.Dropout(p=0.2)" in result.script.read_text()
+
+
+@pytest.mark.parametrize("name", [_family(n) for n in tf.FAMILIES])
+def test_family_dropouts_are_restored_with_their_p(name, tmp_path_factory):
+    _, result, _ = _converted(name, tmp_path_factory)
+    code = result.script.read_text()
+    layers = {float(p) for p in re.findall(r"nn\.Dropout\(p=([0-9.]+)\)", code)}
+    assert layers == {DROPOUT[name]}, code
+    attention = re.findall(r"= ScaledDotProductAttention\(([^)]*)\)", code)
+    if name in FUSED_ATTENTION_DROPOUT:  # transformers pass p only in training: the training forward reads it
+        assert attention and all(f"dropout={DROPOUT[name]}" in args for args in attention), attention
 
 
 @pytest.mark.parametrize("name", [_family(n) for n in tf.FAMILIES])
