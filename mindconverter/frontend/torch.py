@@ -19,14 +19,15 @@ axes names axis 0 `batch` and axis k `NAME_k`) or `dynamic=True`, which makes ax
 (batch x time x features); image inputs (rank 4) keep their spatial axes static. The export sizes
 of the symbols are written to the ONNX metadata (one entry per symbol) so the check tries them.
 
-Outputs: a tensor, a tuple/list, or a dict (transformers' `ModelOutput`) of them, nested or not:
-they are flattened in order, dict entries named by their keys (`last_hidden_state`); `None`
-entries are skipped.
+Outputs: a tensor, a tuple/list/namedtuple, a dict (transformers' `ModelOutput`) or a dataclass of
+them, nested or not: they are flattened in order, entries named by their keys or fields
+(`last_hidden_state`); `None` entries are skipped.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import inspect
 import json
 import keyword
@@ -110,9 +111,28 @@ def as_tensors(dummy_inputs: Any, model: Any = None) -> tuple[Any, ...]:
             out.append(torch.from_numpy(np.ascontiguousarray(item)))
         else:
             which = f" (forward()'s '{params[i]}')" if i < len(params) else ""
-            raise ArgumentError(f"dummy_inputs[{i}]{which} is a {type(item).__name__}, not a tensor",
+            at = repr(params[i]) if isinstance(dummy_inputs, dict) else i
+            raise ArgumentError(f"dummy_inputs[{at}]{which} is a {type(item).__name__}, not a tensor",
                                 where=type(model).__name__ if model is not None else None, fix=NON_TENSOR_FIX)
     return tuple(out)
+
+
+def check_binding(model: Any, count: int, keywords: list[str] | None) -> None:
+    """Refuse dummy inputs that forward() cannot take: too many, or a parameter without default left out."""
+    try:
+        signature = inspect.signature(model.forward)
+    except (TypeError, ValueError):
+        return
+    try:
+        signature.bind(**dict.fromkeys(keywords)) if keywords else signature.bind(*range(count))
+    except TypeError as exc:
+        params = [p for p in signature.parameters.values() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+        given = set(keywords) if keywords else {p.name for p in params[:count]}
+        needed = [p.name for p in params if p.default is p.empty and p.name not in given]
+        fix = (f"give a tensor for {', '.join(repr(n) for n in needed)} as well; " + NON_TENSOR_FIX if needed
+               else "pass one tensor per parameter of forward()")
+        raise ArgumentError(f"dummy_inputs do not fit {type(model).__name__}.forward{signature}: {exc}",
+                            where=type(model).__name__, fix=fix) from exc
 
 
 def _forward_parameters(model: Any) -> list[str]:
@@ -138,20 +158,29 @@ def input_names(model: Any, count: int) -> list[str]:
     return names
 
 
-def flatten_outputs(out: Any, prefix: str = "") -> list[tuple[str, Any]]:
-    """(name, tensor) of every tensor of a forward() result, in order: dict keys name them, positions otherwise."""
+def _entries(out: Any) -> list[tuple[str, Any]] | None:
+    """The named entries of a container output (None for a leaf)."""
     if isinstance(out, dict):  # transformers' ModelOutput is an OrderedDict of its non-None fields
-        items = [(str(k), v) for k, v in out.items()]
-    elif isinstance(out, (tuple, list)):
-        items = [(str(i), v) for i, v in enumerate(out)]
-    else:
+        return [(str(k), v) for k, v in out.items()]
+    if isinstance(out, tuple) and hasattr(out, "_fields"):  # a namedtuple
+        return list(zip(out._fields, out, strict=True))
+    if isinstance(out, (tuple, list)):
+        return [(str(i), v) for i, v in enumerate(out)]
+    if dataclasses.is_dataclass(out) and not isinstance(out, type):
+        return [(f.name, getattr(out, f.name)) for f in dataclasses.fields(out)]
+    return None
+
+
+def flatten_outputs(out: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    """(name, tensor) of every tensor of a forward() result, in order: keys or field names name them, positions
+    otherwise; dicts, dataclasses, (named)tuples and lists nest, `None` entries are skipped."""
+    items = _entries(out)
+    if items is None:
         return [(prefix, out)]
     flat = []
     for key, value in items:
-        if value is None:
-            continue
-        name = f"{prefix}_{key}" if prefix else key
-        flat.extend(flatten_outputs(value, name) if isinstance(value, (dict, tuple, list)) else [(name, value)])
+        if value is not None:
+            flat.extend(flatten_outputs(value, f"{prefix}_{key}" if prefix else key))
     return flat
 
 
@@ -240,7 +269,8 @@ def _no_fused_attention_path() -> Iterator[None]:
 
 @contextlib.contextmanager
 def _positional_forward(model: Any, keywords: list[str] | None = None) -> Iterator[None]:
-    """While exporting, forward takes only the given inputs (passed on by `keywords` when given).
+    """While exporting, forward takes only the given inputs (passed on by `keywords` when given) and returns
+    its outputs flattened (flatten_outputs).
 
     The TorchScript exporter fills every parameter of forward() it was not given with its default
     (None), and passes them all by position; transformers' forward wrappers then also pass config
@@ -251,7 +281,8 @@ def _positional_forward(model: Any, keywords: list[str] | None = None) -> Iterat
     bound = model.forward
 
     def forward(*inputs: Any) -> Any:
-        return bound(**dict(zip(keywords, inputs, strict=True))) if keywords else bound(*inputs)
+        out = bound(**dict(zip(keywords, inputs, strict=True))) if keywords else bound(*inputs)
+        return tuple(value for _, value in flatten_outputs(out))  # the exporter takes no dataclass
 
     model.forward = forward
     try:
@@ -273,6 +304,7 @@ def export_module(
         raise ArgumentError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     args = as_tensors(dummy_inputs, model)
     keywords = _keywords(model, dummy_inputs) if isinstance(dummy_inputs, dict) else None
+    check_binding(model, len(args), keywords)
     names = keywords or input_names(model, len(args))
     axes = dynamic_axes_of(args, names, dynamic_axes, dynamic)
     export_sizes = _export_sizes(args, names, axes)
