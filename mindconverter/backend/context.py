@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
 
+from mindconverter.backend.calls import Call, Code, array_value, literal
 from mindconverter.backend.defaults import DEFAULTS
 from mindconverter.ir.core import Op, Value, known_array
 from mindconverter.ir.types import DType, TensorType
@@ -64,38 +64,9 @@ class WeightRef:
         return tuple(self.array.shape)
 
 
-def literal(value: Any) -> str:
-    """A Python literal for ints, floats, bools, strings and (nested) tuples/lists of them."""
-    if isinstance(value, (bool, np.bool_)):
-        return "True" if value else "False"
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    if isinstance(value, (float, np.floating)):
-        v = float(value)
-        if np.isnan(v):
-            return 'float("nan")'
-        if np.isinf(v):
-            return 'float("inf")' if v > 0 else '-float("inf")'
-        if isinstance(value, np.floating) and not isinstance(value, np.float64):
-            return repr(float(str(value)))  # the shortest text that rounds to this float32/float16
-        return repr(v)
-    if isinstance(value, str):
-        return json.dumps(value)  # a double-quoted literal with every special character escaped
-    if isinstance(value, (tuple, list)):
-        items = [literal(v) for v in value]
-        if isinstance(value, tuple):
-            return "(" + items[0] + ",)" if len(items) == 1 else "(" + ", ".join(items) + ")"
-        return "[" + ", ".join(items) + "]"
-    if value is None:
-        return "None"
-    raise TypeError(f"no literal for {type(value).__name__}")
-
-
 def array_literal(array: np.ndarray) -> str:
     """Nested-list literal of a small array, floats printed so they round-trip in the array's dtype."""
-    if array.ndim == 0:
-        return literal(array.item() if array.dtype.kind != "f" else array.dtype.type(array))
-    return "[" + ", ".join(array_literal(a) for a in array) + "]"
+    return literal(array_value(array))
 
 
 class EmitContext:
@@ -238,8 +209,7 @@ class EmitContext:
         """
         defaults = DEFAULTS.get(cls, {})
         kwargs = {k: v for k, v in kwargs.items() if k not in defaults or _restated(v) != _restated(defaults[k])}
-        call = f"{cls}({_call_args(args, kwargs)})"
-        return self.writer.add_member(self.op, call, weights or {}, hint)
+        return self.writer.add_member(self.op, Call(cls, args, kwargs), weights or {}, hint)
 
     def source_module(self) -> str | None:
         """The source module this op is a call of (`relu` for `/layer1/layer1.0/relu/Relu`), None for a functional op."""
@@ -308,19 +278,6 @@ class EmitContext:
         return int(value)
 
 
-@attrs.frozen
-class Code:
-    """An argument that is already Python source (e.g. `Code("ms.float32")`), not a value to quote."""
-
-    text: str
-
-
 def _restated(value: Any) -> str | None:
     """A value's literal, to compare it with a default (None for code, which never equals one)."""
     return None if isinstance(value, Code) else literal(value)
-
-
-def _call_args(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
-    parts = [a.text if isinstance(a, Code) else literal(a) for a in args]
-    parts += [f"{k}={v.text if isinstance(v, Code) else literal(v)}" for k, v in kwargs.items()]
-    return ", ".join(parts)

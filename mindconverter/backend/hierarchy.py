@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 
+from mindconverter.backend.calls import Call, Code
 from mindconverter.backend.generated import CheckpointEntry, Generated, op_count
 from mindconverter.backend.inline import construct_lines
 from mindconverter.backend.lifting import POSITIONAL_KEY, ClassDef, Instance, anonymous, classes_for, unify_member_names
@@ -76,7 +77,7 @@ def _walk(inst: Instance):
 _INSTANCE_NUMBER = re.compile(r"(|[A-Za-z_]*?[A-Za-z])_?(\d+)")
 
 
-def _sequential(inst: Instance) -> str | None:
+def _sequential(inst: Instance) -> Call | None:
     """`nn.SequentialCell(...)` when the cell is a chain of numbered layers or cells: torch's nn.Sequential
     (`0`, `1`, ...), or instances of one class numbered in order (`encoder_layer_0`, `encoder_layer_1`, ...)."""
     w = inst.writer
@@ -112,7 +113,7 @@ def _sequential(inst: Instance) -> str | None:
             return None
     elif (len(kinds) != 1 or len(elements) < 2 or numbers[0] not in (0, 1)
           or numbers != list(range(numbers[0], numbers[0] + len(elements)))
-          or len({codes[m].split("(")[0] for m, _ in elements}) != 1):
+          or len({codes[m].callee for m, _ in elements}) != 1):
         return None  # numbered instances of one kind (`encoder_layer_0`, `block1`) chained in order
     entries = []
     for index, (member, _) in enumerate(elements):
@@ -122,16 +123,16 @@ def _sequential(inst: Instance) -> str | None:
     if len(entries) != len(inst.checkpoint):
         return None
     inst.checkpoint = entries
-    parts: list[str] = []
+    parts: list[Call | Code] = []
     i = 0
     items = [codes[m] for m, _ in elements]
     while i < len(items):
         j = i
         while j < len(items) and items[j] == items[i]:
             j += 1
-        parts.append(items[i] if j - i == 1 else f"*[{items[i]} for _ in range({j - i})]")
+        parts.append(items[i] if j - i == 1 else Code(f"*[{items[i]} for _ in range({j - i})]"))
         i = j
-    return f"nn.SequentialCell({', '.join(parts)})"
+    return Call("nn.SequentialCell", parts)
 
 
 def _growing_list(inst: Instance) -> bool:
@@ -163,14 +164,14 @@ def _growing_list(inst: Instance) -> bool:
         return False
     codes = dict(inst.members)
     if (len({n.group(1) for n in numbers}) != 1 or any(codes.get(m) is None for m in members)
-            or len({codes[m].split("(")[0] for m in members}) != 1
+            or len({codes[m].callee for m in members}) != 1
             or [int(n.group(2)) for n in numbers] != list(range(int(numbers[0].group(2)), int(numbers[0].group(2)) + len(members)))):
         return False
     taken = {n for n, _ in inst.members if n not in members} | set(names)
     namer = Namer(taken)
     field, features, layer = namer("layers"), namer("features"), namer("layer")
     first = next(i for i, (n, _) in enumerate(inst.members) if n in members)
-    listed = f"nn.CellList([{', '.join(codes[m] for m in members)}])"
+    listed = Call("nn.CellList", [[codes[m] for m in members]])
     inst.members = [(n, c) for n, c in inst.members[:first] if n not in members] + [(field, listed)] + [
         (n, c) for n, c in inst.members[first:] if n not in members]
     index = {m: k for k, m in enumerate(members)}

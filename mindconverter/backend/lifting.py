@@ -8,7 +8,7 @@ import re
 
 import attrs
 
-from mindconverter.backend.context import literal
+from mindconverter.backend.calls import Call, Code, is_call_list, literal
 from mindconverter.backend.defaults import DEFAULTS, POSITIONAL
 from mindconverter.backend.generated import CheckpointEntry
 from mindconverter.backend.naming import Namer
@@ -31,9 +31,9 @@ class Instance:
     outputs: list[str]
     children: dict[str, Instance]
     height: int
-    code: str | None = None  # the constructor call in the parent (None: an absent optional member)
+    code: Call | None = None  # the constructor call in the parent (None: an absent optional member)
     checkpoint: list[CheckpointEntry] = attrs.field(factory=list)
-    members: list[tuple[str, str | None]] = attrs.field(factory=list)
+    members: list[tuple[str, Call | None]] = attrs.field(factory=list)
     construct: list[str] = attrs.field(factory=list)
 
 
@@ -71,23 +71,16 @@ class ClassDef:
     doc: str
 
 
-def _tree(code: str):
-    """A constructor call as a tree: ("call", callee, [args], {kw: tree}) / ("lit", value) / ("raw", text)."""
-    import ast
-
-    def conv(node):
-        if isinstance(node, ast.Call):
-            return ("call", ast.get_source_segment(code, node.func), [conv(a) for a in node.args],
-                    {k.arg: conv(k.value) for k in node.keywords if k.arg is not None})
-        if isinstance(node, ast.List) and any(isinstance(e, ast.Call) for e in node.elts):
-            return ("list", [conv(e) for e in node.elts])  # nn.CellList([Layer(8), Layer(12)])
-        try:
-            value = ast.literal_eval(node)
-        except (ValueError, SyntaxError, TypeError):
-            return ("raw", ast.get_source_segment(code, node))
-        return ("lit", value)
-
-    return conv(ast.parse(code, mode="eval").body)
+def _tree(value):
+    """A constructor call's argument as a tree: ("call", callee, [args], {kw: tree}) / ("list", [trees]) /
+    ("lit", value) / ("raw", text), read off the recorded `Call` data."""
+    if isinstance(value, Call):
+        return ("call", value.callee, [_tree(a) for a in value.args], {k: _tree(v) for k, v in value.kwargs})
+    if is_call_list(value):
+        return ("list", [_tree(v) for v in value])  # nn.CellList([Layer(8), Layer(12)])
+    if isinstance(value, Code):
+        return ("raw", value.text)
+    return ("lit", value)
 
 
 class _Unmergeable(Exception):
@@ -244,7 +237,7 @@ def _defaults(names: list[str], params: list[Slot]) -> dict[str, object]:
 
 
 def _lift(instances: list[Instance], class_name: str, known: dict | None = None,
-          reserved: frozenset[str] = frozenset()) -> tuple[ClassDef, list[str]] | None:
+          reserved: frozenset[str] = frozenset()) -> tuple[ClassDef, list[Call]] | None:
     """One class for `instances` (same construct, same members) and each instance's constructor call; None if impossible.
 
     Argument names never shadow a name in `reserved` (the script's classes), nor `self`.
@@ -252,7 +245,7 @@ def _lift(instances: list[Instance], class_name: str, known: dict | None = None,
     slots: list[Slot] = []
     try:
         templates = _templates(instances, slots, known)
-    except (_Unmergeable, SyntaxError):
+    except _Unmergeable:
         return None
     params, slot_param, fixed = _share(slots)
     namer = Namer({"self", class_name, *reserved, *(known or {})})
@@ -265,14 +258,16 @@ def _lift(instances: list[Instance], class_name: str, known: dict | None = None,
     calls = []
     required = sum(1 for n in names if n not in defaults)
     for k in range(len(instances)):
-        args = []
+        args, kwargs = [], {}
         for i in order:  # once an argument is left out, later ones are keywords (defaults always are)
             name, value = names[i], params[i].values[k]
-            if name not in defaults:  # by keyword when there are more than two, to say which is which
-                args.append(literal(value) if required <= 2 else f"{name}={literal(value)}")
+            if name not in defaults and required <= 2:
+                args.append(value)
+            elif name not in defaults:  # by keyword when there are more than two, to say which is which
+                kwargs[name] = value
             elif value is not _MISSING and repr(value) != repr(defaults[name]):
-                args.append(f"{name}={literal(value)}")
-        calls.append(f"{class_name}({', '.join(args)})")
+                kwargs[name] = value
+        calls.append(Call(class_name, args, kwargs))
     cls = ClassDef(class_name, [names[i] for i in order], defaults, members, list(instances[0].construct),
                    instances[0].inputs, _class_doc(instances))
     return cls, calls
@@ -306,7 +301,7 @@ def _class_base_name(inst: Instance) -> str:
     return "".join(w[:1].upper() + w[1:] for w in words if w) or "Block"
 
 
-def classes_for(group: list[Instance], class_names: Namer, known: dict | None = None) -> list[tuple[list[Instance], ClassDef, list[str]]]:
+def classes_for(group: list[Instance], class_names: Namer, known: dict | None = None) -> list[tuple[list[Instance], ClassDef, list[Call]]]:
     """Classes for instances with the same construct: one if their members' hyper-parameters can be lifted,
     else one per kind of members (layer types per member), else one per instance."""
     name = class_names(_class_base_name(group[0]), "Block")
@@ -316,7 +311,7 @@ def classes_for(group: list[Instance], class_names: Namer, known: dict | None = 
         return [(group, *lifted)]
     by_kind: dict[tuple, list[Instance]] = {}
     for inst in group:
-        kinds = tuple(None if c is None else c.split("(")[0] for _, c in inst.members)
+        kinds = tuple(None if c is None else c.callee for _, c in inst.members)
         by_kind.setdefault(kinds, []).append(inst)
     out = []
     for k, part in enumerate(by_kind.values()):

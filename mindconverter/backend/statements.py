@@ -13,7 +13,8 @@ import weakref
 import attrs
 import numpy as np
 
-from mindconverter.backend.context import MS_DTYPES, EmitContext, EmitError, Inline, WeightRef, array_literal, literal
+from mindconverter.backend.calls import Call, Code, array_value
+from mindconverter.backend.context import MS_DTYPES, EmitContext, EmitError, Inline, WeightRef
 from mindconverter.backend.generated import CheckpointEntry, UnsupportedOp, comment_text, shape_text
 from mindconverter.backend.naming import (
     GENERIC_NAME,
@@ -95,7 +96,7 @@ class CellWriter:
         self.sub_cells: list[tuple[str, Op]] = []  # (member name, mc.cell op) in program order
         self.weights = module.weights
         self.opset = int(module.attrs.get("opset", 17))
-        self.members: list[tuple[str, str, str]] = []  # (name, constructor code, comment)
+        self.members: list[tuple[str, Call | SubCellRef, str]] = []  # (name, constructor call, comment)
         self.member_names = Namer()
         self.local_names = Namer()
         self.statements: list[Statement] = []
@@ -181,16 +182,16 @@ class CellWriter:
         source = self._source_module(op)
         return None if source is None or self._generic(source) else source
 
-    def add_member(self, op: Op, code: str, weights: dict[str, WeightRef], hint: str | None) -> str:
+    def add_member(self, op: Op, code: Call, weights: dict[str, WeightRef], hint: str | None) -> str:
         # A stateless layer (no weights) called again from the same source module is the same member,
         # as in the source (`self.drop` used twice). Layers with weights are never shared: the export
         # may give two calls of one nn.Linear one initializer, but each layer gets its own copy.
         source = None if weights else self._source_module(op)
-        if source is not None and (source, code) in self.stateless:
-            return f"self.{self.stateless[source, code]}"
+        if source is not None and (source, str(code)) in self.stateless:
+            return f"self.{self.stateless[source, str(code)]}"
         name = self.member_names(self._hint(op, hint), "layer")
         if source is not None:
-            self.stateless[source, code] = name
+            self.stateless[source, str(code)] = name
         self.members.append((name, code, op.loc_name))
         for pname, ref in weights.items():
             self.checkpoint.append(CheckpointEntry(f"{name}.{pname}", ref))
@@ -199,8 +200,8 @@ class CellWriter:
     def add_parameter(self, op: Op, ref: WeightRef, hint: str | None, trainable: bool) -> str:
         name = self.member_names(hint or (ref.source or "weight"), "weight")
         dtype = MS_DTYPES[DType.from_numpy(ref.array.dtype)]
-        grad = "" if trainable else ", requires_grad=False"
-        code = f"Parameter(ops.zeros({literal(tuple(ref.shape))}, {dtype}), name={literal(name)}{grad})"
+        grad = {} if trainable else {"requires_grad": False}
+        code = Call("Parameter", [Call("ops.zeros", [tuple(ref.shape), Code(dtype)])], {"name": name, **grad})
         self.members.append((name, code, ref.source or op.loc_name))
         self.checkpoint.append(CheckpointEntry(name, ref))
         return f"self.{name}"
@@ -211,7 +212,7 @@ class CellWriter:
         dtype = MS_DTYPES[DType.from_numpy(array.dtype)]
         if array.size <= INLINE_TENSOR_LIMIT:
             name = self.member_names(hint, "const")
-            self.members.append((name, f"ms.Tensor({array_literal(array)}, {dtype})", op.loc_name))
+            self.members.append((name, Call("ms.Tensor", [array_value(array), Code(dtype)]), op.loc_name))
             return f"self.{name}"
         return self.add_parameter(op, WeightRef(array, None, tuple(array.shape), str(array.dtype)), hint, trainable=False)
 
@@ -355,7 +356,7 @@ class CellWriter:
         out_shapes = [shape_text(r.type) for r in op.results]
         member = self.member_names(f"unsupported_{op.op_type}", "unsupported")
         self.unsupported.append(UnsupportedOp(op.name, op.loc_name, reason, in_shapes, out_shapes, member=member))
-        code = f"UnsupportedOp({literal(op.name)}, {literal(op.loc_name)}, {literal(in_shapes)}, {literal(out_shapes)}, {literal(reason)})"
+        code = Call("UnsupportedOp", [op.name, op.loc_name, in_shapes, out_shapes, reason])
         self.members.append((member, code, op.loc_name))
         args = ", ".join(self.value_expr(v) for v in op.operands if v is not None)
         self.imports.add("placeholder")
