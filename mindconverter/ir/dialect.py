@@ -215,14 +215,18 @@ class Attention(DialectOp):
     """Multi-head scaled dot-product attention: softmax(q_h @ k_h^T * scale + mask) @ v_h, heads merged back.
 
     q, k and v are projected tensors laid out (batch, seq, heads * head_dim); `mask` is added to the
-    scores (batch, heads, seq_q, seq_k) and broadcasts to them. `dropout` is the probability of the
-    dropout on the attention probabilities (0: none), the identity at inference.
+    scores (batch, heads, seq_q, seq_k) and broadcasts to them. `fill_mask` (bool, broadcasting to the
+    scores) replaces the scaled scores by `fill` where it is true, before `mask` is added: torch's
+    `scores.masked_fill(m, fill)`, exact also for rows it masks whole (-inf gives NaN there, as in
+    torch). `dropout` is the probability of the dropout on the attention probabilities (0: none),
+    the identity at inference.
     """
 
     num_heads: int = field(validator=instance_of(int))
     scale: float = field(converter=float)
     dropout: float = field(default=0.0, converter=float)
-    operands = ("q", "k", "v", "mask?")
+    fill: float = field(default=-math.inf, converter=float)
+    operands = ("q", "k", "v", "mask?", "fill_mask?")
 
     @num_heads.validator
     def _positive(self, attribute: Any, value: int) -> None:
@@ -245,6 +249,7 @@ class Attention(DialectOp):
     def decompose(self, b: Builder, op: Op, weights: WeightStore) -> list[Value]:
         q, k, v = op.operands[:3]
         mask = op.operands[3] if len(op.operands) > 3 else None
+        fill_mask = op.operands[4] if len(op.operands) > 4 else None
         h = self.num_heads
         # Shape-generic reshapes (0 copies a dim) so the decomposition holds for symbolic batch and seq.
         to_heads = b.const(np.array([0, 0, h, -1], dtype=np.int64), weights)
@@ -261,6 +266,8 @@ class Attention(DialectOp):
         score_t = q.type.with_dims((q.type.dims[0], h, q.type.dims[1], k.type.dims[1]))
         scores = b.op1("onnx.MatMul", [qh, kt], score_t)
         scores = b.op1("onnx.Mul", [scores, _scalar(b, self.scale, q, weights)], score_t)
+        if fill_mask is not None:
+            scores = b.op1("onnx.Where", [fill_mask, _scalar(b, self.fill, q, weights), scores], score_t)
         if mask is not None:
             scores = b.op1("onnx.Add", [scores, mask], score_t)
         probs = b.op1("onnx.Softmax", [scores], score_t, axis=-1)

@@ -3,7 +3,7 @@
 Exporters compute shapes at run time: `Concat(Gather(Shape(x), 0), [12, 64])` is the tensor
 `(?batch, 12, 64)`. `contents(v)` follows such chains (Shape, Size, Gather, Slice, Concat,
 (Un)Squeeze, Reshape, Cast, integer arithmetic, Floor/Ceil of a float division, Equal/Where on
-decidable conditions, small ConstantOfShape/Expand/Range, constants) and returns one dim per
+decidable conditions, small ConstantOfShape/Expand/Range, constants, and `mc.dims`) and returns one dim per
 element: an int where the size is known, a `Sym`/`SymExpr` where it is symbolic, UNKNOWN where it
 cannot be said. Passes use it to fold shape arithmetic away when every entry is an int, and to
 replace the rest by readable run-time code.
@@ -245,6 +245,14 @@ def _slice_op(op, arg, follow) -> Contents | None:  # noqa: ANN001
     return _slice(arg)
 
 
+def _dims(op, arg, follow) -> Contents | None:  # noqa: ANN001
+    """mc.dims: its entries; a symbol that `bind` reads by position is a run-time size the types do not name."""
+    from mindconverter.ir.dims_op import Dims
+
+    bound = {name for name, _, _ in op.attrs.get("bind", [])}
+    return tuple(UNKNOWN if S.free_symbols(d) & bound else d for d in Dims.of(op).entries())
+
+
 #: How each op's contents follow from its operands' (binary arithmetic: _BINARY).
 _RULES: dict[str, Callable[..., Contents | None]] = {
     "onnx.Shape": _shape,
@@ -265,6 +273,7 @@ _RULES: dict[str, Callable[..., Contents | None]] = {
     "onnx.Range": _range,
     "onnx.ReduceProd": _reduce,
     "onnx.ReduceSum": _reduce,
+    "mc.dims": _dims,
 }
 
 

@@ -60,4 +60,36 @@ def test_attention_becomes_a_scaled_dot_product_attention_cell(scale_on, mask, d
     layer = f"ScaledDotProductAttention(2, {scale}{', dropout=0.1' if dropout else ''})"
     assert layer in code, code
     assert f"(q, k, v{', mask' if mask else ''})" in code, code
-    assert "ops.softmax(scores, axis=-1)" in code and "ops.reshape(" not in code.split("class MindSporeModel")[1], code
+    assert "self.softmax(scores)" in code and "ops.reshape(" not in code.split("class MindSporeModel")[1], code
+
+
+def masked_fill_nodes(fill_first: bool, mask: bool) -> list:
+    """attention_nodes with the scaled scores masked by Where(c, fill, s) (masked_fill) or Where(c, s, fill) (torch.where)."""
+    nodes = attention_nodes("scores", mask=False)
+    at = next(i for i, n in enumerate(nodes) if n.op_type == "Softmax")
+    where = helper.make_node("Where", ["c", "fill", "s"] if fill_first else ["c", "s", "fill"], ["sw"], name="/attn/Where")
+    added = [where] + ([helper.make_node("Add", ["sw", "mask"], ["sm"], name="/attn/Add")] if mask else [])
+    nodes[at].input[0] = "sm" if mask else "sw"
+    return nodes[:at] + added + nodes[at:]
+
+
+@pytest.mark.parametrize(("fill", "fill_first", "mask"), [
+    (-np.inf, True, False), (np.finfo(np.float32).min, True, True), (-1e9, False, False), (-1e4, False, True)])
+def test_masked_fill_becomes_the_fill_mask_exactly_even_for_fully_masked_rows(fill, fill_first, mask):
+    inputs = {"q": (np.float32, (B, T, H * DH)), "k": (np.float32, (B, S, H * DH)), "v": (np.float32, (B, S, H * DH)),
+              "c": (np.bool_, (B, 1, T, S))}
+    if mask:
+        inputs["mask"] = (np.float32, (B, 1, 1, S))
+    model = make_model(masked_fill_nodes(fill_first, mask), inputs, ["y"], {**CONSTS, "fill": np.array(fill, np.float32)})
+    rng = np.random.default_rng(0)
+    c = rng.random((B, 1, T, S)) < 0.5
+    c[0, 0, 0, :] = fill_first  # a row masked whole: NaN with -inf (as in torch), uniform with a finite fill
+    c[1, 0, 1, :] = not fill_first  # and one row kept whole
+    feeds = {n: rng.standard_normal(shape).astype(np.float32) for n, (_, shape) in inputs.items() if n != "c"}
+    code = assert_parity(model, {**feeds, "c": c})
+    fill_text = '-float("inf")' if np.isinf(fill) else repr(float(str(np.float32(fill))))
+    assert f"ScaledDotProductAttention(2, 0.5, fill={fill_text})" in code, code
+    if fill_first:
+        assert f"(q, k, v{', mask' if mask else ''}, fill_mask=c)" in code, code
+    else:  # torch.where(c, s, fill) keeps the scores where c holds
+        assert "fill_mask=ops.logical_not(" in code, code

@@ -1,6 +1,7 @@
 """BERT and GPT-2 (transformers, random init, tiny configs) exported with dynamic batch and sequence axes.
 
-Each converts once, with no --shape and no placeholder, and the one generated network matches
+Each converts once, with no --shape and no placeholder, its attention fused into a ScaledDotProductAttention
+Cell though the head reshapes are computed at run time, and the one generated network matches
 onnxruntime at every batch and sequence length: the conversion's own check covers a 2x2 grid in
 PYNATIVE and GRAPH mode; the slow test loads the network once and runs batch 1, 3, 8 x sequence 5, 16, 40.
 """
@@ -49,6 +50,15 @@ def test_converts_once_without_shape_and_without_placeholders(converted):
     assert dm.placeholders(result) == []
     report = json.loads(result.report_json.read_text())
     assert [i["shape"] for i in report["inputs"]] == [["?batch", "?sequence"]] * 2, name
+
+
+def test_attention_is_fused_into_one_cell_despite_run_time_head_shapes(converted):
+    name, _, result = _result(converted)
+    code = result.script.read_text()
+    assert "class ScaledDotProductAttention(nn.Cell)" in code, name
+    assert code.count("= ScaledDotProductAttention(2, 0.25)") == 1, code  # one class per layer kind, used by both layers
+    body = code.split("class ScaledDotProductAttention(nn.Cell)")[1].split("\n\n\n", 1)[1]
+    assert "softmax" not in body and "ops.matmul" not in body, body  # no attention written out
 
 
 def test_matches_onnxruntime_at_each_checked_size_in_both_modes(converted):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from mindconverter.backend.context import EmitContext
 from mindconverter.backend.emitters.shape import shape_literal
 from mindconverter.backend.registry import emits
@@ -77,25 +79,33 @@ def embedding(op: Op, cx: EmitContext) -> str:
 
 _SCALED_DOT_PRODUCT_ATTENTION = '''
 class ScaledDotProductAttention(nn.Cell):
-    """Multi-head attention on (batch, seq, heads * head_dim) tensors: softmax(q @ k^T * scale + mask) @ v."""
+    """Multi-head attention on (batch, seq, heads * head_dim) tensors: softmax(masked_fill(q @ k^T * scale) + mask) @ v."""
 
-    def __init__(self, num_heads, scale, dropout=0.0):
+    def __init__(self, num_heads, scale, dropout=0.0, fill=-float("inf")):
         super().__init__()
         self.num_heads = num_heads
         self.scale = scale
+        self.fill = fill
         self.dropout = nn.Dropout(p=dropout) if dropout > 0 else nn.Identity()
 
     def split_heads(self, x):
         batch, seq = x.shape[0], x.shape[1]
         return ops.transpose(ops.reshape(x, (batch, seq, self.num_heads, -1)), (0, 2, 1, 3))
 
-    def construct(self, q, k, v, mask=None):
+    def softmax(self, scores):
+        # Written out: MindSpore's CPU softmax zeroes the whole tensor when one row is all -inf (torch: NaN in that row).
+        e = ops.exp(scores - ops.amax(scores, -1, True))
+        return e / ops.sum(e, -1, True)
+
+    def construct(self, q, k, v, mask=None, fill_mask=None):
         batch, seq = q.shape[0], q.shape[1]
         q, k, v = self.split_heads(q), self.split_heads(k), self.split_heads(v)
         scores = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2))) * self.scale
+        if fill_mask is not None:
+            scores = ops.masked_fill(scores, fill_mask, ms.Tensor(self.fill, scores.dtype))
         if mask is not None:
             scores = scores + mask
-        probs = self.dropout(ops.softmax(scores, axis=-1))
+        probs = self.dropout(self.softmax(scores))
         out = ops.transpose(ops.matmul(probs, v), (0, 2, 1, 3))
         return ops.reshape(out, (batch, seq, -1))
 '''
@@ -103,7 +113,7 @@ class ScaledDotProductAttention(nn.Cell):
 
 @emits("mc.attention")
 def attention(op: Op, cx: EmitContext) -> str:
-    """mc.attention -> ScaledDotProductAttention(num_heads, scale, dropout), a Cell in the script called as (q, k, v[, mask])."""
+    """mc.attention -> ScaledDotProductAttention(num_heads, scale, dropout, fill), a Cell in the script called as (q, k, v[, mask][, fill_mask=])."""
     for i, what in ((0, "q"), (1, "k"), (2, "v")):
         if cx.in_type(i).rank != 3:
             cx.fail(f"attention needs {what} of shape (batch, seq, heads * head_dim), got {cx.in_type(i)}")
@@ -112,9 +122,15 @@ def attention(op: Op, cx: EmitContext) -> str:
     kwargs = {}
     if op.attrs.get("dropout", 0.0):
         kwargs["dropout"] = op.attrs["dropout"]
+    args = [cx.arg(i) for i in range(3)]
+    if cx.has(3):
+        args.append(cx.arg(3))
+    if cx.has(4):
+        args.append(f"fill_mask={cx.arg(4)}")
+        kwargs["fill"] = op.attrs.get("fill", -math.inf)
     cls = cx.support_class("ScaledDotProductAttention", _SCALED_DOT_PRODUCT_ATTENTION)
     layer = cx.layer(cls, op.attrs["num_heads"], op.attrs["scale"], **kwargs)
-    return f"{layer}({', '.join(cx.args())})"
+    return f"{layer}({', '.join(args)})"
 
 
 @emits("mc.dims")
