@@ -165,6 +165,49 @@ def test_attention_decomposes_to_multi_head_softmax_attention(with_mask, dropout
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("fill", [-np.inf, -1e9])
+def test_attention_fill_mask_decomposes_to_a_where_before_the_additive_mask(fill):
+    import onnxruntime as ort
+
+    from mindconverter.ir.onnx_bridge import func_to_onnx
+
+    rng = np.random.default_rng(2)
+    q, k, v = (rng.standard_normal((2, 3, 8)).astype(np.float32) for _ in range(3))
+    mask = rng.standard_normal((2, 1, 1, 3)).astype(np.float32)
+    filled = rng.random((2, 1, 3, 3)) < 0.4
+    filled[1, 0, 2, :] = True  # a row filled whole: NaN with -inf (torch's softmax of all -inf), uniform otherwise
+    t, c, m = "tensor<2x3x8xf32>", "tensor<2x1x3x3xbool>", "tensor<2x1x1x3xf32>"
+    module = parse(f"""
+      func @main(%q: {t}, %k: {t}, %v: {t}, %m: {m}, %c: {c}) -> {t} {{
+        %0 = "mc.attention"(%q, %k, %v, %m, %c) {{num_heads = 2, scale = 0.5, fill = {fill}}} : ({t}, {t}, {t}, {m}, {c}) -> {t}
+        "ir.return"(%0) : ({t}) -> ()
+      }}""")
+    module.attrs["opset"] = 17
+    verify_dialect(module)
+    lowered = lower_to_onnx(module)
+    verify(lowered)
+    model, _ = func_to_onnx(lowered)
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    got = session.run(None, {"q": q, "k": k, "v": v, "m": mask, "c": filled})[0]
+    with np.errstate(invalid="ignore"):
+        want = attention_reference_filled(q, k, v, filled, np.float32(fill), mask)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    assert np.isnan(got[1, 2]).all() == np.isinf(fill)
+
+
+def attention_reference_filled(q, k, v, filled, fill, mask):
+    """where(filled, fill, q_h @ k_h^T * 0.5) + mask, softmax, @ v_h: 2 heads of 4 on (2, 3, 8) tensors, as torch computes it."""
+
+    def split(x):
+        return x.reshape(2, 3, 2, 4).transpose(0, 2, 1, 3)
+
+    scores = np.where(filled, fill, split(q) @ split(k).transpose(0, 1, 3, 2) * np.float32(0.5)) + mask
+    probs = np.exp(scores - scores.max(-1, keepdims=True))
+    probs /= probs.sum(-1, keepdims=True)
+    out = (probs @ split(v)).transpose(0, 2, 1, 3)
+    return out.reshape(2, 3, -1)
+
+
 def test_attention_shape_rule_takes_the_value_width_and_checks_attributes():
     module = parse("""
       func @main(%q: tensor<?Nx3x8xf32>, %k: tensor<?Nx5x8xf32>, %v: tensor<?Nx5x4xf32>) -> tensor<?Nx3x8xf32> {
