@@ -65,6 +65,32 @@ def test_clip_float(bounds, expected):
     assert_parity(single_op("Clip", node_inputs, X, inits), expect_layers=(expected,))
 
 
+RELU6_FEEDS = {"x": np.linspace(-9, 9, 24, dtype=np.float32).reshape(2, 3, 4)}  # past both bounds
+
+
+def test_clip_0_6_is_relu6_a_layer_for_a_module_and_a_function_for_a_call():
+    """torch's nn.ReLU6 / F.relu6 and Keras' ReLU6 export as Clip(x, 0, 6): one ReLU6 kernel, not clamp's two."""
+    inits = {"lo": np.array(0, np.float32), "hi": np.array(6, np.float32)}
+    code = assert_parity(single_op("Clip", ["x", "lo", "hi"], X, inits), feeds=RELU6_FEEDS)
+    assert "self.clip = nn.ReLU6()" in code and "ops.clamp" not in code, code
+    code = assert_parity(single_op("Clip", ["x", "lo", "hi"], X, inits, name="/Clip"), feeds=RELU6_FEEDS)
+    assert "ops.relu6(x)" in code and "nn.ReLU6" not in code, code
+
+
+def test_clip_0_6_attributes_opset_6_is_relu6(keep_opset):
+    code = assert_parity(single_op("Clip", ["x"], X, opset=6, min=0.0, max=6.0, name="/Clip"), feeds=RELU6_FEEDS)
+    assert "ops.relu6(x)" in code, code
+
+
+@pytest.mark.parametrize(("dtype", "bounds"), [(np.float64, (0, 6)), (np.float32, (0, 5)), (np.float32, (-1, 6))])
+def test_clip_is_relu6_only_for_bounds_0_6_on_float16_32(dtype, bounds):
+    """The ReLU6 kernel has no float64 variant; other bounds are a clamp."""
+    inits = {"lo": np.array(bounds[0], dtype), "hi": np.array(bounds[1], dtype)}
+    feeds = {"x": RELU6_FEEDS["x"].astype(dtype)}
+    code = assert_parity(single_op("Clip", ["x", "lo", "hi"], {"x": (dtype, (2, 3, 4))}, inits), feeds=feeds)
+    assert "ops.clamp(x, " in code and "relu6" not in code.lower(), code
+
+
 def test_clip_int64():
     inits = {"lo": np.array(-3, np.int64), "hi": np.array(4, np.int64)}
     model = single_op("Clip", ["x", "lo", "hi"], {"x": (np.int64, (3, 4))}, inits)

@@ -9,6 +9,7 @@ class Block(nn.Cell):
     def __init__(self, in_channels, out_channels):
         super().__init__()
         self.expand = nn.Conv2d(in_channels, out_channels, 1, pad_mode="valid", has_bias=True)
+        self.expand_relu = nn.ReLU6()
         self.depthwise = nn.Conv2d(
             out_channels, out_channels, 3, pad_mode="pad", padding=1, group=out_channels
         )
@@ -18,14 +19,15 @@ class Block(nn.Cell):
         self.depthwise_BN_const = Parameter(
             ops.zeros((1, out_channels, 1, 1), ms.float32), name="depthwise_BN_const"
         )
+        self.depthwise_relu = nn.ReLU6()
         self.project = nn.Conv2d(out_channels, in_channels, 1, pad_mode="valid", has_bias=True)
 
     def construct(self, x):
         depthwise_bn_1 = (
-            self.depthwise(ops.clamp(self.expand(x), 0.0, 6.0)) * self.depthwise_BN
+            self.depthwise(self.expand_relu(self.expand(x))) * self.depthwise_BN
             + self.depthwise_BN_const
         )
-        return x + self.project(ops.clamp(depthwise_bn_1, 0.0, 6.0))
+        return x + self.project(self.depthwise_relu(depthwise_bn_1))
 
 
 class Block_1(nn.Cell):
@@ -34,6 +36,7 @@ class Block_1(nn.Cell):
     def __init__(self):
         super().__init__()
         self.expand = nn.Conv2d(8, 16, 1, pad_mode="valid", has_bias=True)
+        self.expand_relu = nn.ReLU6()
         self.depthwise = nn.Conv2d(
             16, 16, 3, stride=2, pad_mode="pad", padding=(0, 1, 0, 1), group=16
         )
@@ -41,14 +44,15 @@ class Block_1(nn.Cell):
         self.depthwise_BN_const = Parameter(
             ops.zeros((1, 16, 1, 1), ms.float32), name="depthwise_BN_const"
         )
+        self.depthwise_relu = nn.ReLU6()
         self.project = nn.Conv2d(16, 16, 1, pad_mode="valid", has_bias=True)
 
     def construct(self, x):
         depthwise_bn_1 = (
-            self.depthwise(ops.clamp(self.expand(x), 0.0, 6.0)) * self.depthwise_BN
+            self.depthwise(self.expand_relu(self.expand(x))) * self.depthwise_BN
             + self.depthwise_BN_const
         )
-        return self.project(ops.clamp(depthwise_bn_1, 0.0, 6.0))
+        return self.project(self.depthwise_relu(depthwise_bn_1))
 
 
 class MindSporeModel(nn.Cell):
@@ -57,6 +61,7 @@ class MindSporeModel(nn.Cell):
         self.Conv1 = nn.Conv2d(
             3, 8, 3, stride=2, pad_mode="pad", padding=(0, 1, 0, 1), has_bias=True
         )
+        self.Conv1_relu = nn.ReLU6()
         self.block_1 = Block(8, 16)
         self.block_2 = Block(8, 16)
         self.block_3 = Block_1()
@@ -64,8 +69,10 @@ class MindSporeModel(nn.Cell):
         self.predictions = nn.Dense(16, 10, has_bias=False)
 
     def construct(self, input_):
-        conv1 = ops.clamp(self.Conv1(ops.transpose(input_, (0, 3, 1, 2))), 0.0, 6.0)
+        conv1_relu = self.Conv1_relu(self.Conv1(ops.transpose(input_, (0, 3, 1, 2))))
         global_average_pooling2d = ops.mean(
-            self.block_4(self.block_3(self.block_2(self.block_1(conv1)))), (2, 3), keep_dims=True
+            self.block_4(self.block_3(self.block_2(self.block_1(conv1_relu)))),
+            (2, 3),
+            keep_dims=True,
         )
         return ops.softmax(self.predictions(ops.squeeze(global_average_pooling2d, (2, 3))))
