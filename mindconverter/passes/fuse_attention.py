@@ -300,7 +300,7 @@ class FuseAttention:
             return sorted(ops, key=lambda o: o.parent.ops.index(o))
 
         for reader, i, w in m["moves"]:
-            reader.operands[i] = w
+            rw.uses.set_operand(reader, i, w)
         loc = fused_loc(*in_order(m["ops"]))
         fill_mask = _fill_mask(m.get("where"), op, rw)
         operands = [m["q"], m["k"], m["v"], m["mask"], fill_mask]
