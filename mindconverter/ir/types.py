@@ -46,6 +46,9 @@ class DType(enum.Enum):
     @staticmethod
     def from_numpy(dtype: np.dtype | type) -> DType:
         dtype = np.dtype(dtype)
+        found = _FROM_NUMPY.get(dtype)  # the common case first: `dtype.name` is slow to compute
+        if found is not None:
+            return found
         if dtype.name == "bfloat16":
             return DType.BF16
         if dtype.kind in "US" or dtype == np.dtype(object):
