@@ -240,9 +240,11 @@ class _FuncVerifier:
                 what = f"'{op.name}' needs opset {since} or more, but the module has opset {self.opset}"
                 fix = f"set the module opset to {since} or more, or decompose '{op.op_type}' into older ops"
             raise self._error(op, what, fix)
-        self._count(op, "input", len(op.operands), schema.min_inputs, schema.max_inputs, schema.input_names)
-        self._count(op, "output", len(op.results), schema.min_outputs, schema.max_outputs, schema.output_names)
-        for i, value in enumerate(op.operands):
+        if not schema.min_inputs <= len(op.operands) <= schema.max_inputs:
+            self._count(op, "input", len(op.operands), schema.min_inputs, schema.max_inputs, schema.input_names)
+        if not schema.min_outputs <= len(op.results) <= schema.max_outputs:
+            self._count(op, "output", len(op.results), schema.min_outputs, schema.max_outputs, schema.output_names)
+        for i, value in enumerate(op.operands) if None in op.operands else ():
             if value is None and not schema.optional[min(i, len(schema.optional) - 1)]:
                 name = schema.input_names[min(i, len(schema.input_names) - 1)]
                 raise self._error(
@@ -263,7 +265,7 @@ class _FuncVerifier:
                 raise self._error(
                     op, f"'{op.name}' needs attribute '{name}' (opset {self.opset})", f"add {name} = ...; {_BUG}"
                 )
-        for name in op.attrs:
+        for name in op.attrs if not op.attrs.keys() <= schema.attribute_set else ():
             if name not in schema.attributes:
                 known = ", ".join(schema.attributes) or "none"
                 raise self._error(
@@ -306,10 +308,16 @@ _OP_CHECKS = {
 }
 
 
+#: Attribute value types IR text holds, looked up by exact type before the (slower) isinstance checks.
+_PLAIN_TYPES = frozenset((int, float, str, bool, Dense, np.bool_))
+
+
 def _storable(value: Any) -> bool:
     """Whether IR text can hold this attribute value (see printer.format_attr)."""
+    if type(value) in _PLAIN_TYPES:
+        return True
     if isinstance(value, (list, tuple)):
-        return all(_storable(x) for x in value)
+        return all(type(x) in _PLAIN_TYPES or _storable(x) for x in value)
     return isinstance(value, (Real, str, Dense, np.bool_))
 
 
@@ -333,6 +341,7 @@ class _Schema(NamedTuple):
     attributes: tuple[str, ...]
     required: tuple[str, ...]
     graphs: tuple[str, ...]  # graph attributes, held as regions in the IR
+    attribute_set: frozenset[str]  # `attributes` for membership tests
 
 
 @functools.cache
@@ -357,6 +366,7 @@ def _onnx_schema(op_type: str, opset: int) -> _Schema | None:
         tuple(name for name, a in attrs.items() if a.type != graph),
         tuple(name for name, a in attrs.items() if a.required and a.type != graph),
         tuple(name for name, a in attrs.items() if a.type == graph),
+        frozenset(name for name, a in attrs.items() if a.type != graph),
     )
 
 
