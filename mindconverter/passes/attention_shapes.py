@@ -26,11 +26,28 @@ def same_dim(a: Any, b: Any) -> bool:
     return not isinstance(a, Unknown) and not isinstance(b, Unknown) and S.equal(a, b) is True
 
 
+def size_tree(op: Op, rw: Rewriter, depth: int = 0) -> list[Op] | None:
+    """`op` and the ops below it when they only serve size reads: Shape/Size/mc.dims ends, any ops between
+    (`k.size(-2)` of a transposed copy of the heads), at most 3 deep; None when some result is used for data."""
+    if op.name in SIZE_READERS:
+        return [op]
+    users = [u for r in op.results for u in rw.users(r)]
+    if depth >= 3 or op.dialect == "ir" or not users:
+        return None
+    out = [op]
+    for u in users:
+        below = size_tree(u, rw, depth + 1)
+        if below is None:
+            return None
+        out += below
+    return out
+
+
 def feeds(v: Value, user: Op, rw: Rewriter) -> bool:
-    """Whether `user` uses `v` once and every other user of `v` only reads its sizes (Shape, Size, mc.dims)."""
+    """Whether `user` uses `v` once and every other user of `v` only serves size reads (see size_tree)."""
     us = rw.users(v)
     return (any(u is user for u in us) and sum(1 for x in user.operands if x is v) == 1
-            and all(u is user or u.name in SIZE_READERS for u in us))
+            and all(u is user or size_tree(u, rw) is not None for u in us))
 
 
 def target_of(reshape: Op, rw: Rewriter) -> tuple | None:
@@ -98,17 +115,22 @@ def settle_size_reads(root: Op, matched: list[Op], kept: list[Value], rw: Rewrit
     for o in matched:
         for r in o.results if o is not root else ():
             for u in rw.users(r):
-                if id(u) in gone or id(u) in dying or u.name not in SIZE_READERS:
-                    continue
-                move = _moved_read(u, r, kept)
-                if move is None:
-                    return f"the sizes of the fused {o.op_type} {o.loc_name} are also read by '{u.name}' {u.loc_name}"
-                moves += move
+                tree = [] if id(u) in gone or id(u) in dying else size_tree(u, rw) or [u]
+                read = {id(r)} | {id(x) for t in tree if t.name not in SIZE_READERS for x in t.results}
+                for t in tree:
+                    if t.name not in SIZE_READERS:
+                        dying.setdefault(id(t), t)  # it serves only the reads moved below
+                        continue
+                    move = None if id(t) in dying else _moved_read(t, read, kept)
+                    if move is None and id(t) not in dying:
+                        return f"the sizes of the fused {o.op_type} {o.loc_name} are also read by '{t.name}' {t.loc_name}"
+                    moves += move or []
     return list(dying.values()), moves
 
 
-def _moved_read(reader: Op, v: Value, kept: list[Value]) -> list | None:
-    """[(reader, i, w)]: the operands of an mc.dims reading sizes of `v` moved to a kept value w with those sizes."""
+def _moved_read(reader: Op, read: set[int], kept: list[Value]) -> list | None:
+    """[(reader, i, w)]: the operands of an mc.dims that are removed values (ids in `read`) moved to a kept value w
+    having the sizes it reads there."""
     if reader.name != "mc.dims" or reader.attrs.get("bind"):
         return None
     spec = Dims.of(reader)
@@ -118,7 +140,7 @@ def _moved_read(reader: Op, v: Value, kept: list[Value]) -> list | None:
         return None
     out = []
     for i, x in enumerate(reader.operands):
-        if x is not v:
+        if id(x) not in read:
             continue
         needed = [Sym(name) for name, (j, _) in sources.items() if j == i]
         w = next((k for k in kept if k is not None and k.type.dims is not None

@@ -28,6 +28,8 @@ def test_static_gpt2_keeps_the_full_position_table_in_checkpoint_and_weight_map(
     assert list(table.dims) == [dm.MAX_POSITIONS, dm.HIDDEN]
     result = convert(path, output=tmp_path / "out")
     assert result.parity_passed
+    # Its attention is one Cell, though simplify-reshapes merged the heads' merge with c_proj's view(-1, D).
+    assert "= ScaledDotProductAttention(2, 0.25)" in result.script.read_text()
     entries = json.loads(result.weight_map.read_text())["gpt2_static"]
     by_source = {e["source_weight"]["name"]: e for e in entries}
     assert table.name in by_source, sorted(by_source)

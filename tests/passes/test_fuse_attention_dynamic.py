@@ -91,6 +91,22 @@ def test_sizes_of_the_heads_read_elsewhere_are_read_from_q():
     assert "onnx.Transpose" not in got and "onnx.MatMul" not in got, got  # nothing else keeps the heads alive
 
 
+def test_a_copy_of_the_heads_used_only_for_its_sizes_goes_and_its_reads_move_to_q():
+    # Legacy GPT-2 reads k.size(-2) of its key heads (0, 2, 1, 3) for the causal slice; simplify-reshapes gave the
+    # key's (0, 2, 3, 1) Transpose its own, so that copy serves only the size read.
+    before = MC_DIMS.replace('''
+        %9 = "onnx.MatMul"''', f'''
+        %30 = "onnx.Transpose"(%4) {{perm = [0, 2, 1, 3]}} : ({H}) -> {HT} loc("/attn/Transpose_4")
+        %31 = "mc.dims"(%30) {{dims = ["?seq"]}} : ({HT}) -> tensor<1xi64> loc("/Slice")
+        %32 = "onnx.Slice"(%m, %31, %31) : ({M}, tensor<1xi64>, tensor<1xi64>) -> tensor<?batchx1x1x0xf32> loc("/Slice")
+        %9 = "onnx.MatMul"''').replace(f'"ir.return"(%17) : ({T}) -> ()', f'"ir.return"(%17, %32) : ({T}, tensor<?batchx1x1x0xf32>) -> ()')
+    before = before.replace(f"-> {T} {{", f"-> ({T}, tensor<?batchx1x1x0xf32>) {{")
+    got, changed = run_pass_on_text("fuse-attention", before)
+    assert changed
+    assert f'"mc.dims"(%q) {{dims = ["?seq"]}} : ({T}) -> tensor<1xi64> loc("/Slice")' in got, got
+    assert "onnx.Transpose" not in got and "onnx.Reshape" not in got, got
+
+
 # simplify-reshapes merged the merging Reshape with the next one (GPT-2's Conv1D view(-1, D)): it stays, after the Cell.
 MERGED_2D = attention("""
         %0 = "ir.const"() {value = dense<[0, 0, 2, 4]>} : () -> tensor<4xi64> loc("/attn/Constant_1")""",
