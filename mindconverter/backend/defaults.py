@@ -14,6 +14,7 @@ POSITIONAL: dict[str, tuple[str, ...]] = {
     **{f"nn.BatchNorm{n}d": ("num_features",) for n in (1, 2, 3)},
     "nn.Dense": ("in_channels", "out_channels"),
     "nn.LayerNorm": ("normalized_shape",),
+    "nn.MultiheadAttention": ("embed_dim", "num_heads"),
     **{f"nn.{k}Pool{n}d": ("kernel_size",) for k in ("Max", "Avg") for n in (1, 2, 3)},
 }
 _CONV_DEFAULTS = {"stride": 1, "pad_mode": "same", "padding": 0, "dilation": 1, "group": 1, "has_bias": False}
@@ -26,4 +27,5 @@ DEFAULTS: dict[str, dict[str, object]] = {
     "nn.Dense": {"has_bias": True},
     **{f"nn.{k}Pool{n}d": _POOL_DEFAULTS for k in ("Max", "Avg") for n in (1, 2)},
     "nn.Dropout": {"p": 0.5},
+    "nn.MultiheadAttention": {"dropout": 0.0, "has_bias": True, "batch_first": False},
 }

@@ -1,6 +1,6 @@
 """The typed SSA IR: data model, textual form (printer and parser) and verifier."""
 
-from mindconverter.ir import dims_op  # noqa: F401 - registers mc.dims
+from mindconverter.ir import dims_op, mha_op  # noqa: F401 - registers mc.dims and mc.multihead_attention
 from mindconverter.ir.core import (
     INLINE_LIMIT,
     Block,

@@ -56,7 +56,7 @@ PASSES: dict[str, PassSpec] = {}
 DEFAULT_PIPELINE = (
     "restore-dropout", "cleanup", "infer-shapes", "fold-constants", "cleanup", "dce", "infer-shapes",
     "materialize-shapes", "dce", "simplify-reshapes", "fuse-pad", "fuse-embedding", "fuse-dense", "fuse-layer-norm", "fuse-gelu",
-    "fuse-silu", "fuse-attention", "fuse-hard-activations", "dce", "structure-modules",
+    "fuse-silu", "fuse-multihead-attention", "fuse-attention", "fuse-hard-activations", "dce", "structure-modules",
 )
 
 

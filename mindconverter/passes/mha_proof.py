@@ -1,0 +1,187 @@
+"""The layout proof of fuse-multihead-attention: the moves around the attention are exactly torch's.
+
+Given the q, k and v projections (each x @ W^T + b with the layout-op chains from its source to x and
+from its result to the heads), the chain moving the attention output to the out_proj input,
+and the chains after out_proj, `prove` runs every chain on element codes (passes/layout_trace.py) and
+checks, for each set of symbol sizes, that:
+
+- each projection input row is one row of its source (rank 3: (batch, seq) or (seq, batch), then features);
+- each head of q, k and v reads head_dim consecutive projection columns (head h of the block at an
+  offset: q, k, v stacked in one projection, or each in its own), over the rows of one batch entry in
+  sequence order, with the same batch entry and head for q, k and v, covering batch x heads once;
+- the out_proj input rows are (batch, target) rows with the heads in order, and the output after
+  out_proj is laid out as the query is.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import numpy as np
+
+from mindconverter.ir.core import Value
+from mindconverter.passes import layout_trace as lt
+from mindconverter.passes.pattern import Rewriter
+
+
+@attrs.define
+class Proof:
+    """What the proof found: sources and input chains of q, k, v, their column offsets, heads, layout, output chain."""
+
+    sources: dict[str, Value]
+    inputs: dict[str, list[Value]]
+    offsets: dict[str, int]
+    num_heads: int
+    head_dim: int
+    batch_first: bool
+    output: list[Value]
+
+
+def prove(parts: dict[str, Any], moved: list[Value], after: list[Value], out: Any, rw: Rewriter) -> Proof | str:
+    """Prove the block's data movement (see the module docstring); returns what it found, or why it fails."""
+    inputs = _inputs(parts, rw)
+    if isinstance(inputs, str):
+        return inputs
+    values = [v for c in inputs.values() for v in c] + [v for p in parts.values() for v in p.heads] + moved + after
+    envs = lt.envs(values)
+    if not envs:
+        return "too many symbolic dims to trace"
+    found = None
+    for env in envs:
+        got = _prove_env(parts, inputs, moved, after, out, env, rw)
+        if isinstance(got, str):
+            return got
+        if found is not None and got != found:
+            return "the heads are laid out differently for other sizes of the symbolic dims"
+        found = got
+    batch_first, heads, head_dim, offsets, end = found
+    sources = {name: chain[0] for name, chain in inputs.items()}
+    return Proof(sources, inputs, offsets, heads, head_dim, batch_first, after[:end + 1])
+
+
+def _inputs(parts: dict[str, Any], rw: Rewriter) -> dict[str, list[Value]] | str:
+    """Each projection's input chain from its furthest source of rank 3 whose moves belong to the block."""
+    block = {p.ops[0] for p in parts.values()} | {v.op for p in parts.values() for v in p.inputs[1:]}
+    inputs = {}
+    for name, p in parts.items():
+        start = len(p.inputs) - 1
+        while start > 0 and all(u in block or lt.reads_sizes(u) for u in rw.users(p.inputs[start])):
+            start -= 1
+        for i in range(start, len(p.inputs)):
+            if p.inputs[i].type.rank == 3:
+                inputs[name] = p.inputs[i:]
+                break
+        else:
+            return f"{name}: the projection input is {p.inputs[-1].type}, not (batch, seq, features) moved"
+    return inputs
+
+
+def _prove_env(parts: dict[str, Any], inputs: dict[str, list[Value]], moved: list[Value], after: list[Value], out: Any,
+               env: dict[str, int], rw: Rewriter) -> tuple | str:
+    heads = {}
+    for name, p in parts.items():
+        rows = _source_rows(inputs[name], env, rw)
+        if rows is None:
+            return f"{name}: the projection input rows are not the rows of {inputs[name][0].type}"
+        codes = lt.run(p.heads, rows[..., None] * p.width + np.arange(p.width), env, rw)
+        if codes is None or codes.ndim < 3:
+            return f"{name}: the moves to the heads do not apply to the projection's shape"
+        if name == "k":  # k is multiplied transposed: (..., head_dim, source)
+            codes = np.swapaxes(codes, -1, -2)
+        heads[name] = codes.reshape(-1, *codes.shape[-2:])
+    shapes = {name: lt.shape(inputs[name][0], env) for name in parts}
+    for batch_first in (True, False):
+        layout = {name: _layout(heads[name], parts[name].width, shapes[name], batch_first) for name in parts}
+        if all(x is not None for x in layout.values()):
+            break
+    else:
+        return "the heads do not each read head_dim consecutive columns of one batch entry's rows in sequence order"
+    return _check_heads(parts, heads, layout, shapes, batch_first, moved, after, out, env, rw)
+
+
+def _check_heads(parts: dict[str, Any], heads: dict, layout: dict, shapes: dict, batch_first: bool, moved: list[Value],
+                 after: list[Value], out: Any, env: dict[str, int], rw: Rewriter) -> tuple | str:
+    batch, cols = layout["q"]
+    head_dim, embed = heads["q"].shape[-1], shapes["q"][2]
+    if any(not np.array_equal(layout[n][0], batch) for n in "kv") or {h.shape[-1] for h in heads.values()} != {head_dim}:
+        return "q, k and v heads disagree on batch entries or head size"
+    if embed % head_dim or any(shapes[n][2] != embed for n in "kv"):
+        return f"q, k and v read {[shapes[n][2] for n in 'qkv']} features with heads of {head_dim}: kdim/vdim differ"
+    num_heads = embed // head_dim
+    offsets = {n: int(layout[n][1].min()) for n in "qkv"}
+    rel = {n: layout[n][1] - offsets[n] for n in "qkv"}
+    if any(not np.array_equal(rel[n], rel["q"]) for n in "kv") or (rel["q"] % head_dim).any():
+        return "q, k and v heads read different columns"
+    head = rel["q"] // head_dim
+    n_batch = shapes["q"][0 if batch_first else 1]
+    if head.max() >= num_heads or sorted(batch * num_heads + head) != list(range(n_batch * num_heads)):
+        return "the heads do not cover batch x heads once"
+    if any(offsets[n] + embed > parts[n].width for n in "qkv"):
+        return "a head reads past its projection"
+    end = _output(heads["q"].shape, batch, head, shapes["q"], batch_first, moved, after, out, env, rw)
+    if isinstance(end, str):
+        return end
+    return batch_first, num_heads, head_dim, offsets, end
+
+
+def _output(q_shape: tuple, batch: np.ndarray, head: np.ndarray, source: tuple, batch_first: bool, moved: list[Value],
+            after: list[Value], out: Any, env: dict[str, int], rw: Rewriter) -> int | str:
+    """The index in `after` of the value laid out as the query (moved back from out_proj), or why there is none."""
+    groups, target, head_dim = q_shape
+    embed = source[2]
+    o_shape = lt.shape(moved[0], env)
+    if o_shape is None or int(np.prod(o_shape[:-2])) != groups or o_shape[-2:] != (target, head_dim):
+        return "the attention output is not (batch x heads, target, head_dim)"
+    pos = np.arange(target)[None, :, None]
+    row = (batch[:, None, None] * source[1] + pos) if batch_first else (pos * source[1] + batch[:, None, None])
+    codes = row * embed + head[:, None, None] * head_dim + np.arange(head_dim)
+    rows = _rows(lt.run(moved, codes.reshape(o_shape), env, rw), embed)
+    if rows is None:
+        return "the attention output is not moved into (batch, target) rows of the heads in order for out_proj"
+    width = out.width
+    if width != embed:
+        return f"out_proj gives {width} features, not embed_dim {embed}"
+    codes = rows[..., None] * width + np.arange(width)
+    want = np.arange(int(np.prod(source))).reshape(source)
+    for end in range(len(after) - 1, -1, -1):
+        got = lt.run(after[:end + 1], codes, env, rw)
+        if got is not None and np.array_equal(got, want):
+            return end
+    return "the out_proj result is not moved back into the query's layout"
+
+
+def _rows(a: np.ndarray | None, width: int) -> np.ndarray | None:
+    """For codes `a` of row * width + column: the row of each row of `a` when its columns are whole and in order."""
+    if a is None or a.ndim < 1 or a.shape[-1] != width:
+        return None
+    flat = a.reshape(-1, width)
+    if not (flat == flat[:, :1] + np.arange(width)).all() or (flat[:, 0] % width).any():
+        return None
+    return (flat[:, 0] // width).reshape(a.shape[:-1])
+
+
+def _source_rows(chain: list[Value], env: dict[str, int], rw: Rewriter) -> np.ndarray | None:
+    """For each row of the projection input, the flat (first two dims) index of the source row it is."""
+    shape = lt.shape(chain[0], env)
+    if shape is None or len(shape) != 3:
+        return None
+    return _rows(lt.run(chain, np.arange(int(np.prod(shape))).reshape(shape), env, rw), shape[2])
+
+
+def _layout(heads: np.ndarray, width: int, source: tuple | None, batch_first: bool) -> tuple | None:
+    """(batch entry, first column) of each head of `heads` (codes (groups, seq, head_dim)) when it reads whole rows in order."""
+    if source is None:
+        return None
+    row, col = np.divmod(heads, width)
+    _, seq, head_dim = heads.shape
+    first = col[:, :1, :1]
+    if not (col == first + np.arange(head_dim)).all():
+        return None
+    i0, i1 = np.divmod(row, source[1])
+    batch, pos = (i0, i1) if batch_first else (i1, i0)
+    if seq != source[1 if batch_first else 0] or not (pos == np.arange(seq)[None, :, None]).all():
+        return None
+    if not (batch == batch[:, :1, :1]).all():
+        return None
+    return batch[:, 0, 0], first[:, 0, 0]
