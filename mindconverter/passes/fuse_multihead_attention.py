@@ -242,10 +242,12 @@ class FuseMultiheadAttention:
             mask = b.op1("onnx.Squeeze", [mask, axes], mask.type.with_dims(mask.type.dims[-2:]), mask.op.loc if mask.op else ())
         end = proof.output[-1]
         operands = [proof.sources["q"], proof.sources["k"], proof.sources["v"], *weights, mask]
-        new = rw.create(op, "mc.multihead_attention", operands, fused_loc(*ordered),
+        loc = fused_loc(*[o for o in ordered if not lt.reads_sizes(o)])
+        new = rw.create(op, "mc.multihead_attention", operands, loc,
                         num_heads=proof.num_heads, batch_first=proof.batch_first, dropout=m["dropout"])
         new.result.name = end.name
         params = [chain[0].op for p in [*parts.values(), m["out"]] for chain in (p.weight, p.bias) if chain and chain[0].op]
+        params += [x.op for o in ordered for x in o.operands if x is not None and x.op is not None and x.op.name == "ir.const"]
         rw.replace(end.op, [new.result], matched=[o for o in params + ordered if o is not end.op])
 
 
