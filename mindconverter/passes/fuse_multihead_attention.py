@@ -153,10 +153,19 @@ def _probabilities(softmax: Op, rw: Rewriter) -> tuple[Op, float, list[Op]] | st
     return user, dropout, [*ops, user]
 
 
-def _mask(mask: Value | None, scores: Value) -> str | None:
-    """Why `mask` is not a (target, source) mask (leading dims of 1 only), or None."""
+def _mask(mask: Value | None, scores: Value, rw: Rewriter) -> str | None:
+    """Why `mask` is not a constant (target, source) mask (leading dims of 1 only) without a fully masked row, or None.
+
+    nn.MultiheadAttention's CPU softmax gives wrong numbers for every row once one row of the scores is all
+    -inf (torch gives that row zeros or NaN, the others right): a mask computed at run time cannot be checked.
+    """
     if mask is None:
         return None
+    array = rw.known(mask)
+    if array is None:
+        return "the mask is computed at run time (only a constant mask can be checked for fully masked rows)"
+    if (~np.isfinite(np.asarray(array))).all(axis=-1).any():
+        return "the mask masks a whole row (MindSpore's nn.MultiheadAttention would get every row wrong)"
     md, sd = mask.type.dims, scores.type.dims
     if md is None or len(md) < 2 or len(md) > len(sd):
         return f"the mask is {mask.type}, not a (target, source) mask"
@@ -200,7 +209,7 @@ class FuseMultiheadAttention:
         if isinstance(probs, str):
             return probs
         pv, dropout, p_ops = probs
-        reason = _mask(scores["mask"], op.operands[0])
+        reason = _mask(scores["mask"], op.operands[0], rw)
         if reason:
             return reason
         parts, factor = {}, scores["factor"]

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from mindconverter.ir.core import Builder, Op, Value
+from mindconverter.ir.core import Builder, Value
 from mindconverter.passes.mha_proof import Proof
 from mindconverter.passes.pattern import Rewriter
 

@@ -1,0 +1,56 @@
+"""mc.multihead_attention emitted as MindSpore's nn.MultiheadAttention, checked against onnxruntime on torch's export.
+
+Each case exports a torch nn.MultiheadAttention (dynamo=False), converts it with the default pipeline and runs
+the generated Cell in PYNATIVE and GRAPH mode: the fusion must fire (one nn.MultiheadAttention, no slices of the
+packed projection) and the numbers must match.
+"""
+
+from __future__ import annotations
+
+import onnx
+import pytest
+from helpers import assert_parity
+
+torch = pytest.importorskip("torch")
+
+from torch import nn  # noqa: E402 - after the torch skip
+
+COVERS = {"mc.multihead_attention"}
+
+E, L, S, B = 8, 5, 6, 2
+
+
+class Attention(nn.Module):
+    def __init__(self, heads: int, batch_first: bool, bias: bool, cross: bool, mask: bool, need_weights: bool):
+        super().__init__()
+        self.attn = nn.MultiheadAttention(E, heads, bias=bias, batch_first=batch_first)
+        self.cross, self.mask, self.need_weights = cross, mask, need_weights
+
+    def forward(self, x, y):
+        kv = y if self.cross else x
+        mask = torch.triu(torch.full((L, kv.shape[1 if self.attn.batch_first else 0]), -1e4), 1) if self.mask else None
+        return self.attn(x, kv, kv, attn_mask=mask, need_weights=self.need_weights)[0]
+
+
+@pytest.mark.parametrize(("heads", "batch_first", "bias", "cross", "mask", "need_weights", "folding"), [
+    (2, True, True, False, True, False, False),  # a TransformerEncoderLayer's self-attention with a causal mask
+    (1, False, False, True, False, True, True),  # cross attention, no bias, the weights path (discarded), folded export
+])
+def test_multihead_attention_becomes_nn_multihead_attention(tmp_path, heads, batch_first, bias, cross, mask, need_weights,
+                                                            folding):
+    torch.manual_seed(0)
+    model = Attention(heads, batch_first, bias, cross, mask, need_weights).eval()
+    if bias:
+        nn.init.uniform_(model.attn.in_proj_bias, -0.5, 0.5)
+    shape = (B, L, E) if batch_first else (L, B, E)
+    kv_shape = (B, S, E) if batch_first else (S, B, E)
+    x, y = torch.randn(*shape), torch.randn(*kv_shape)
+    path = tmp_path / "mha.onnx"
+    torch.onnx.export(model, (x, y), str(path), dynamo=False, opset_version=17, do_constant_folding=folding,
+                      input_names=["x", "y"], output_names=["out"])
+    proto = onnx.load(str(path))
+    feeds = {n: t.numpy() for n, t in zip(("x", "y"), (x, y), strict=True) if n in {i.name for i in proto.graph.input}}
+    code = assert_parity(proto, feeds, expect_layers=(f"nn.MultiheadAttention({E}, {heads}",))
+    assert code.count("nn.MultiheadAttention(") == 1 and "ops.split" not in code and "ops.gather" not in code, code
+    assert ("batch_first=True" in code) == batch_first and ("has_bias=False" in code) == (not bias), code
+    assert ("attn_mask=" in code) == mask, code
