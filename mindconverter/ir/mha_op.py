@@ -7,11 +7,10 @@ imports it, so it is registered wherever the IR is used.
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 from attrs import field
-from attrs.validators import instance_of
+from attrs.validators import ge, instance_of, lt
 
 from mindconverter.ir.core import Builder, Op, Value, WeightStore
 from mindconverter.ir.dialect import DialectOp, create, dialect_op
@@ -30,21 +29,11 @@ class MultiheadAttention(DialectOp):
     batch first with `batch_first`.
     """
 
-    num_heads: int = field(validator=instance_of(int))
+    num_heads: int = field(validator=[instance_of(int), ge(1)])
     batch_first: bool = field(default=False, validator=instance_of(bool))
-    dropout: float = field(default=0.0, converter=float)
+    dropout: float = field(default=0.0, converter=float, validator=[ge(0.0), lt(1.0)])
     operands = ("query", "key", "value", "in_proj_weight", "in_proj_bias?", "out_proj_weight", "out_proj_bias?",
                 "attn_mask?")
-
-    @num_heads.validator
-    def _positive(self, attribute: Any, value: int) -> None:
-        if value < 1:
-            raise ValueError(f"num_heads must be at least 1, got {value}")
-
-    @dropout.validator
-    def _probability(self, attribute: Any, value: float) -> None:
-        if not 0.0 <= value < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {value}")
 
     def infer(self, types: list[TensorType | None]) -> list[TensorType]:
         query, w_in, w_out = types[0], types[3], types[5]

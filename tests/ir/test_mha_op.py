@@ -29,7 +29,7 @@ def test_the_result_is_laid_out_as_the_query_and_the_weights_are_checked():
         create(Builder.before(ret), "mc.multihead_attention", [q, kv, kv, w, b, wo, bo], num_heads=3)
     with pytest.raises(ValueError, match=r"in_proj_weight must be \(3 \* E, E\)"):
         create(Builder.before(ret), "mc.multihead_attention", [q, kv, kv, wo, None, wo, None], num_heads=2)
-    with pytest.raises(ValueError, match="dropout must be in"):
+    with pytest.raises(ValueError, match="'dropout' must be < 1.0"):
         create(Builder.before(ret), "mc.multihead_attention", [q, kv, kv, w, b, wo, bo], num_heads=2, dropout=1.0)
 
 
