@@ -19,7 +19,7 @@ def generate(module: Module, class_name: str = "MindSporeModel", docstring: str 
     writer = CellWriter(module)
     inputs = []
     for arg in func.args:
-        name = writer.local_names(arg.name or "input", "input")
+        name = writer.arg_name(arg.name or "input", "input")
         writer.vars[arg] = name
         inputs.append(name)
     for op in func.body.ops:

@@ -50,7 +50,7 @@ def _build(module: Module, block, prefix: str, op: Op | None, arg_names: list[st
         inputs.append(f"*{writer.local_names(varargs, 'x')}")
     for i, arg in enumerate(block.args):
         hint = arg_names[i] if arg_names else (arg.name or "x")
-        name = writer.local_names(hint, "x")
+        name = writer.arg_name(hint, "x")
         writer.vars[arg] = name
         if not varargs:
             inputs.append(name)

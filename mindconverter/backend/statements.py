@@ -7,6 +7,7 @@ the members it declares (layers, parameters, constant tensors), their checkpoint
 
 from __future__ import annotations
 
+import os
 import re
 import weakref
 
@@ -92,7 +93,9 @@ class CellWriter:
     def __init__(self, module: Module, prefix: str = "") -> None:
         self.module = module
         self.prefix = prefix  # the dotted source path of the cell being written ("" for the top level)
-        self.origin_prefix = ""  # what the source names of this cell's weights share (`layer1.0.`), see _origin_prefix
+        # what the source names of this cell's weights share (`layer1.0.`, see hierarchy._origin_prefix); at the
+        # top level the namespace every weight of the model is in (Caffe2's `gpu_0/`), see namespace_prefix
+        self.origin_prefix = "" if prefix else namespace_prefix(module)
         self.sub_cells: list[tuple[str, Op]] = []  # (member name, mc.cell op) in program order
         self.weights = module.weights
         self.opset = int(module.attrs.get("opset", 17))
@@ -215,6 +218,12 @@ class CellWriter:
             self.members.append((name, Call("ms.Tensor", [array_value(array), Code(dtype)]), op.loc_name))
             return f"self.{name}"
         return self.add_parameter(op, WeightRef(array, None, tuple(array.shape), str(array.dtype)), hint, trainable=False)
+
+    def arg_name(self, hint: str, fallback: str = "x") -> str:
+        """A local name for an input of construct, without the model's namespace (`data_0`, not `gpu_0_data_0`)."""
+        if not self.prefix and self.origin_prefix and hint.startswith(self.origin_prefix) and len(hint) > len(self.origin_prefix):
+            hint = hint[len(self.origin_prefix):]
+        return self.local_names(hint, fallback)
 
     def value_expr(self, v: Value) -> str:
         """Python expression for an IR value used in construct."""
@@ -375,6 +384,24 @@ class CellWriter:
 
 
 _SCOPES: weakref.WeakKeyDictionary[Module, SourceScopes] = weakref.WeakKeyDictionary()
+_NAMESPACES: weakref.WeakKeyDictionary[Module, str] = weakref.WeakKeyDictionary()
+
+
+def namespace_prefix(module: Module) -> str:
+    """The namespace all of the model's named weights are in, up to its `/` or `.` (`gpu_0/` of Caffe2's
+    `gpu_0/conv1_w_0`, `gpu_0/res2_0_branch2a_w_0`, ...), or "".
+
+    It says nothing about any one layer, so the top level leaves it out of its names as a cell leaves
+    out its own path (`self.conv1`, `construct(self, data_0)`); the weight map still gives the source names.
+    """
+    cached = _NAMESPACES.get(module)
+    if cached is None:
+        names = {layer_name(module.weights.origin.get(op.attrs["key"], op.attrs["key"]))
+                 for op in module.ops() if op.name == "ir.param"}
+        names = {n for n in names if n and not meaningless(n)}  # a folded constant's node name (`r9`) is in none
+        common = os.path.commonprefix(list(names)) if len(names) > 1 else ""
+        cached = _NAMESPACES[module] = common[: max(common.rfind("/"), common.rfind(".")) + 1]
+    return cached
 
 
 def scopes_of(module: Module) -> SourceScopes:

@@ -6,7 +6,7 @@ import re
 
 import numpy as np
 from builders import rand
-from helpers import assert_parity, make_model, unwrap
+from helpers import assert_parity, convert_model, make_model, unwrap
 from onnx import helper
 
 from mindconverter.backend.cell_writer import generate
@@ -139,3 +139,39 @@ def test_a_folded_constant_named_after_an_op_type_is_named_after_its_use():
     members = _members(code)
     assert "causal_mask" in members, code
     assert not any(re.match(r"(Where|Cast|Constant)(_|$)", m) for m in members), code
+
+
+# -- a namespace every weight is in (Caffe2's `gpu_0/`) is left out at the top level ------------------------
+
+
+def test_the_namespace_of_every_weight_is_left_out_of_top_level_names():
+    """Caffe2 exports name every blob `gpu_0/...`: the top level says `self.fc6`, `construct(self, data_0)`,
+    as a cell leaves out its own path, and the weight map still gives each weight's source name."""
+    from mindconverter.backend.checkpoint import weight_map
+
+    c = helper.make_node
+    nodes = [
+        c("Gemm", ["gpu_0/data_0", "gpu_0/fc6_w_0", "gpu_0/fc6_b_0"], ["gpu_0/fc6_1"], transB=1),
+        c("Relu", ["gpu_0/fc6_1"], ["gpu_0/fc6_2"]),
+        c("Gemm", ["gpu_0/fc6_2", "gpu_0/fc7_w_0", "gpu_0/fc7_b_0"], ["gpu_0/softmax"], transB=1),
+    ]
+    inits = {"gpu_0/fc6_w_0": rand(8, 4), "gpu_0/fc6_b_0": rand(8, seed=2), "gpu_0/fc7_w_0": rand(3, 8, seed=3),
+             "gpu_0/fc7_b_0": rand(3, seed=4)}
+    model = make_model(nodes, {"gpu_0/data_0": (np.float32, (2, 4))}, ["gpu_0/softmax"], inits)
+    code = assert_parity(model, expect_layers=("self.fc6 = nn.Dense(4, 8)", "self.fc7 = nn.Dense(8, 3)",
+                                               "def construct(self, data_0):"))
+    assert "gpu_0" not in code, code
+    gen = convert_model(model)[0]
+    rows = {r["source_weight"]["name"]: r["converted_weight"]["name"] for r in weight_map("m", gen.checkpoint)["m"]}
+    assert rows == {"gpu_0/fc6_w_0": "fc6.weight", "gpu_0/fc6_b_0": "fc6.bias", "gpu_0/fc7_w_0": "fc7.weight",
+                    "gpu_0/fc7_b_0": "fc7.bias"}, rows
+
+
+def test_a_name_shared_by_two_layers_is_not_a_namespace():
+    """`fc_1`, `fc_2` share `fc_`, which is part of their names, not a namespace (`/` or `.`): kept."""
+    c = helper.make_node
+    nodes = [c("Gemm", ["x", "fc_1_w", "fc_1_b"], ["h"], transB=1), c("Gemm", ["h", "fc_2_w", "fc_2_b"], ["y"], transB=1)]
+    inits = {"fc_1_w": rand(4, 4), "fc_1_b": rand(4, seed=2), "fc_2_w": rand(4, 4, seed=3), "fc_2_b": rand(4, seed=4)}
+    code = convert_model(make_model(nodes, {"x": (np.float32, (2, 4))}, ["y"], inits))[0].code
+    assert "self.fc_1 = " in code and "self.fc_2 = " in code, code
+

@@ -45,8 +45,8 @@ class ResidualBlock(nn.Cell):
 class MindSporeModel(nn.Cell):
     def __init__(self):
         super().__init__()
-        self.gpu_0_conv1 = nn.Conv2d(3, 64, 7, stride=2, pad_mode="pad", padding=3)
-        self.gpu_0_res_conv1_bn_s = nn.BatchNorm2d(64, eps=1.0000001e-05)
+        self.conv1 = nn.Conv2d(3, 64, 7, stride=2, pad_mode="pad", padding=3)
+        self.res_conv1_bn_s = nn.BatchNorm2d(64, eps=1.0000001e-05)
         self.maxpool = nn.MaxPool2d(3, stride=2, pad_mode="pad", padding=1)
         self.stage1 = nn.SequentialCell(
             ResidualBlock(in_channels=64, out_channels=64, out_channels_1=256, downsample=True),
@@ -80,9 +80,9 @@ class MindSporeModel(nn.Cell):
             ]
         )
         self.averagepool = nn.AvgPool2d(7)
-        self.gpu_0_pred = nn.Dense(2048, 1000)
+        self.pred = nn.Dense(2048, 1000)
 
-    def construct(self, gpu_0_data_0):
-        maxpool = self.maxpool(ops.relu(self.gpu_0_res_conv1_bn_s(self.gpu_0_conv1(gpu_0_data_0))))
+    def construct(self, data_0):
+        maxpool = self.maxpool(ops.relu(self.res_conv1_bn_s(self.conv1(data_0))))
         averagepool = self.averagepool(self.stage4(self.stage3(self.stage2(self.stage1(maxpool)))))
-        return ops.softmax(self.gpu_0_pred(ops.reshape(averagepool, (1, 2048))))
+        return ops.softmax(self.pred(ops.reshape(averagepool, (1, 2048))))

@@ -135,8 +135,8 @@ class ResidualBlock_2(nn.Cell):
 class MindSporeModel(nn.Cell):
     def __init__(self):
         super().__init__()
-        self.gpu_0_conv3_0 = nn.Conv2d(3, 24, 3, stride=2, pad_mode="pad", padding=1, has_bias=True)
-        self.gpu_0_conv3_0_bn_s = nn.BatchNorm2d(24)
+        self.conv3_0 = nn.Conv2d(3, 24, 3, stride=2, pad_mode="pad", padding=1, has_bias=True)
+        self.conv3_0_bn_s = nn.BatchNorm2d(24)
         self.maxpool = nn.MaxPool2d(3, stride=2, pad_mode="pad", padding=1)
         self.block1 = ConcatBlock()
         self.stage1 = nn.SequentialCell(*[ResidualBlock() for _ in range(3)])
@@ -145,12 +145,12 @@ class MindSporeModel(nn.Cell):
         self.block3 = ConcatBlock_2()
         self.stage3 = nn.SequentialCell(*[ResidualBlock_2() for _ in range(3)])
         self.averagepool = nn.AvgPool2d(7)
-        self.gpu_0_pred = nn.Dense(544, 1000)
+        self.pred = nn.Dense(544, 1000)
 
-    def construct(self, gpu_0_data_0):
-        maxpool = self.maxpool(ops.relu(self.gpu_0_conv3_0_bn_s(self.gpu_0_conv3_0(gpu_0_data_0))))
+    def construct(self, data_0):
+        maxpool = self.maxpool(ops.relu(self.conv3_0_bn_s(self.conv3_0(data_0))))
         block1 = self.block1(maxpool)
         averagepool = self.averagepool(
             self.stage3(self.block3(self.stage2(self.block2(self.stage1(block1)))))
         )
-        return ops.softmax(self.gpu_0_pred(ops.reshape(averagepool, (1, 544))))
+        return ops.softmax(self.pred(ops.reshape(averagepool, (1, 544))))

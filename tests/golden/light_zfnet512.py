@@ -46,19 +46,18 @@ class MindSporeModel(nn.Cell):
             Block(in_channels=3, out_channels=96, kernel_size=7),
             Block(in_channels=96, out_channels=256, kernel_size=5),
         )
-        self.gpu_0_conv3 = nn.Conv2d(256, 512, 3, pad_mode="pad", padding=1, has_bias=True)
-        self.gpu_0_conv4 = nn.Conv2d(512, 512, 3, pad_mode="pad", padding=1, has_bias=True)
-        self.gpu_0_conv5 = nn.Conv2d(512, 512, 3, pad_mode="pad", padding=1, has_bias=True)
+        self.conv3 = nn.Conv2d(256, 512, 3, pad_mode="pad", padding=1, has_bias=True)
+        self.conv4 = nn.Conv2d(512, 512, 3, pad_mode="pad", padding=1, has_bias=True)
+        self.conv5 = nn.Conv2d(512, 512, 3, pad_mode="pad", padding=1, has_bias=True)
         self.maxpool = nn.MaxPool2d(2, stride=2)
-        self.gpu_0_fc6 = nn.Dense(18432, 4096)
-        self.gpu_0_fc7 = nn.Dense(4096, 1024)
-        self.gpu_0_fc8 = nn.Dense(1024, 1000)
+        self.fc6 = nn.Dense(18432, 4096)
+        self.fc7 = nn.Dense(4096, 1024)
+        self.fc8 = nn.Dense(1024, 1000)
 
-    def construct(self, gpu_0_data_0):
-        conv_2 = self.gpu_0_conv5(
-            ops.relu(self.gpu_0_conv4(ops.relu(self.gpu_0_conv3(self.stage1(gpu_0_data_0)))))
+    def construct(self, data_0):
+        maxpool = self.maxpool(
+            ops.relu(self.conv5(ops.relu(self.conv4(ops.relu(self.conv3(self.stage1(data_0)))))))
         )
-        dense_1 = self.gpu_0_fc7(
-            ops.relu(self.gpu_0_fc6(ops.reshape(self.maxpool(ops.relu(conv_2)), (1, 18432))))
+        return ops.softmax(
+            self.fc8(ops.relu(self.fc7(ops.relu(self.fc6(ops.reshape(maxpool, (1, 18432)))))))
         )
-        return ops.softmax(self.gpu_0_fc8(ops.relu(dense_1)))
