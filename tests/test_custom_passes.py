@@ -49,7 +49,7 @@ def test_example_plugin_from_a_users_own_folder_converts_with_check_each(tmp_pat
         "frontend", "cleanup", "infer-shapes", "remove-mul-by-one", "max-zero-to-relu", "dce", "backend"]
     assert [s["status"] for s in report["stages"]][3:5] == ["passed", "passed"]
     script = (out / "mm.py").read_text()
-    assert "ops.relu(x)" in script and "ops.mul" not in script and "maximum" not in script
+    assert "self.relu(x)" in script and "ops.mul" not in script and "maximum" not in script
 
 
 def test_doc_check_pass_example_runs():

@@ -201,15 +201,32 @@ class EmitContext:
     def args(self) -> list[str]:
         return [self.arg(i) for i in range(len(self.op.operands)) if self.op.operands[i] is not None]
 
-    def layer(self, cls: str, *args: Any, weights: dict[str, WeightRef] | None = None, hint: str | None = None, **kwargs: Any) -> str:
+    def layer(self, cls: str, *args: Any, weights: dict[str, WeightRef] | None = None, hint: str | None = None,
+              **kwargs: Any) -> str:
         """Declare `self.<member> = cls(*args, **kwargs)` in __init__; returns `self.<member>`.
 
         `weights` maps the layer's parameter names (`weight`, `bias`, `gamma`...) to checkpoint data.
-        Arguments that are already code (not plain values) are passed with `Code(...)`.
+        Arguments that are already code (not plain values) are passed with `Code(...)`. A layer without
+        weights called again from the same source module is the same member.
         """
+        return self.writer.add_member(self.op, self._call(cls, args, kwargs), weights or {}, hint)
+
+    def shared_layer(self, cls: str) -> str | None:
+        """A stateless layer `cls()` as hand-written code has one (`self.relu = nn.ReLU()`), or None for a
+        functional call of the source (torch's `F.relu`, a `Relu` of a scoped module's own: `/layer1/Relu`).
+
+        The calls of one source module share it; so do the calls in this cell of ops an exporter named
+        without any scope (`n12`, `Relu_3`): the source says nothing against one shared member there.
+        """
+        if self.source_module() is None and "/" in self.op.loc_name:
+            return None
+        return self.writer.add_member(self.op, self._call(cls, (), {}), {}, None, shared=True)
+
+    @staticmethod
+    def _call(cls: str, args: tuple, kwargs: dict[str, Any]) -> Call:
+        """The call of `cls`, without the keyword arguments that restate its MindSpore defaults."""
         defaults = DEFAULTS.get(cls, {})
-        kwargs = {k: v for k, v in kwargs.items() if k not in defaults or _restated(v) != _restated(defaults[k])}
-        return self.writer.add_member(self.op, Call(cls, args, kwargs), weights or {}, hint)
+        return Call(cls, args, {k: v for k, v in kwargs.items() if k not in defaults or _restated(v) != _restated(defaults[k])})
 
     def source_module(self) -> str | None:
         """The source module this op is a call of (`relu` for `/layer1/layer1.0/relu/Relu`), None for a functional op."""

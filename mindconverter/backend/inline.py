@@ -141,13 +141,14 @@ def _rename_after_members(seq: list[Statement], writer: CellWriter) -> None:
     Renames collect in one mapping, applied to each statement once as it is reached.
     """
     members = {m[0] for m in writer.members}
+    functional = writer.functional_members()  # `self.relu` of an unscoped export: named after the layer it follows
     taken = {t for st in seq for t in st.targets} | {w for st in seq for w in _NAME.findall(st.expr + " " + st.fallback)}
     mapping: dict[str, str] = {}
     for st in seq:
         st.expr, st.fallback = _rename(st.expr, mapping), _rename(st.fallback, mapping)
         if st is seq[-1] or len(st.targets) != 1 or st.guard is not None:
             continue
-        called = re.findall(r"self\.(\w+)\(", st.expr)
+        called = [m for m in re.findall(r"self\.(\w+)\(", st.expr) if m not in functional]
         old = st.targets[0]
         new = called[0].lower() if len(called) == 1 else ""  # locals are lowercase, classes capitalised
         if not new or new in taken or re.sub(r"_\d+$", "", old) in members:

@@ -185,16 +185,20 @@ class CellWriter:
         source = self._source_module(op)
         return None if source is None or self._generic(source) else source
 
-    def add_member(self, op: Op, code: Call, weights: dict[str, WeightRef], hint: str | None) -> str:
+    def add_member(self, op: Op, code: Call, weights: dict[str, WeightRef], hint: str | None, shared: bool = False) -> str:
         # A stateless layer (no weights) called again from the same source module is the same member,
         # as in the source (`self.drop` used twice). Layers with weights are never shared: the export
         # may give two calls of one nn.Linear one initializer, but each layer gets its own copy.
+        # `shared` (EmitContext.shared_layer): ops without a source scope share one member per cell.
         source = None if weights else self._source_module(op)
+        if source is None and shared and not weights and "/" not in op.loc_name:
+            source = ""  # the cell's own: named after what it is (`relu`), it says nothing about a value it computes
         if source is not None and (source, str(code)) in self.stateless:
             return f"self.{self.stateless[source, str(code)]}"
         name = self.member_names(self._hint(op, hint), "layer")
         if source is not None:
             self.stateless[source, str(code)] = name
+
         self.members.append((name, code, op.loc_name))
         for pname, ref in weights.items():
             self.checkpoint.append(CheckpointEntry(f"{name}.{pname}", ref))
@@ -218,6 +222,10 @@ class CellWriter:
             self.members.append((name, Call("ms.Tensor", [array_value(array), Code(dtype)]), op.loc_name))
             return f"self.{name}"
         return self.add_parameter(op, WeightRef(array, None, tuple(array.shape), str(array.dtype)), hint, trainable=False)
+
+    def functional_members(self) -> set[str]:
+        """The members standing for a function of an unscoped export (`self.relu`, see add_member)."""
+        return {name for (source, _), name in self.stateless.items() if source == ""}
 
     def arg_name(self, hint: str, fallback: str = "x") -> str:
         """A local name for an input of construct, without the model's namespace (`data_0`, not `gpu_0_data_0`)."""

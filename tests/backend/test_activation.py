@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import assert_parity
+from helpers import assert_parity, make_model
+from onnx import helper
 
 from tests.backend.builders import assert_same_dtypes, single_op
 
@@ -26,6 +27,19 @@ def test_an_activation_module_is_a_layer_and_a_functional_call_a_function(op_typ
     assert f"self.{op_type.lower()} = {layer}" in code, code
     code = assert_parity(single_op(op_type, ["x"], X, name=f"/{op_type}"))  # torch's F.relu: no module
     assert f"ops.{fn}(x)" in code and layer not in code, code
+
+
+def test_activations_of_an_unscoped_export_share_one_layer_per_cell():
+    """Exporter node names without scopes (`n1`, Caffe2's) say nothing against a module: one `self.relu`,
+    called at each use, as hand-written MindSpore has it."""
+    c = helper.make_node
+    nodes = [c("Gemm", ["x", "w", "b"], ["h"], name="n0", transB=1), c("Relu", ["h"], ["r"], name="n1"),
+             c("Gemm", ["r", "w", "b"], ["h2"], name="n2", transB=1), c("Relu", ["h2"], ["r2"], name="n3"),
+             c("Add", ["r2", "r"], ["y"], name="n4")]
+    rng = np.random.default_rng(0)
+    inits = {"w": rng.standard_normal((4, 4)).astype(np.float32), "b": rng.standard_normal(4).astype(np.float32)}
+    code = assert_parity(make_model(nodes, {"x": (np.float32, (2, 4))}, ["y"], inits))
+    assert code.count("= nn.ReLU()") == 1 and code.count("self.relu(") == 2 and "ops.relu" not in code, code
 
 
 def test_plain_activation():

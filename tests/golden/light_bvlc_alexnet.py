@@ -39,11 +39,12 @@ class Block(nn.Cell):
             has_bias=True,
             stride=stride,
         )
+        self.relu = nn.ReLU()
         self.lrn = LocalResponseNorm(5)
         self.maxpool = nn.MaxPool2d(3, stride=2)
 
     def construct(self, x):
-        return self.maxpool(self.lrn(ops.relu(self.conv(x))))
+        return self.maxpool(self.lrn(self.relu(self.conv(x))))
 
 
 class Block2(nn.Cell):
@@ -52,10 +53,11 @@ class Block2(nn.Cell):
     def __init__(self, in_channels):
         super().__init__()
         self.fc = nn.Dense(in_channels, 4096)
+        self.relu = nn.ReLU()
         self.dropout = nn.Dropout()
 
     def construct(self, x):
-        return self.dropout(ops.relu(self.fc(x)))
+        return self.dropout(self.relu(self.fc(x)))
 
 
 class MindSporeModel(nn.Cell):
@@ -82,6 +84,7 @@ class MindSporeModel(nn.Cell):
             ),
         )
         self.conv3 = nn.Conv2d(256, 384, 3, pad_mode="pad", padding=1, has_bias=True)
+        self.relu = nn.ReLU()
         self.conv4 = nn.Conv2d(384, 384, 3, pad_mode="pad", padding=1, group=2, has_bias=True)
         self.conv5 = nn.Conv2d(384, 256, 3, pad_mode="pad", padding=1, group=2, has_bias=True)
         self.maxpool = nn.MaxPool2d(3, stride=2)
@@ -89,8 +92,8 @@ class MindSporeModel(nn.Cell):
         self.fc8 = nn.Dense(4096, 1000)
 
     def construct(self, data_0):
-        relu_2 = ops.relu(
-            self.conv5(ops.relu(self.conv4(ops.relu(self.conv3(self.stage1(data_0))))))
+        relu_2 = self.relu(
+            self.conv5(self.relu(self.conv4(self.relu(self.conv3(self.stage1(data_0))))))
         )
         maxpool = ops.reshape(
             self.maxpool(ops.pad(relu_2, (0, 1, 0, 1), value=-float("inf"))), (1, 9216)

@@ -11,9 +11,10 @@ class Block(nn.Cell):
         self.bn_scale = nn.BatchNorm2d(num_features)
         self.weight = Parameter(ops.zeros((num_features, 1, 1), ms.float32), name="weight")
         self.weight_1 = Parameter(ops.zeros((num_features, 1, 1), ms.float32), name="weight_1")
+        self.relu = nn.ReLU()
 
     def construct(self, x):
-        return ops.relu(self.bn_scale(x) * self.weight + self.weight_1)
+        return self.relu(self.bn_scale(x) * self.weight + self.weight_1)
 
 
 class ConcatBlock(nn.Cell):
@@ -24,6 +25,7 @@ class ConcatBlock(nn.Cell):
         self.x1_bn_scale = nn.BatchNorm2d(num_features)
         self.weight = Parameter(ops.zeros((num_features, 1, 1), ms.float32), name="weight")
         self.weight_1 = Parameter(ops.zeros((num_features, 1, 1), ms.float32), name="weight_1")
+        self.relu = nn.ReLU()
         self.x1 = nn.Conv2d(num_features, 128, 1, pad_mode="valid")
         self.x2_bn_scale = nn.BatchNorm2d(128)
         self.weight_2 = Parameter(ops.zeros((128, 1, 1), ms.float32), name="weight_2")
@@ -32,10 +34,10 @@ class ConcatBlock(nn.Cell):
 
     def construct(self, x):
         batchnormalization_1 = self.x2_bn_scale(
-            self.x1(ops.relu(self.x1_bn_scale(x) * self.weight + self.weight_1))
+            self.x1(self.relu(self.x1_bn_scale(x) * self.weight + self.weight_1))
         )
         return ops.concat(
-            (x, self.x2(ops.relu(batchnormalization_1 * self.weight_2 + self.weight_3))), axis=1
+            (x, self.x2(self.relu(batchnormalization_1 * self.weight_2 + self.weight_3))), axis=1
         )
 
 

@@ -40,6 +40,7 @@ class ConcatBlock(nn.Cell):
     ):
         super().__init__()
         self.conv_1x1 = nn.Conv2d(in_channels, out_channels, 1, pad_mode="valid", has_bias=True)
+        self.relu = nn.ReLU()
         self.conv_3x3_reduce = nn.Conv2d(
             in_channels, out_channels_1, 1, pad_mode="valid", has_bias=True
         )
@@ -56,11 +57,11 @@ class ConcatBlock(nn.Cell):
         self.pool_proj = nn.Conv2d(in_channels, out_channels_5, 1, pad_mode="valid", has_bias=True)
 
     def construct(self, x):
-        conv_1x1 = ops.relu(self.conv_1x1(x))
-        relu_2 = ops.relu(self.conv_3x3(ops.relu(self.conv_3x3_reduce(x))))
-        relu_4 = ops.relu(self.conv_5x5(ops.relu(self.conv_5x5_reduce(x))))
+        relu = self.relu(self.conv_1x1(x))
+        relu_2 = self.relu(self.conv_3x3(self.relu(self.conv_3x3_reduce(x))))
+        relu_4 = self.relu(self.conv_5x5(self.relu(self.conv_5x5_reduce(x))))
         return ops.concat(
-            (conv_1x1, relu_2, relu_4, ops.relu(self.pool_proj(self.maxpool(x)))), axis=1
+            (relu, relu_2, relu_4, self.relu(self.pool_proj(self.maxpool(x)))), axis=1
         )
 
 
@@ -68,6 +69,7 @@ class MindSporeModel(nn.Cell):
     def __init__(self):
         super().__init__()
         self.conv1_7x7_s2 = nn.Conv2d(3, 64, 7, stride=2, pad_mode="pad", padding=3, has_bias=True)
+        self.relu = nn.ReLU()
         self.maxpool = nn.MaxPool2d(3, stride=2)
         self.lrn = LocalResponseNorm(5)
         self.conv2_3x3_reduce = nn.Conv2d(64, 64, 1, pad_mode="valid", has_bias=True)
@@ -169,11 +171,11 @@ class MindSporeModel(nn.Cell):
         self.loss3_classifier = nn.Dense(1024, 1000)
 
     def construct(self, data_0):
-        relu_1 = ops.relu(
-            self.conv2_3x3_reduce(self.lrn(self.maxpool(ops.relu(self.conv1_7x7_s2(data_0)))))
+        relu_1 = self.relu(
+            self.conv2_3x3_reduce(self.lrn(self.maxpool(self.relu(self.conv1_7x7_s2(data_0)))))
         )
         maxpool_2 = self.maxpool_2(
-            self.stage1(self.maxpool_1(self.lrn_1(ops.relu(self.conv2_3x3(relu_1)))))
+            self.stage1(self.maxpool_1(self.lrn_1(self.relu(self.conv2_3x3(relu_1)))))
         )
         maxpool_3 = self.maxpool_3(self.stage2(maxpool_2))
         dropout = self.dropout(

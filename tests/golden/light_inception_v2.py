@@ -19,9 +19,10 @@ class Block(nn.Cell):
         self.layer_1 = nn.BatchNorm2d(out_channels)
         self.weight = Parameter(ops.zeros((out_channels, 1, 1), ms.float32), name="weight")
         self.weight_1 = Parameter(ops.zeros((out_channels, 1, 1), ms.float32), name="weight_1")
+        self.relu = nn.ReLU()
 
     def construct(self, x):
-        return ops.relu(self.layer_1(self.layer(x)) * self.weight + self.weight_1)
+        return self.relu(self.layer_1(self.layer(x)) * self.weight + self.weight_1)
 
 
 class ConcatBlock(nn.Cell):
@@ -42,6 +43,7 @@ class ConcatBlock(nn.Cell):
         self.batchnormalization_1x1_bn_scale = nn.BatchNorm2d(out_channels)
         self.weight = Parameter(ops.zeros((out_channels, 1, 1), ms.float32), name="weight")
         self.weight_1 = Parameter(ops.zeros((out_channels, 1, 1), ms.float32), name="weight_1")
+        self.relu = nn.ReLU()
         self.conv_3x3_reduce = nn.Conv2d(in_channels, out_channels_1, 1, pad_mode="valid")
         self.batchnormalization_3x3_reduce_bn_scale = nn.BatchNorm2d(out_channels_1)
         self.weight_2 = Parameter(ops.zeros((out_channels_1, 1, 1), ms.float32), name="weight_2")
@@ -69,32 +71,31 @@ class ConcatBlock(nn.Cell):
         self.weight_13 = Parameter(ops.zeros((out_channels_5, 1, 1), ms.float32), name="weight_13")
 
     def construct(self, x):
-        relu = ops.relu(
+        relu = self.relu(
             self.batchnormalization_1x1_bn_scale(self.conv_1x1(x)) * self.weight + self.weight_1
         )
         add_1 = (
             self.batchnormalization_3x3_reduce_bn_scale(self.conv_3x3_reduce(x)) * self.weight_2
             + self.weight_3
         )
-        add_2 = (
-            self.batchnormalization_3x3_bn_scale(self.conv_3x3(ops.relu(add_1))) * self.weight_4
-            + self.weight_5
+        mul_2 = (
+            self.batchnormalization_3x3_bn_scale(self.conv_3x3(self.relu(add_1))) * self.weight_4
         )
-        relu_2 = ops.relu(add_2)
-        relu_3 = ops.relu(
+        relu_2 = self.relu(mul_2 + self.weight_5)
+        relu_3 = self.relu(
             self.double3x3_reduce_bn_scale(self.double3x3_reduce(x)) * self.weight_6 + self.weight_7
         )
-        relu_4 = ops.relu(
+        relu_4 = self.relu(
             self.double3x3a_bn_scale(self.double3x3a(relu_3)) * self.weight_8 + self.weight_9
         )
-        relu_5 = ops.relu(
+        relu_5 = self.relu(
             self.double3x3b_bn_scale(self.double3x3b(relu_4)) * self.weight_10 + self.weight_11
         )
         add_6 = (
             self.pool_proj_bn_scale(self.pool_proj(self.averagepool(x))) * self.weight_12
             + self.weight_13
         )
-        return ops.concat((relu, relu_2, relu_5, ops.relu(add_6)), axis=1)
+        return ops.concat((relu, relu_2, relu_5, self.relu(add_6)), axis=1)
 
 
 class ConcatBlock2(nn.Cell):
@@ -106,6 +107,7 @@ class ConcatBlock2(nn.Cell):
         self.batchnormalization_3x3_reduce_bn_scale = nn.BatchNorm2d(128)
         self.weight = Parameter(ops.zeros((128, 1, 1), ms.float32), name="weight")
         self.weight_1 = Parameter(ops.zeros((128, 1, 1), ms.float32), name="weight_1")
+        self.relu = nn.ReLU()
         self.conv_3x3 = nn.Conv2d(128, out_channels, 3, stride=2, pad_mode="pad", padding=1)
         self.batchnormalization_3x3_bn_scale = nn.BatchNorm2d(out_channels)
         self.weight_2 = Parameter(ops.zeros((out_channels, 1, 1), ms.float32), name="weight_2")
@@ -132,17 +134,17 @@ class ConcatBlock2(nn.Cell):
             + self.weight_1
         )
         add_1 = (
-            self.batchnormalization_3x3_bn_scale(self.conv_3x3(ops.relu(add))) * self.weight_2
+            self.batchnormalization_3x3_bn_scale(self.conv_3x3(self.relu(add))) * self.weight_2
             + self.weight_3
         )
-        relu_1 = ops.relu(add_1)
-        relu_2 = ops.relu(
+        relu_1 = self.relu(add_1)
+        relu_2 = self.relu(
             self.double3x3_reduce_bn_scale(self.double3x3_reduce(x)) * self.weight_4 + self.weight_5
         )
-        relu_3 = ops.relu(
+        relu_3 = self.relu(
             self.double3x3a_bn_scale(self.double3x3a(relu_2)) * self.weight_6 + self.weight_7
         )
-        relu_4 = ops.relu(
+        relu_4 = self.relu(
             self.double3x3b_bn_scale(self.double3x3b(relu_3)) * self.weight_8 + self.weight_9
         )
         return ops.concat(
@@ -241,6 +243,7 @@ class MindSporeModel(nn.Cell):
         self.inception_5b_1x1_bn_sc_1 = Parameter(
             ops.zeros((352, 1, 1), ms.float32), name="inception_5b_1x1_bn_sc_1"
         )
+        self.relu = nn.ReLU()
         self.inception_5b_3x3_reduce = nn.Conv2d(1024, 192, 1, pad_mode="valid")
         self.inception_5b_3x3_reduce_bn_scale = nn.BatchNorm2d(192)
         self.inception_5b_3x3_reduce_bn_sc = Parameter(
@@ -305,7 +308,7 @@ class MindSporeModel(nn.Cell):
             self.inception_5b_1x1_bn_scale(self.inception_5b_1x1(block4))
             * self.inception_5b_1x1_bn_sc
         )
-        relu = ops.relu(mul + self.inception_5b_1x1_bn_sc_1)
+        relu = self.relu(mul + self.inception_5b_1x1_bn_sc_1)
         batchnormalization_1 = self.inception_5b_3x3_reduce_bn_scale(
             self.inception_5b_3x3_reduce(block4)
         )
@@ -313,30 +316,31 @@ class MindSporeModel(nn.Cell):
             batchnormalization_1 * self.inception_5b_3x3_reduce_bn_sc
             + self.inception_5b_3x3_reduce_bn_sc_1
         )
-        mul_2 = (
-            self.inception_5b_3x3_bn_scale(self.inception_5b_3x3(ops.relu(add_1)))
-            * self.inception_5b_3x3_bn_sc
+        batchnormalization_2 = self.inception_5b_3x3_bn_scale(
+            self.inception_5b_3x3(self.relu(add_1))
         )
-        relu_2 = ops.relu(mul_2 + self.inception_5b_3x3_bn_sc_1)
+        relu_2 = self.relu(
+            batchnormalization_2 * self.inception_5b_3x3_bn_sc + self.inception_5b_3x3_bn_sc_1
+        )
         batchnormalization_3 = self.inception_5b_double3x3_reduce_bn_scale(
             self.inception_5b_double3x3_reduce(block4)
         )
         mul_3 = batchnormalization_3 * self.inception_5b_double3x3_reduce_bn_sc
         inception_5b_double3x3a = self.inception_5b_double3x3a(
-            ops.relu(mul_3 + self.inception_5b_double3x3_reduce_bn_sc_1)
+            self.relu(mul_3 + self.inception_5b_double3x3_reduce_bn_sc_1)
         )
         inception_5b_double3x3a_bn_scale = (
             self.inception_5b_double3x3a_bn_scale(inception_5b_double3x3a)
             * self.inception_5b_double3x3a_bn_sc
         )
         inception_5b_double3x3b = self.inception_5b_double3x3b(
-            ops.relu(inception_5b_double3x3a_bn_scale + self.inception_5b_double3x3a_bn_sc_1)
+            self.relu(inception_5b_double3x3a_bn_scale + self.inception_5b_double3x3a_bn_sc_1)
         )
         inception_5b_double3x3b_bn_scale = (
             self.inception_5b_double3x3b_bn_scale(inception_5b_double3x3b)
             * self.inception_5b_double3x3b_bn_sc
         )
-        relu_5 = ops.relu(inception_5b_double3x3b_bn_scale + self.inception_5b_double3x3b_bn_sc_1)
+        relu_5 = self.relu(inception_5b_double3x3b_bn_scale + self.inception_5b_double3x3b_bn_sc_1)
         batchnormalization_6 = self.inception_5b_pool_proj_bn_scale(
             self.inception_5b_pool_proj(self.maxpool_2(block4))
         )
@@ -344,5 +348,5 @@ class MindSporeModel(nn.Cell):
             batchnormalization_6 * self.inception_5b_pool_proj_bn_sc
             + self.inception_5b_pool_proj_bn_sc_1
         )
-        averagepool = self.averagepool(ops.concat((relu, relu_2, relu_5, ops.relu(add_6)), axis=1))
+        averagepool = self.averagepool(ops.concat((relu, relu_2, relu_5, self.relu(add_6)), axis=1))
         return ops.softmax(self.loss3_classifier(ops.reshape(averagepool, (1, 1024))))

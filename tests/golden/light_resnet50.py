@@ -21,6 +21,7 @@ class ResidualBlock(nn.Cell):
         super().__init__()
         self.branch2a = nn.Conv2d(in_channels, out_channels, 1, pad_mode="valid")
         self.branch2a_bn_s = nn.BatchNorm2d(out_channels, eps=1.0000001e-05)
+        self.relu = nn.ReLU()
         self.branch2b = nn.Conv2d(
             out_channels, out_channels, 3, stride=stride, pad_mode="pad", padding=1
         )
@@ -32,14 +33,14 @@ class ResidualBlock(nn.Cell):
             self.downsample = Downsample(in_channels, out_channels_1, stride=stride)
 
     def construct(self, x):
-        relu_1 = ops.relu(
-            self.branch2b_bn_s(self.branch2b(ops.relu(self.branch2a_bn_s(self.branch2a(x)))))
+        relu_1 = self.relu(
+            self.branch2b_bn_s(self.branch2b(self.relu(self.branch2a_bn_s(self.branch2a(x)))))
         )
         batchnormalization_2 = self.branch2c_bn_s(self.branch2c(relu_1))
         downsample = x
         if self.downsample is not None:
             downsample = self.downsample(x)
-        return ops.relu(batchnormalization_2 + downsample)
+        return self.relu(batchnormalization_2 + downsample)
 
 
 class MindSporeModel(nn.Cell):
@@ -47,6 +48,7 @@ class MindSporeModel(nn.Cell):
         super().__init__()
         self.conv1 = nn.Conv2d(3, 64, 7, stride=2, pad_mode="pad", padding=3)
         self.res_conv1_bn_s = nn.BatchNorm2d(64, eps=1.0000001e-05)
+        self.relu = nn.ReLU()
         self.maxpool = nn.MaxPool2d(3, stride=2, pad_mode="pad", padding=1)
         self.stage1 = nn.SequentialCell(
             ResidualBlock(in_channels=64, out_channels=64, out_channels_1=256, downsample=True),
@@ -83,6 +85,6 @@ class MindSporeModel(nn.Cell):
         self.pred = nn.Dense(2048, 1000)
 
     def construct(self, data_0):
-        maxpool = self.maxpool(ops.relu(self.res_conv1_bn_s(self.conv1(data_0))))
+        maxpool = self.maxpool(self.relu(self.res_conv1_bn_s(self.conv1(data_0))))
         averagepool = self.averagepool(self.stage4(self.stage3(self.stage2(self.stage1(maxpool)))))
         return ops.softmax(self.pred(ops.reshape(averagepool, (1, 2048))))

@@ -9,6 +9,7 @@ class ConcatBlock(nn.Cell):
         super().__init__()
         self.gconv1_0 = nn.Conv2d(24, 112, 1, pad_mode="valid", group=4)
         self.gconv1_0_bn_s = nn.BatchNorm2d(112)
+        self.relu = nn.ReLU()
         self.gconv3_0 = nn.Conv2d(112, 112, 3, stride=2, pad_mode="pad", padding=1, group=112)
         self.gconv3_0_bn_s = nn.BatchNorm2d(112)
         self.gconv1_1 = nn.Conv2d(112, 112, 1, pad_mode="valid", group=4)
@@ -18,12 +19,12 @@ class ConcatBlock(nn.Cell):
         )
 
     def construct(self, x):
-        reshape = ops.reshape(ops.relu(self.gconv1_0_bn_s(self.gconv1_0(x))), (1, 4, 28, 56, 56))
+        reshape = ops.reshape(self.relu(self.gconv1_0_bn_s(self.gconv1_0(x))), (1, 4, 28, 56, 56))
         gconv3_0 = self.gconv3_0(
             ops.reshape(ops.transpose(reshape, (0, 2, 1, 3, 4)), (1, 112, 56, 56))
         )
         batchnormalization_2 = self.gconv1_1_bn_s(self.gconv1_1(self.gconv3_0_bn_s(gconv3_0)))
-        return ops.relu(ops.concat((batchnormalization_2, self.averagepool(x)), axis=1))
+        return self.relu(ops.concat((batchnormalization_2, self.averagepool(x)), axis=1))
 
 
 class ResidualBlock(nn.Cell):
@@ -33,17 +34,18 @@ class ResidualBlock(nn.Cell):
         super().__init__()
         self.gconv = nn.Conv2d(136, 136, 1, pad_mode="valid", group=4)
         self.gconv_1 = nn.BatchNorm2d(136)
+        self.relu = nn.ReLU()
         self.gconv_2 = nn.Conv2d(136, 136, 3, pad_mode="pad", padding=1, group=136)
         self.gconv_3 = nn.BatchNorm2d(136)
         self.gconv_4 = nn.Conv2d(136, 136, 1, pad_mode="valid", group=4)
         self.gconv_5 = nn.BatchNorm2d(136)
 
     def construct(self, x):
-        reshape = ops.reshape(ops.relu(self.gconv_1(self.gconv(x))), (1, 4, 34, 28, 28))
+        reshape = ops.reshape(self.relu(self.gconv_1(self.gconv(x))), (1, 4, 34, 28, 28))
         gconv_2 = self.gconv_2(
             ops.reshape(ops.transpose(reshape, (0, 2, 1, 3, 4)), (1, 136, 28, 28))
         )
-        return ops.relu(self.gconv_5(self.gconv_4(self.gconv_3(gconv_2))) + x)
+        return self.relu(self.gconv_5(self.gconv_4(self.gconv_3(gconv_2))) + x)
 
 
 class ConcatBlock_1(nn.Cell):
@@ -53,6 +55,7 @@ class ConcatBlock_1(nn.Cell):
         super().__init__()
         self.gconv1_8 = nn.Conv2d(136, 136, 1, pad_mode="valid", group=4)
         self.gconv1_8_bn_s = nn.BatchNorm2d(136)
+        self.relu = nn.ReLU()
         self.gconv3_4 = nn.Conv2d(136, 136, 3, stride=2, pad_mode="pad", padding=1, group=136)
         self.gconv3_4_bn_s = nn.BatchNorm2d(136)
         self.gconv1_9 = nn.Conv2d(136, 136, 1, pad_mode="valid", group=4)
@@ -62,12 +65,12 @@ class ConcatBlock_1(nn.Cell):
         )
 
     def construct(self, x):
-        reshape = ops.reshape(ops.relu(self.gconv1_8_bn_s(self.gconv1_8(x))), (1, 4, 34, 28, 28))
+        reshape = ops.reshape(self.relu(self.gconv1_8_bn_s(self.gconv1_8(x))), (1, 4, 34, 28, 28))
         gconv3_4 = self.gconv3_4(
             ops.reshape(ops.transpose(reshape, (0, 2, 1, 3, 4)), (1, 136, 28, 28))
         )
         batchnormalization_2 = self.gconv1_9_bn_s(self.gconv1_9(self.gconv3_4_bn_s(gconv3_4)))
-        return ops.relu(ops.concat((batchnormalization_2, self.averagepool(x)), axis=1))
+        return self.relu(ops.concat((batchnormalization_2, self.averagepool(x)), axis=1))
 
 
 class ResidualBlock_1(nn.Cell):
@@ -77,17 +80,18 @@ class ResidualBlock_1(nn.Cell):
         super().__init__()
         self.gconv = nn.Conv2d(272, 272, 1, pad_mode="valid", group=4)
         self.gconv_1 = nn.BatchNorm2d(272)
+        self.relu = nn.ReLU()
         self.gconv_2 = nn.Conv2d(272, 272, 3, pad_mode="pad", padding=1, group=272)
         self.gconv_3 = nn.BatchNorm2d(272)
         self.gconv_4 = nn.Conv2d(272, 272, 1, pad_mode="valid", group=4)
         self.gconv_5 = nn.BatchNorm2d(272)
 
     def construct(self, x):
-        reshape = ops.reshape(ops.relu(self.gconv_1(self.gconv(x))), (1, 4, 68, 14, 14))
+        reshape = ops.reshape(self.relu(self.gconv_1(self.gconv(x))), (1, 4, 68, 14, 14))
         gconv_2 = self.gconv_2(
             ops.reshape(ops.transpose(reshape, (0, 2, 1, 3, 4)), (1, 272, 14, 14))
         )
-        return ops.relu(self.gconv_5(self.gconv_4(self.gconv_3(gconv_2))) + x)
+        return self.relu(self.gconv_5(self.gconv_4(self.gconv_3(gconv_2))) + x)
 
 
 class ConcatBlock_2(nn.Cell):
@@ -97,6 +101,7 @@ class ConcatBlock_2(nn.Cell):
         super().__init__()
         self.gconv1_24 = nn.Conv2d(272, 272, 1, pad_mode="valid", group=4)
         self.gconv1_24_bn_s = nn.BatchNorm2d(272)
+        self.relu = nn.ReLU()
         self.gconv3_12 = nn.Conv2d(272, 272, 3, stride=2, pad_mode="pad", padding=1, group=272)
         self.gconv3_12_bn_s = nn.BatchNorm2d(272)
         self.gconv1_25 = nn.Conv2d(272, 272, 1, pad_mode="valid", group=4)
@@ -106,12 +111,12 @@ class ConcatBlock_2(nn.Cell):
         )
 
     def construct(self, x):
-        reshape = ops.reshape(ops.relu(self.gconv1_24_bn_s(self.gconv1_24(x))), (1, 4, 68, 14, 14))
+        reshape = ops.reshape(self.relu(self.gconv1_24_bn_s(self.gconv1_24(x))), (1, 4, 68, 14, 14))
         gconv3_12 = self.gconv3_12(
             ops.reshape(ops.transpose(reshape, (0, 2, 1, 3, 4)), (1, 272, 14, 14))
         )
         batchnormalization_2 = self.gconv1_25_bn_s(self.gconv1_25(self.gconv3_12_bn_s(gconv3_12)))
-        return ops.relu(ops.concat((batchnormalization_2, self.averagepool(x)), axis=1))
+        return self.relu(ops.concat((batchnormalization_2, self.averagepool(x)), axis=1))
 
 
 class ResidualBlock_2(nn.Cell):
@@ -121,15 +126,16 @@ class ResidualBlock_2(nn.Cell):
         super().__init__()
         self.gconv = nn.Conv2d(544, 544, 1, pad_mode="valid", group=4)
         self.gconv_1 = nn.BatchNorm2d(544)
+        self.relu = nn.ReLU()
         self.gconv_2 = nn.Conv2d(544, 544, 3, pad_mode="pad", padding=1, group=544)
         self.gconv_3 = nn.BatchNorm2d(544)
         self.gconv_4 = nn.Conv2d(544, 544, 1, pad_mode="valid", group=4)
         self.gconv_5 = nn.BatchNorm2d(544)
 
     def construct(self, x):
-        reshape = ops.reshape(ops.relu(self.gconv_1(self.gconv(x))), (1, 4, 136, 7, 7))
+        reshape = ops.reshape(self.relu(self.gconv_1(self.gconv(x))), (1, 4, 136, 7, 7))
         gconv_2 = self.gconv_2(ops.reshape(ops.transpose(reshape, (0, 2, 1, 3, 4)), (1, 544, 7, 7)))
-        return ops.relu(self.gconv_5(self.gconv_4(self.gconv_3(gconv_2))) + x)
+        return self.relu(self.gconv_5(self.gconv_4(self.gconv_3(gconv_2))) + x)
 
 
 class MindSporeModel(nn.Cell):
@@ -137,6 +143,7 @@ class MindSporeModel(nn.Cell):
         super().__init__()
         self.conv3_0 = nn.Conv2d(3, 24, 3, stride=2, pad_mode="pad", padding=1, has_bias=True)
         self.conv3_0_bn_s = nn.BatchNorm2d(24)
+        self.relu = nn.ReLU()
         self.maxpool = nn.MaxPool2d(3, stride=2, pad_mode="pad", padding=1)
         self.block1 = ConcatBlock()
         self.stage1 = nn.SequentialCell(*[ResidualBlock() for _ in range(3)])
@@ -148,7 +155,7 @@ class MindSporeModel(nn.Cell):
         self.pred = nn.Dense(544, 1000)
 
     def construct(self, data_0):
-        maxpool = self.maxpool(ops.relu(self.conv3_0_bn_s(self.conv3_0(data_0))))
+        maxpool = self.maxpool(self.relu(self.conv3_0_bn_s(self.conv3_0(data_0))))
         block1 = self.block1(maxpool)
         averagepool = self.averagepool(
             self.stage3(self.block3(self.stage2(self.block2(self.stage1(block1)))))

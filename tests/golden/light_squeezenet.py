@@ -8,15 +8,16 @@ class ConcatBlock(nn.Cell):
     def __init__(self, in_channels, out_channels, out_channels_1):
         super().__init__()
         self.squeeze1x1 = nn.Conv2d(in_channels, out_channels, 1, pad_mode="valid", has_bias=True)
+        self.relu = nn.ReLU()
         self.expand1x1 = nn.Conv2d(out_channels, out_channels_1, 1, pad_mode="valid", has_bias=True)
         self.expand3x3 = nn.Conv2d(
             out_channels, out_channels_1, 3, pad_mode="pad", padding=1, has_bias=True
         )
 
     def construct(self, x):
-        squeeze1x1 = ops.relu(self.squeeze1x1(x))
+        relu = self.relu(self.squeeze1x1(x))
         return ops.concat(
-            (ops.relu(self.expand1x1(squeeze1x1)), ops.relu(self.expand3x3(squeeze1x1))), axis=1
+            (self.relu(self.expand1x1(relu)), self.relu(self.expand3x3(relu))), axis=1
         )
 
 
@@ -24,6 +25,7 @@ class MindSporeModel(nn.Cell):
     def __init__(self):
         super().__init__()
         self.conv1 = nn.Conv2d(3, 64, 3, stride=2, pad_mode="valid", has_bias=True)
+        self.relu = nn.ReLU()
         self.maxpool = nn.MaxPool2d(3, stride=2)
         self.stage1 = nn.SequentialCell(
             ConcatBlock(in_channels=64, out_channels=16, out_channels_1=64),
@@ -45,10 +47,10 @@ class MindSporeModel(nn.Cell):
         self.conv10 = nn.Conv2d(512, 1000, 1, pad_mode="valid", has_bias=True)
 
     def construct(self, data_0):
-        maxpool_2 = self.maxpool_2(
-            self.stage2(self.maxpool_1(self.stage1(self.maxpool(ops.relu(self.conv1(data_0))))))
+        maxpool_1 = self.maxpool_1(self.stage1(self.maxpool(self.relu(self.conv1(data_0)))))
+        relu_1 = self.relu(
+            self.conv10(self.dropout(self.stage3(self.maxpool_2(self.stage2(maxpool_1)))))
         )
-        globalaveragepool = ops.mean(
-            ops.relu(self.conv10(self.dropout(self.stage3(maxpool_2)))), (2, 3), keep_dims=True
+        return ops.reshape(
+            ops.softmax(ops.flatten(ops.mean(relu_1, (2, 3), keep_dims=True))), (1, 1000, 1, 1)
         )
-        return ops.reshape(ops.softmax(ops.flatten(globalaveragepool)), (1, 1000, 1, 1))

@@ -10,13 +10,14 @@ class Block2(nn.Cell):
         self.conv_1 = nn.Conv2d(
             in_channels, out_channels, 3, pad_mode="pad", padding=1, has_bias=True
         )
+        self.relu = nn.ReLU()
         self.conv_2 = nn.Conv2d(
             out_channels, out_channels, 3, pad_mode="pad", padding=1, has_bias=True
         )
         self.maxpool = nn.MaxPool2d(2, stride=2)
 
     def construct(self, x):
-        return self.maxpool(ops.relu(self.conv_2(ops.relu(self.conv_1(x)))))
+        return self.maxpool(self.relu(self.conv_2(self.relu(self.conv_1(x)))))
 
 
 class Block(nn.Cell):
@@ -27,6 +28,7 @@ class Block(nn.Cell):
         self.conv_1 = nn.Conv2d(
             in_channels, out_channels, 3, pad_mode="pad", padding=1, has_bias=True
         )
+        self.relu = nn.ReLU()
         self.conv_2 = nn.Conv2d(
             out_channels, out_channels, 3, pad_mode="pad", padding=1, has_bias=True
         )
@@ -39,8 +41,8 @@ class Block(nn.Cell):
         self.maxpool = nn.MaxPool2d(2, stride=2)
 
     def construct(self, x):
-        relu_3 = ops.relu(
-            self.conv_4(ops.relu(self.conv_3(ops.relu(self.conv_2(ops.relu(self.conv_1(x)))))))
+        relu_3 = self.relu(
+            self.conv_4(self.relu(self.conv_3(self.relu(self.conv_2(self.relu(self.conv_1(x)))))))
         )
         return self.maxpool(relu_3)
 
@@ -51,10 +53,11 @@ class Block3(nn.Cell):
     def __init__(self, in_channels):
         super().__init__()
         self.fc = nn.Dense(in_channels, 4096)
+        self.relu = nn.ReLU()
         self.dropout = nn.Dropout()
 
     def construct(self, x):
-        return self.dropout(ops.relu(self.fc(x)))
+        return self.dropout(self.relu(self.fc(x)))
 
 
 class MindSporeModel(nn.Cell):

@@ -32,11 +32,12 @@ class Block(nn.Cell):
         self.conv = nn.Conv2d(
             in_channels, out_channels, kernel_size, stride=2, pad_mode="valid", has_bias=True
         )
+        self.relu = nn.ReLU()
         self.lrn = LocalResponseNorm(5, alpha=0.0005, bias=2.0)
         self.maxpool = nn.MaxPool2d(3, stride=2)
 
     def construct(self, x):
-        return self.maxpool(self.lrn(ops.relu(self.conv(x))))
+        return self.maxpool(self.lrn(self.relu(self.conv(x))))
 
 
 class MindSporeModel(nn.Cell):
@@ -47,6 +48,7 @@ class MindSporeModel(nn.Cell):
             Block(in_channels=96, out_channels=256, kernel_size=5),
         )
         self.conv3 = nn.Conv2d(256, 512, 3, pad_mode="pad", padding=1, has_bias=True)
+        self.relu = nn.ReLU()
         self.conv4 = nn.Conv2d(512, 512, 3, pad_mode="pad", padding=1, has_bias=True)
         self.conv5 = nn.Conv2d(512, 512, 3, pad_mode="pad", padding=1, has_bias=True)
         self.maxpool = nn.MaxPool2d(2, stride=2)
@@ -55,9 +57,10 @@ class MindSporeModel(nn.Cell):
         self.fc8 = nn.Dense(1024, 1000)
 
     def construct(self, data_0):
-        maxpool = self.maxpool(
-            ops.relu(self.conv5(ops.relu(self.conv4(ops.relu(self.conv3(self.stage1(data_0)))))))
+        relu_2 = self.relu(
+            self.conv5(self.relu(self.conv4(self.relu(self.conv3(self.stage1(data_0))))))
         )
-        return ops.softmax(
-            self.fc8(ops.relu(self.fc7(ops.relu(self.fc6(ops.reshape(maxpool, (1, 18432)))))))
+        dense_2 = self.fc8(
+            self.relu(self.fc7(self.relu(self.fc6(ops.reshape(self.maxpool(relu_2), (1, 18432))))))
         )
+        return ops.softmax(dense_2)

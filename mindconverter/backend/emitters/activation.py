@@ -1,7 +1,8 @@
 """Activations: onnx.Relu, Sigmoid, Clip, Softmax, ... -> MindSpore functions or small layers.
 
-ReLU, Sigmoid and Tanh are layers (`self.relu = nn.ReLU()`, one per source module) where the source
-has a module for them, else `ops.*` calls; so is ReLU6, which torch and Keras export as Clip(x, 0, 6).
+ReLU, Sigmoid and Tanh are layers (`self.relu = nn.ReLU()`, one per source module, or one per cell for
+ops an exporter named without scopes), and `ops.*` calls where the source calls a function (`F.relu`);
+so is ReLU6, which torch and Keras export as Clip(x, 0, 6).
 LeakyRelu keeps its slope in an `nn.LeakyReLU` layer, as hand-written MindSpore code would.
 """
 
@@ -26,11 +27,10 @@ for _op, _fn, _since in [("HardSwish", "hardswish", 14), ("Mish", "mish", 18), (
 
 
 def _layer_or_call(cx: EmitContext, fn: str, layer: str) -> str:
-    """`layer()` applied to x where the source has a module for it (one member per module, shared by its
-    calls, as hand-written code has `self.relu`), else `ops.<fn>(x)` (a functional call)."""
-    if cx.source_module() is None:
-        return unary(cx, fn, ())
-    return f"{cx.layer(layer)}({cx.arg(0)})"
+    """`layer()` applied to x (one member per source module shared by its calls, as hand-written code has
+    `self.relu`; see EmitContext.shared_layer), else `ops.<fn>(x)` (a functional call)."""
+    member = cx.shared_layer(layer)
+    return unary(cx, fn, ()) if member is None else f"{member}({cx.arg(0)})"
 
 
 def _layer_or_function(onnx_op: str, fn: str, layer: str, since: int) -> None:
@@ -40,7 +40,7 @@ def _layer_or_function(onnx_op: str, fn: str, layer: str, since: int) -> None:
         return _layer_or_call(cx, fn, layer)
 
     emitter.__name__ = onnx_op.lower()
-    emitter.__doc__ = f"onnx.{onnx_op} -> {layer}() for a source module, else ops.{fn}(x)."
+    emitter.__doc__ = f"onnx.{onnx_op} -> {layer}() (one member per source module), ops.{fn}(x) for a functional call."
     emits(f"onnx.{onnx_op}", since=since)(emitter)
 
 
