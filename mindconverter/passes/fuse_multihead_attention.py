@@ -9,6 +9,7 @@ import attrs
 import numpy as np
 
 from mindconverter.ir.core import Op, Value
+from mindconverter.ir.scopes import torch_path
 from mindconverter.ir.symbolic import equal
 from mindconverter.passes import layout_trace as lt
 from mindconverter.passes.fuse_attention import _dropout_ratio
@@ -230,6 +231,9 @@ class FuseMultiheadAttention:
         ops = {o for p in parts.values() for o in p.ops + _ops(p.heads) + _ops(p.weight) + _ops(p.bias or [])}
         ops |= {o for chain in proof.inputs.values() for o in _ops(chain)}
         ops |= {op, *scores["ops"], *p_ops, *_ops(moved), *out.ops, *_ops(out.weight), *_ops(out.bias or []), *_ops(proof.output)}
+        source = _one_source(ops, parts)
+        if source:
+            return source
         _add_size_helpers(ops, rw)
         outside = _used_outside(ops, proof.output[-1], rw)
         if outside:
@@ -263,6 +267,21 @@ class FuseMultiheadAttention:
 def _ops(chain: list[Value]) -> list[Op]:
     """The ops producing the values of a chain after its first (the ones moving it)."""
     return [v.op for v in chain[1:]]
+
+
+def _one_source(ops: set[Op], parts: dict[str, Projection]) -> str | None:
+    """Why the block is not one nn.MultiheadAttention of the source, or None.
+
+    torch's F.multi_head_attention_forward computes the whole block in the module's own scope (`/attn/MatMul`,
+    `/attn/Gemm`: no sub-modules); attention written with q, k, v and output Linear layers (BERT) spans
+    sub-modules and stays for fuse-attention. Without scopes, q, k and v must come from one packed weight.
+    """
+    paths = {torch_path(name) for o in ops for name in o.loc if name.startswith("/")}
+    if len(paths) > 1:
+        return f"the block spans the modules {sorted('.'.join(p) for p in paths)[:3]}, not one nn.MultiheadAttention"
+    if not paths and len({parts[n].weight[0] for n in "qkv"}) != 1:
+        return "q, k and v are projected by separate weights in a graph without module scopes"
+    return None
 
 
 def _add_size_helpers(ops: set[Op], rw: Rewriter) -> None:

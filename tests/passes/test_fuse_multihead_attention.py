@@ -238,6 +238,26 @@ def test_heads_that_mix_batch_and_sequence_stay():
     assert _reason(text) == "the heads do not each read head_dim consecutive columns of one batch entry's rows in sequence order"
 
 
+def _separate_projections(scoped: bool) -> str:
+    """SPLIT_SEQ_FIRST with q, k and v projected by three weights (BERT's query/key/value Linear layers)."""
+    dense = '        %{0} = "mc.dense"(%x, %w{0}, %b{0}) : (tensor<3x2x2xf32>, tensor<2x2xf32>, tensor<2xf32>) -> tensor<3x2x2xf32>{1}\n'
+    weights = '        %w{0} = "ir.const"() {{value = dense<[[0.5, -1.0], [0.25, {1}]]>}} : () -> tensor<2x2xf32>\n' \
+              '        %b{0} = "ir.const"() {{value = dense<[0.25, {1}]>}} : () -> tensor<2xf32>\n'
+    lines = "".join(weights.format(n, v) + dense.format(n, f' loc("/attn/{n}/MatMul")' if scoped else "")
+                    for n, v in zip("qkv", ("0.5", "0.75", "-1.5"), strict=True))
+    text = re.sub(r" *%qkv = .*\n *%q, %k, %v = .*\n", lines, SPLIT_SEQ_FIRST)
+    softmax = '"onnx.Softmax"(%sm) {axis = 2} : (tensor<4x3x3xf32>) -> tensor<4x3x3xf32>'
+    return text.replace(softmax, softmax + (' loc("/attn/Softmax")' if scoped else ""))
+
+
+@pytest.mark.parametrize(("scoped", "reason"), [
+    (False, "q, k and v are projected by separate weights in a graph without module scopes"),
+    (True, "the block spans the modules ['attn', 'attn.k', 'attn.q']"),
+])
+def test_attention_of_separate_linear_layers_stays_for_fuse_attention(scoped, reason):
+    assert _reason(_separate_projections(scoped)).startswith(reason)
+
+
 @pytest.mark.parametrize(("text", "shapes"), [(SPLIT_SEQ_FIRST, [(3, 2, 2)]),
                                               (DYNAMIC_BATCH, [(3, 3, 2)]), (BATCH_FIRST, [(2, 3, 2)])])
 def test_the_fused_op_computes_what_the_block_did(text, shapes):
