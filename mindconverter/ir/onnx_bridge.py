@@ -336,6 +336,14 @@ def optional_outputs(op_type: str, opset: int) -> list[bool]:
 
 
 def evaluate_op(op: Op, inputs: list[np.ndarray | None], opset: int) -> list[np.ndarray]:
+    """Run one `onnx.*` op on numpy inputs: the common folding ops directly (`numpy_eval`), others with the reference evaluator."""
+    from mindconverter.ir.numpy_eval import evaluate
+
+    results = evaluate(op, inputs, opset)
+    return results if results is not None else reference_evaluate(op, inputs, opset)
+
+
+def reference_evaluate(op: Op, inputs: list[np.ndarray | None], opset: int) -> list[np.ndarray]:
     """Run one `onnx.*` op on numpy inputs with the ONNX reference evaluator."""
     from onnx.reference import ReferenceEvaluator
 
