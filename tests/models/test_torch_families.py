@@ -39,7 +39,7 @@ NEEDS_TRANSFORMERS = {"bert", "gpt2_lm_head", "vit", "t5_encoder"}
 DROPOUT = {"lstm": 0.2, "gru": 0.2, "mobilenet_v3": 0.2, "efficientnet": 0.2, "transformer_encoder": 0.1, "bert": 0.1,
            "gpt2_lm_head": 0.1, "vit": 0.1, "t5_encoder": 0.1}
 #: Families whose attention is fused: the dropout of the attention probabilities is the op's `dropout`.
-FUSED_ATTENTION_DROPOUT = {"bert", "vit", "t5_encoder"}
+FUSED_ATTENTION_DROPOUT = {"bert", "gpt2_lm_head", "vit", "t5_encoder"}
 #: Families that run in CI; the others take from a few seconds to a minute each on a shared CPU.
 FAST = {"lstm", "bert"}
 #: Families with tied weights (one tensor under two state_dict keys).
