@@ -162,6 +162,7 @@ def test_transformers_bert_dynamic_matches_torch_at_two_batches_and_two_sequence
     assert sorted((r["sizes"]["batch"], r["sizes"]["sequence"]) for r in results) == [(1, 9), (1, 16), (3, 9), (3, 16)]
     assert all(r["passed"] and r["modes"] == ["pynative", "graph"] for r in results), results
     assert report["source"]["format"] == "torch" and result.parity_passed
+    assert "= ScaledDotProductAttention(2, 0.25" in result.script.read_text()  # fused, though the head shapes are run-time
     assert "forward" not in vars(model)
     # The MINDIR keeps both axes dynamic: one file serves a size the check did not try.
     assert report["mindir"]["dynamic"] and report["mindir"]["inputs"][0]["shape"] == ["?batch", "?sequence"]
