@@ -126,6 +126,8 @@ def _scores(softmax: Op, rw: Rewriter) -> dict[str, Any] | str:
         if op.name == "onnx.MatMul":
             return {"qk": op, "factor": factor, "mask": mask, "ops": [*ops, op]}
         if op.name == "onnx.Add" and mask is None:
+            if factor != 1.0:  # the scale after the mask scales the mask too
+                return f"the scores are scaled by {factor:.6g} after the mask is added"
             i = next((i for i in (0, 1) if lt.back(op.operands[i], rw)[0][0].op is not None
                       and lt.back(op.operands[i], rw)[0][0].op.name == "onnx.MatMul"), None)
             if i is None:
@@ -218,6 +220,8 @@ class FuseMultiheadAttention:
             found = _projection(v, rw)
             if isinstance(found, str):
                 return f"{name}: {found}"
+            if name == "v" and found[1] != 1.0:  # it would scale the output, not the scores
+                return f"v is scaled by {found[1]:.6g}"
             parts[name], factor = found[0], factor * found[1]
         moved = lt.forward(pv.result, rw)
         out = _out_proj(moved[-1], rw)

@@ -202,6 +202,22 @@ def test_scores_not_scaled_by_head_dim_stay():
     assert _reason(text) == "the scores are scaled by 0.5, not head_dim ** -0.5 = 1"
 
 
+def test_scales_that_are_not_the_scores_scale_stay():
+    div = '"onnx.Div"(%s, %one) : (tensor<4x3x3xf32>, tensor<f32>)'
+    add = '"onnx.Add"(%mask, %ss) : (tensor<3x3xf32>, tensor<4x3x3xf32>)'
+    after_mask = SPLIT_SEQ_FIRST.replace(div, "DIV").replace(add, "ADD").replace(
+        "DIV", '"onnx.Add"(%mask, %s) : (tensor<3x3xf32>, tensor<4x3x3xf32>)').replace(
+        "ADD", '"onnx.Div"(%ss, %one) : (tensor<4x3x3xf32>, tensor<f32>)')
+    # softmax((q @ k^T + mask) / 1): a scale of 1 after the mask is harmless; 2 would scale the mask
+    assert run_pass_on_text("fuse-multihead-attention", after_mask)[1]
+    assert _reason(after_mask.replace("dense<1.0>} : () -> tensor<f32>", "dense<2.0>} : () -> tensor<f32>")) == \
+        "the scores are scaled by 0.5 after the mask is added"
+    on_v = SPLIT_SEQ_FIRST.replace('%o = "onnx.MatMul"(%p, %vh)', '%o = "onnx.MatMul"(%p, %vs)').replace(
+        "        %s = ", '        %two = "ir.const"() {value = dense<2.0>} : () -> tensor<f32>\n'
+        '        %vs = "onnx.Mul"(%vh, %two) : (tensor<4x3x1xf32>, tensor<f32>) -> tensor<4x3x1xf32>\n        %s = ')
+    assert _reason(on_v) == "v is scaled by 2"
+
+
 def test_returned_attention_weights_leave_the_block_unfused():
     text = SPLIT_SEQ_FIRST.replace("-> tensor<3x2x2xf32> {", "-> (tensor<3x2x2xf32>, tensor<4x3x3xf32>) {").replace(
         '"ir.return"(%y) : (tensor<3x2x2xf32>) -> ()', '"ir.return"(%y, %p) : (tensor<3x2x2xf32>, tensor<4x3x3xf32>) -> ()')
