@@ -327,13 +327,17 @@ def _mask_source(where: tuple[Value, bool, Op] | None, rw: Rewriter) -> Value | 
 
 
 def _fill_mask(where: tuple[Value, bool, Op] | None, root: Op, rw: Rewriter) -> Value | None:
-    """The fill_mask operand: true where the scores are filled (a new Not when the Where's condition marks the kept places)."""
+    """The fill_mask operand: true where the scores are filled (the negated condition when it marks the kept places:
+    a constant for a folded constant condition, as a static export's causal mask is, else a new Not)."""
     if where is None:
         return None
     cond, filled, op = where
     source = _mask_source(where, rw)
     if filled or source is not cond:
         return source
+    known = rw.known(cond) if cond.op is not None and cond.op.name == "ir.const" else None  # a weight (ir.param) keeps its checkpoint entry
+    if known is not None:
+        return rw.builder(root).const(np.logical_not(known), rw.weights, op.loc)
     return rw.builder(root).op1("onnx.Not", [cond], cond.type, op.loc)
 
 

@@ -4,7 +4,7 @@ import pytest
 from test_fuse_attention import DIV_DROPOUT
 from test_fuse_attention_dynamic import assert_stays
 
-from mindconverter.passes.testing import check_pass
+from mindconverter.passes.testing import check_pass, run_pass_on_text
 
 S4 = "tensor<2x2x4x4xf32>"
 C = "tensor<2x1x1x4xbool>"
@@ -69,6 +69,17 @@ def test_torch_where_keeping_the_scores_and_an_additive_mask_give_both_masks():
         %7 = "mc.attention"(%q, %k, %v, %m, %6) {{num_heads = 2, scale = 0.5, dropout = 0.1, fill = -3.4028235e+38}} : ({QKV}, {M}, {C}) -> tensor<2x4x8xf32> loc(fused[{LOC.format(middle='"/attn/Div", "/attn/Where", "/attn/Add"')}])
         "ir.return"(%7) : (tensor<2x4x8xf32>) -> ()
       }}""")
+
+
+def test_a_constant_keep_mask_is_negated_into_a_constant():
+    # A static export's causal slice folds to a constant: its negation is one too, not a Not run per forward.
+    before = NOT.replace('''%21 = "onnx.Not"(%c) : (tensor<2x1x1x4xbool>) -> tensor<2x1x1x4xbool> loc("/attn/Not")''',
+                         '''%21 = "ir.const"() {value = dense<[[[[true, true, false, true]]]]>} : () -> tensor<1x1x1x4xbool> loc("/attn/Causal")''')
+    before = before.replace(f'"onnx.Where"(%21, %12, %19) : ({C},', '"onnx.Where"(%21, %12, %19) : (tensor<1x1x1x4xbool>,')
+    got, changed = run_pass_on_text("fuse-attention", before)
+    assert changed
+    assert '"ir.const"() {value = dense<[[[[false, false, true, false]]]]>} : () -> tensor<1x1x1x4xbool> loc("/attn/Where")' in got, got
+    assert "onnx.Not" not in got and "onnx.Where" not in got, got
 
 
 # torch.where(~c, scores, -inf): the Not's operand is the fill mask, and the Not goes.
