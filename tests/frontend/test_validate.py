@@ -18,6 +18,7 @@ from mindconverter.errors import (
     ModelLoadError,
     UnsupportedVersionError,
 )
+from mindconverter.frontend import validate
 from mindconverter.frontend.onnx import load_onnx
 
 
@@ -289,6 +290,31 @@ def test_a_declared_type_that_contradicts_its_op_is_the_models_error(tmp_path):
     model.ir_version = 8
     with pytest.raises(InvalidModelError, match=r"a declared type contradicts its op: .*Relu.*differ in dimension 0: \(4\) vs \(0\)"):
         _load(tmp_path, model)
+
+
+def test_shape_inference_gets_the_weights_types_not_their_data(tmp_path, monkeypatch):
+    """onnx's inference serializes the model it is given (twice over): large weights go as typed inputs."""
+    seen = []
+    infer = onnx.shape_inference.infer_shapes
+
+    def recording(model, *args, **kwargs):
+        seen.append(model.ByteSize())
+        return infer(model, *args, **kwargs)
+
+    monkeypatch.setattr(onnx.shape_inference, "infer_shapes", recording)
+    w = np.random.default_rng(0).standard_normal((512, 512)).astype(np.float32)  # 1 MiB
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["h"], name="mm"),
+             helper.make_node("Reshape", ["h", "to"], ["y"], name="reshape")]  # its target is read by value
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 512])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              [numpy_helper.from_array(w, "w"), numpy_helper.from_array(np.array([4, -1]), "to")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    typed = validate.infer_types(model, tmp_path / "m.onnx")
+    assert seen and max(seen) < 10_000, seen
+    assert [d.dim_value for d in typed.graph.output[0].type.tensor_type.shape.dim] == [4, 256]
+    assert [(v.name, [d.dim_value for d in v.type.tensor_type.shape.dim]) for v in typed.graph.value_info] == [("h", [2, 512])]
+    assert [t.name for t in typed.graph.initializer] == ["w", "to"] and [i.name for i in typed.graph.input] == ["x"]
+    np.testing.assert_array_equal(numpy_helper.to_array(typed.graph.initializer[0]), w)
 
 
 def test_unknown_default_domain_ops_and_missing_required_attributes(tmp_path):
