@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from mindconverter.backend.generated import Generated, op_count
 from mindconverter.backend.hierarchy import generate_hierarchy
+from mindconverter.backend.naming import returned_names
 from mindconverter.backend.statements import CellWriter
 from mindconverter.ir.core import Module
 
@@ -17,6 +18,7 @@ def generate(module: Module, class_name: str = "MindSporeModel", docstring: str 
     if any(op.name == "mc.cell" for op in func.body.ops):
         return generate_hierarchy(module, class_name, docstring)
     writer = CellWriter(module)
+    writer.output_names = returned_names(func.outputs, func.output_names)
     inputs = []
     for arg in func.args:
         name = writer.arg_name(arg.name or "input", "input")

@@ -10,10 +10,10 @@ from mindconverter.backend.calls import Call, Code
 from mindconverter.backend.generated import CheckpointEntry, Generated, op_count
 from mindconverter.backend.inline import construct_lines
 from mindconverter.backend.lifting import POSITIONAL_KEY, ClassDef, Instance, anonymous, classes_for, unify_member_names
-from mindconverter.backend.naming import Namer, layer_name, meaningless, module_path
+from mindconverter.backend.naming import Namer, layer_name, meaningless, module_path, returned_names
 from mindconverter.backend.render import render_script
 from mindconverter.backend.statements import CellWriter, SubCellRef
-from mindconverter.ir.core import Module, Op
+from mindconverter.ir.core import Module, Op, Value
 
 
 def _origin_prefix(module: Module, block) -> str:
@@ -39,8 +39,10 @@ def _origin_prefix(module: Module, block) -> str:
     return common[: cut + 1]
 
 
-def _build(module: Module, block, prefix: str, op: Op | None, arg_names: list[str] | None = None) -> Instance:
+def _build(module: Module, block, prefix: str, op: Op | None, arg_names: list[str] | None = None,
+           returned: dict[Value, str] | None = None) -> Instance:
     writer = CellWriter(module, prefix)
+    writer.output_names = returned or {}
     if prefix:
         writer.origin_prefix = _origin_prefix(module, block)
     inputs = []
@@ -207,7 +209,7 @@ def _known(cls: ClassDef) -> dict:
 
 def generate_hierarchy(module: Module, class_name: str, docstring: str) -> Generated:
     func = module.main
-    root = _build(module, func.body, "", None)
+    root = _build(module, func.body, "", None, returned=returned_names(func.outputs, func.output_names))
     instances = list(_walk(root))
     writers = [inst.writer for inst in instances if inst.writer is not None]
     for inst in instances:

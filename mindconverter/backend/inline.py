@@ -86,10 +86,12 @@ def construct_lines(writer: CellWriter, outputs: list[str], comments: bool) -> l
     after: dict[str, int] = {}
     for counts in uses[1:]:
         _add(after, counts, 1)
+    pinned = writer.returned_vars()  # named outputs keep their statement: `return last_hidden_state, pooler_output`
     i = 0
     while i < len(seq) - 1:
         st, nxt = seq[i], seq[i + 1]
-        if len(st.targets) == 1 and st.guard is None and nxt.guard is None and "UnsupportedOp" not in st.expr:
+        if len(st.targets) == 1 and st.guard is None and nxt.guard is None and "UnsupportedOp" not in st.expr \
+                and st.targets[0] not in pinned:
             var = st.targets[0]
             short = len(st.expr) + len(nxt.expr) - len(var) <= 100
             if short and after.get(var, 0) == 1 and _names(nxt.expr).get(var, 0) == 1:
@@ -110,7 +112,7 @@ def construct_lines(writer: CellWriter, outputs: list[str], comments: bool) -> l
                     continue
         i += 1
         _add(after, uses[i], -1)
-    _rename_after_members(seq, writer)
+    _rename_after_members(seq, writer, pinned)
     lines = []
     for st in seq[:-1]:
         comment = f"  # {comment_text(st.comment)}" if comments and says_more(st) else ""
@@ -135,7 +137,7 @@ def _rename(expr: str, mapping: dict[str, str]) -> str:
     return "".join(parts)
 
 
-def _rename_after_members(seq: list[Statement], writer: CellWriter) -> None:
+def _rename_after_members(seq: list[Statement], writer: CellWriter, pinned: set[str]) -> None:
     """Name a value after the one layer it comes from (`q = ops.reshape(self.q(x), ...)`), when its name says less.
 
     Renames collect in one mapping, applied to each statement once as it is reached.
@@ -146,7 +148,7 @@ def _rename_after_members(seq: list[Statement], writer: CellWriter) -> None:
     mapping: dict[str, str] = {}
     for st in seq:
         st.expr, st.fallback = _rename(st.expr, mapping), _rename(st.fallback, mapping)
-        if st is seq[-1] or len(st.targets) != 1 or st.guard is not None:
+        if st is seq[-1] or len(st.targets) != 1 or st.guard is not None or st.targets[0] in pinned:
             continue
         called = [m for m in re.findall(r"self\.(\w+)\(", st.expr) if m not in functional]
         old = st.targets[0]

@@ -114,3 +114,24 @@ def op_type_name(name: str) -> bool:
         return False
     load_emitters()
     return f"onnx.{m.group(1)}" in EMITTERS
+
+
+#: Output names that only count (`output`, `output_3`, `out1`, `y_2`): they say nothing the position does not.
+_COUNTED_OUTPUT = re.compile(r"(output|out|y)_?\d*")
+
+
+def returned_names(values: list, names: list[str]) -> dict:
+    """Local names for the values a network returns, from its output names, when it returns several and
+    they say what each is (`last_hidden_state`, `pooler_output`; not `output_1`, `r592` or an op's name).
+
+    `values` are the returned IR values, `names` the source's output names (Func.output_names).
+    """
+    if len(values) < 2:
+        return {}
+    out = {}
+    for v, name in zip(values, names, strict=True):
+        local = identifier(name).lower()
+        if v.op is None or v in out or meaningless(identifier(name)) or _COUNTED_OUTPUT.fullmatch(local):
+            continue
+        out[v] = local
+    return out

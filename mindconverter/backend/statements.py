@@ -106,12 +106,17 @@ class CellWriter:
         self.checkpoint: list[CheckpointEntry] = []
         self.unsupported: list[UnsupportedOp] = []
         self.vars: dict[Value, str] = {}
+        self.output_names: dict[Value, str] = {}  # names for the values the top-level construct returns, see returned_names
         self.const_members: dict[Value, str] = {}
         self.stateless: dict[tuple[str, str], str] = {}  # (source module, constructor code) -> member, see add_member
         self.user: Op | None = None  # the op being emitted (the user of the constants it asks for)
         self.imports: set[str] = set()
         self.support_classes: dict[str, str] = {}
         self.scopes = scopes_of(module)
+
+    def returned_vars(self) -> set[str]:
+        """The locals holding the named outputs (kept as statements of their own, not folded into `return`)."""
+        return {self.vars[v] for v in self.output_names if isinstance(self.vars.get(v), str)}
 
     def _generic(self, path: str) -> bool:
         """Whether a source path is an exporter's node name (`Conv_3`, `n61`) rather than a module's.
@@ -339,7 +344,8 @@ class CellWriter:
         args = [self.value_expr(v) for v in op.operands if v is not None]
         # locals are lowercase: a member `Skip` of class `Skip` gives the local `skip`, never the class's name
         local = name.lower()
-        targets = [self.local_names(local if i == 0 else f"{local}_{i}", "x") for i in range(len(op.results))]
+        targets = [self.local_names(self.output_names.get(r) or (local if i == 0 else f"{local}_{i}"), "x")
+                   for i, r in enumerate(op.results)]
         for r, t in zip(op.results, targets, strict=True):
             self.vars[r] = t
         guard = name if op.attrs.get("optional") else None
@@ -364,7 +370,8 @@ class CellWriter:
         if self.prefix and (path == self.prefix or not path.startswith(self.prefix + ".")):
             path = ""  # an op of the cell itself: named after what it does (`matmul`), not the cell
         base = (path.rsplit(".", 1)[-1] if path else op.op_type).lower()
-        name = self.local_names(base if v.index == 0 else f"{base}_{v.index}", "x")
+        hint = self.output_names.get(v) or (base if v.index == 0 else f"{base}_{v.index}")
+        name = self.local_names(hint, "x")
         self.vars[v] = name
         return name
 

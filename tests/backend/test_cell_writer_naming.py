@@ -175,3 +175,24 @@ def test_a_name_shared_by_two_layers_is_not_a_namespace():
     code = convert_model(make_model(nodes, {"x": (np.float32, (2, 4))}, ["y"], inits))[0].code
     assert "self.fc_1 = " in code and "self.fc_2 = " in code, code
 
+
+# -- several outputs: construct returns them under the source's output names -------------------------
+
+
+def _returned(names: str) -> str:
+    return unwrap(generate(parse(f"""
+      func @main(%x: tensor<2x4xf32>) -> (tensor<2x4xf32>, tensor<2x4xf32>, tensor<2x4xf32>) {{
+        %0 = "onnx.Relu"(%x) : (tensor<2x4xf32>) -> tensor<2x4xf32> loc("/act/Relu")
+        %1 = "onnx.Sigmoid"(%0) : (tensor<2x4xf32>) -> tensor<2x4xf32> loc("/gate/Sigmoid")
+        %2 = "onnx.Tanh"(%0) : (tensor<2x4xf32>) -> tensor<2x4xf32> loc("/Tanh")
+        "ir.return"(%0, %1, %2) {{names = {names}}} : (tensor<2x4xf32>, tensor<2x4xf32>, tensor<2x4xf32>) -> ()
+      }}""")).code)
+
+
+def test_several_outputs_are_returned_under_their_source_names():
+    code = _returned('["hidden", "Gate", "output_2"]')
+    # `output_2` says nothing its position does not: that value keeps its own name.
+    assert "hidden = self.act(x)" in code and "gate = self.gate(hidden)" in code, code
+    assert "return hidden, gate, tanh" in code, code
+    numbered = _returned('["output_0", "output_1", "592"]')
+    assert "hidden" not in numbered and "592" not in numbered, numbered

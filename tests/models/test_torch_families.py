@@ -76,6 +76,8 @@ def test_family_converts_with_parity_in_both_modes_and_torch_class_names(name, t
         code = result.script.read_text()
         assert "nn.MultiheadAttention(16, 2, batch_first=True)" in code, code
         assert not re.search(r"ops\.(split|gather|slice|transpose|reshape)\(|\[[^\]]*\d*:\d+", code), code
+    if name == "bert":  # a ModelOutput's fields name what construct returns
+        assert "return last_hidden_state, pooler_output" in result.script.read_text()
 
 
 @pytest.mark.parametrize("name", [_family(n) for n in tf.FAMILIES])

@@ -47,7 +47,8 @@ def test_kwargs_forward_and_dataclass_outputs_are_named_by_their_fields(tmp_path
     result = pytorch2mindspore(Structured().eval(), inputs, tmp_path, check_mode="both")
     names = [o["name"] for o in result.report["outputs"]]
     assert names == ["logits", "hidden_0", "hidden_1_scores", "hidden_1_total"]
-    assert "def construct(self, x, mask):" in result.script.read_text()
+    code = result.script.read_text()
+    assert "def construct(self, x, mask):" in code and "return logits, hidden_0, hidden_1_scores, hidden_1_total" in code
     assert result.parity_passed and len(result.parity) == 2 * len(names)
 
 
