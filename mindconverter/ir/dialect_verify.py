@@ -54,7 +54,7 @@ def verify_op(op: Op) -> str | None:
 def verify_dialect(module: Module) -> None:
     """Raise VerifyError for the first malformed `mc.*` op (attributes, arity, shape rule, region).
 
-    Kept apart from `verify()`, which gives ops outside the onnx dialect structural checks only.
+    `verify()` runs the same checks (through `verify_op`) with the rest of the module's; this one checks mc ops alone.
     """
     from mindconverter.errors import VerifyError
 

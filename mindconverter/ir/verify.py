@@ -1,4 +1,4 @@
-"""Check that a module is well formed: SSA structure, the `ir.*` op rules, and ONNX schemas of `onnx.*` ops."""
+"""Check that a module is well formed: SSA structure, the `ir.*` op rules, ONNX schemas of `onnx.*` ops and the `mc.*` declarations."""
 
 from __future__ import annotations
 
@@ -143,6 +143,8 @@ class _FuncVerifier:
             check(self, op)
         elif op.name.startswith("onnx."):
             self._onnx(op)
+        elif op.name.startswith("mc."):
+            self._mc(op)
 
     def _undefined(self, value: Value, index: int) -> str:
         """Why operand `index` (`value`) cannot be used here."""
@@ -227,6 +229,15 @@ class _FuncVerifier:
                 f"'ir.const' value is {dense_type(value)} but its result type is {result_type}",
                 f"make the result type match the value; {_BUG}",
             )
+
+    # -- mc.* ops ----------------------------------------------------------------------------
+
+    def _mc(self, op: Op) -> None:
+        from mindconverter.ir.dialect_verify import verify_op  # the dialect imports this module's neighbours
+
+        problem = verify_op(op)
+        if problem is not None:
+            raise self._error(op, problem, f"see the op's declaration in mindconverter/ir/dialect.py; {_BUG}")
 
     # -- onnx.* ops -------------------------------------------------------------------------
 

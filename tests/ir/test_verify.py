@@ -58,7 +58,7 @@ VALID = """
         %5 = "onnx.Add"(%v, %1) : (tensor<3xf32>, tensor<3xf32>) -> tensor<3xf32>
         "ir.yield"(%cond, %5) : (tensor<bool>, tensor<3xf32>) -> ()
       }) : (tensor<i64>, none, tensor<3xf32>) -> tensor<3xf32>
-      %6 = "mc.gelu"(%0) {approximate = "tanh", anything = [1, "x"]} : (tensor<?Nx4x8x8xf32>) -> tensor<?Nx4x8x8xf32>
+      %6 = "mc.gelu"(%0) {approximate = "tanh"} : (tensor<?Nx4x8x8xf32>) -> tensor<?Nx4x8x8xf32>
       %7 = "ir.const"() {key = "big"} : () -> tensor<100xf32>
       "ir.return"(%6, %4) {names = ["y", "z"]} : (tensor<?Nx4x8x8xf32>, tensor<3xf32>) -> ()
     }
@@ -243,14 +243,14 @@ def test_terminator_rules() -> None:
 def test_value_defined_twice() -> None:
     m = module("""
         func @main() -> () {
-          %0 = "mc.a"() : () -> tensor<f32> loc("a")
+          %0 = "test.a"() : () -> tensor<f32> loc("a")
           "ir.return"() : () -> ()
         }
         """)
     body = m.main.body
     body.ops.insert(1, body.ops[0])  # the same op inserted twice
     error = fails(m, "value %0 is defined twice")
-    assert error.where == "%0 = 'mc.a' loc(\"a\") in func @main"
+    assert error.where == "%0 = 'test.a' loc(\"a\") in func @main"
 
 
 def test_wrong_parent_links() -> None:
@@ -450,7 +450,15 @@ def test_other_dialects_get_only_structural_checks() -> None:
             '%0, %1 = "com.microsoft.FusedConv"(%x, none) {whatever = 1} : (tensor<2x2xf32>, none) -> (tensor<2x2xf32>, tensor<2x2xf32>)'
         )
     )
-    verify(onnx_op('"mc.anything"() {a = [dense<1> : tensor<i8>]} : () -> ()'))
+
+
+def test_mc_ops_are_checked_against_their_declaration() -> None:
+    with pytest.raises(VerifyError, match="unknown dialect op 'mc.anything'"):
+        verify(onnx_op('"mc.anything"() {a = [dense<1> : tensor<i8>]} : () -> ()'))
+    with pytest.raises(VerifyError, match="bad attributes for 'mc.gelu'"):
+        verify(onnx_op('%0 = "mc.gelu"(%x) {approximate = "tanh", anything = 1} : (tensor<2x2xf32>) -> tensor<2x2xf32>'))
+    with pytest.raises(VerifyError, match="shape rule gives"):
+        verify(onnx_op('%0 = "mc.gelu"(%x) : (tensor<2x2xf32>) -> tensor<2x3xf32>'))
 
 
 # ----------------------------------------------------------------------------------------------
