@@ -91,13 +91,43 @@ def forward(v: Value, rw: Rewriter) -> list[Value]:
 
 
 def envs(values: list[Value]) -> list[dict[str, int]]:
-    """The symbol sizes to trace with: every symbol of the values' types, in two assignments."""
+    """The symbol sizes to trace with: every symbol of the values' types, in two assignments.
+
+    A symbol that a Reshape of the chains pins to one size (its element counts agree only at that size:
+    torch's tracer bakes the export's size into `k.view(k.size(0), ...)` of a dynamic axis) gets that size.
+    """
     names = sorted({n for v in values for d in (v.type.dims or ()) for n in free_symbols(d)})
-    if len(names) > len(_SIZES[0]):
+    pins = _pins(values)
+    free = [n for n in names if n not in pins]
+    if len(free) > len(_SIZES[0]):
         return []
-    if not names:  # static shapes: one run proves it
-        return [{}]
-    return [dict(zip(names, sizes, strict=False)) for sizes in _SIZES]
+    if not free:  # static shapes: one run proves it
+        return [pins]
+    return [{**dict(zip(free, sizes, strict=False)), **pins} for sizes in _SIZES]
+
+
+def _pins(values: list[Value]) -> dict[str, int]:
+    """Symbols whose size the element counts of a Reshape fix (one positive integer solution)."""
+    import sympy
+
+    from mindconverter.ir.symbolic import product, to_sympy
+
+    pins: dict[str, int] = {}
+    for v in values:
+        op = v.op
+        if op is None or op.name != "onnx.Reshape" or v.type.dims is None or op.operands[0].type.dims is None:
+            continue
+        dims = [*op.operands[0].type.dims, *v.type.dims]
+        if any(isinstance(d, Unknown) for d in dims):
+            continue
+        a, b = to_sympy(product(op.operands[0].type.dims)), to_sympy(product(v.type.dims))
+        diff = sympy.expand(a - b) if a is not None and b is not None else 0
+        for s in sorted(getattr(diff, "free_symbols", ()), key=str):
+            roots = [r for r in sympy.solve(diff, s) if r.is_Integer and r > 0]
+            if len(roots) == 1:
+                pins[s.name] = int(roots[0])
+                break
+    return pins
 
 
 def shape(v: Value, env: dict[str, int]) -> tuple[int, ...] | None:

@@ -7,6 +7,7 @@ packed projection) and the numbers must match.
 
 from __future__ import annotations
 
+import numpy as np
 import onnx
 import pytest
 from helpers import assert_parity
@@ -54,3 +55,28 @@ def test_multihead_attention_becomes_nn_multihead_attention(tmp_path, heads, bat
     assert code.count("nn.MultiheadAttention(") == 1 and "ops.split" not in code and "ops.gather" not in code, code
     assert ("batch_first=True" in code) == batch_first and ("has_bias=False" in code) == (not bias), code
     assert ("attn_mask=" in code) == mask, code
+
+
+def test_a_dynamic_batch_and_sequence_export_runs_at_other_sizes_as_torch_does(tmp_path):
+    """torch's tracer bakes the export's key length into the k/v head views of a dynamic sequence axis, so the
+    ONNX graph runs at that length only; the fused nn.MultiheadAttention runs at any, as the torch module does."""
+    from helpers import convert_model
+
+    from mindconverter.runtime_check.mindspore_run import run_network_on
+
+    torch.manual_seed(0)
+    model = Attention(2, batch_first=True, bias=True, cross=False, mask=False, need_weights=False).eval()
+    x = torch.randn(B, L, E)
+    path = tmp_path / "mha.onnx"
+    torch.onnx.export(model, (x, x), str(path), dynamo=False, opset_version=17, input_names=["x"], output_names=["out"],
+                      dynamic_axes={"x": {0: "batch", 1: "sequence"}})
+    gen, script, ckpt = convert_model(onnx.load(str(path)), tmp_path)
+    assert "nn.MultiheadAttention(8, 2, batch_first=True)" in gen.code and "ops.reshape" not in gen.code, gen.code
+    sizes = [(B, L), (3, 7)]
+    inputs = [torch.randn(b, t, E) for b, t in sizes]
+    with torch.no_grad():
+        want = [model(x, x).numpy() for x in inputs]
+    for mode in ("pynative", "graph"):
+        got = list(run_network_on(script, ckpt, [[x.numpy()] for x in inputs], mode))
+        for (b, t), g, w in zip(sizes, got, want, strict=True):
+            np.testing.assert_allclose(g[0], w, rtol=1e-3, atol=1e-4, err_msg=f"{mode} at batch {b}, sequence {t}")
