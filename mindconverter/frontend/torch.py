@@ -320,7 +320,7 @@ def export_module(
     model.eval()
     try:
         eval_calls: list[DropoutCall] = []
-        with torch.no_grad(), recording(model, eval_calls, identity=False):
+        with torch.no_grad(), _no_fused_attention_path(), recording(model, eval_calls, identity=False):
             sample = forward()
         flat = flatten_outputs(sample)
         if not flat:
