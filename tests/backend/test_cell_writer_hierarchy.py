@@ -98,8 +98,6 @@ def test_hierarchical_script_runs(tmp_path, mode):
 
 def test_no_argument_shadows_a_class_of_the_script(tmp_path):
     """A block kind named like a lifted argument (`Skip` the member flag, `Skip` the class) keeps both apart."""
-    import ast
-
     from mindconverter.backend.checkpoint import write_checkpoint
     from mindconverter.runtime_check.mindspore_run import run_network
 
@@ -107,17 +105,64 @@ def test_no_argument_shadows_a_class_of_the_script(tmp_path):
     module = parse(text)
     module.attrs["opset"] = 17
     gen = generate(module)
-    tree = ast.parse(gen.code)
-    classes = {n.name for n in tree.body if isinstance(n, ast.ClassDef)}
-    assert "Skip" in classes, gen.code
-    for node in ast.walk(tree):
-        if isinstance(node, ast.FunctionDef):
-            names = {a.arg for a in node.args.args} | {t.id for t in ast.walk(node) if isinstance(t, ast.Name)
-                                                       and isinstance(t.ctx, ast.Store)}
-            assert not names & classes, (node.name, names & classes, gen.code)
+    _assert_no_shadowing(gen.code, "Skip")
     script, ckpt = tmp_path / "model.py", tmp_path / "model.ckpt"
     script.write_text(gen.code)
     write_checkpoint(gen.checkpoint, ckpt)
     x = np.random.default_rng(0).standard_normal((1, 4)).astype(np.float32)
     h = np.maximum(x, 0) + np.abs(-x)
     np.testing.assert_allclose(run_network(script, ckpt, [x], "pynative")[0], np.maximum(h, 0) + h, rtol=1e-6)
+
+
+MBCONV = """
+  func @main(%x: tensor<1x4xf32>) -> tensor<1x4xf32> {
+    %0 = "onnx.Relu"(%x) : (tensor<1x4xf32>) -> tensor<1x4xf32> loc("/blocks/blocks.0/act/Relu")
+    %1 = "onnx.LeakyRelu"(%x) {alpha = 0.1} : (tensor<1x4xf32>) -> tensor<1x4xf32> loc("/blocks/blocks.0/MBconv/LeakyRelu")
+    %2 = "onnx.Neg"(%1) : (tensor<1x4xf32>) -> tensor<1x4xf32> loc("/blocks/blocks.0/MBconv/Neg")
+    %3 = "onnx.Add"(%0, %2) : (tensor<1x4xf32>, tensor<1x4xf32>) -> tensor<1x4xf32> loc("/blocks/blocks.0/Add")
+    %4 = "onnx.Relu"(%3) : (tensor<1x4xf32>) -> tensor<1x4xf32> loc("/blocks/blocks.1/act/Relu")
+    %5 = "onnx.LeakyRelu"(%3) {alpha = 0.2} : (tensor<1x4xf32>) -> tensor<1x4xf32> loc("/blocks/blocks.1/MBconv/LeakyRelu")
+    %6 = "onnx.Neg"(%5) : (tensor<1x4xf32>) -> tensor<1x4xf32> loc("/blocks/blocks.1/MBconv/Neg")
+    %7 = "onnx.Add"(%4, %6) : (tensor<1x4xf32>, tensor<1x4xf32>) -> tensor<1x4xf32> loc("/blocks/blocks.1/Add")
+    %8 = "onnx.Relu"(%7) : (tensor<1x4xf32>) -> tensor<1x4xf32> loc("/blocks/blocks.2/act/Relu")
+    %9 = "onnx.Add"(%8, %7) : (tensor<1x4xf32>, tensor<1x4xf32>) -> tensor<1x4xf32> loc("/blocks/blocks.2/Add")
+    "ir.return"(%9) : (tensor<1x4xf32>) -> ()
+  }"""
+
+
+@pytest.mark.parametrize("mode", ["pynative", "graph"])
+def test_a_block_kind_named_like_a_lifted_argument_shadows_nothing(tmp_path, mode):
+    """EfficientNet-style: an optional `MBconv` sub-module (class `MBconv`, whose `alpha` differs between
+    instances) in blocks that lift both its flag and its `alpha`. The flag may not be called `MBconv`:
+    `MBconv = ...` beside `class MBconv` fails in the constructor with `'bool' object is not callable`."""
+    from mindconverter.backend.checkpoint import write_checkpoint
+    from mindconverter.runtime_check.mindspore_run import run_network
+
+    text, _ = run_pass_on_text("structure-modules", MBCONV)
+    module = parse(text)
+    module.attrs["opset"] = 17
+    gen = generate(module)
+    _assert_no_shadowing(gen.code, "MBconv")
+    script, ckpt = tmp_path / "model.py", tmp_path / "model.ckpt"
+    script.write_text(gen.code)
+    write_checkpoint(gen.checkpoint, ckpt)
+    x = np.random.default_rng(0).standard_normal((1, 4)).astype(np.float32)
+    want = x
+    for alpha in (0.1, 0.2, None):  # blocks.2 has no MBconv: its Add takes the block's input
+        mb = want if alpha is None else -np.where(want > 0, want, alpha * want)
+        want = np.maximum(want, 0) + mb
+    np.testing.assert_allclose(run_network(script, ckpt, [x], mode)[0], want, rtol=1e-6)
+
+
+def _assert_no_shadowing(code: str, cls: str) -> None:
+    """No function parameter or assigned local of `code` has the name of one of its classes (`cls` is one)."""
+    import ast
+
+    tree = ast.parse(code)
+    classes = {n.name for n in tree.body if isinstance(n, ast.ClassDef)}
+    assert cls in classes, code
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef):
+            names = {a.arg for a in node.args.args} | {t.id for t in ast.walk(node) if isinstance(t, ast.Name)
+                                                       and isinstance(t.ctx, ast.Store)}
+            assert not names & classes, (node.name, names & classes, code)
