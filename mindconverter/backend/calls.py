@@ -95,6 +95,7 @@ class Call:
     args: tuple = attrs.field(default=(), converter=lambda a: tuple(plain(v) for v in a))
     kwargs: tuple[tuple[str, Any], ...] = attrs.field(default=(), converter=lambda kw: tuple(
         (k, plain(v)) for k, v in (kw.items() if isinstance(kw, dict) else kw)))
+    note: str = attrs.field(default="", eq=False)  # why the member holds this (a folded constant's origin)
 
     def __str__(self) -> str:
         parts = [argument_text(a) for a in self.args] + [f"{k}={argument_text(v)}" for k, v in self.kwargs]

@@ -236,9 +236,13 @@ class EmitContext:
         """Declare a Parameter member holding `ref` (loaded from the checkpoint); returns `self.<member>`."""
         return self.writer.add_parameter(self.op, ref, hint, trainable)
 
-    def tensor(self, array: np.ndarray, hint: str = "const") -> str:
-        """An expression for a constant tensor (a member: inline when small, else from the checkpoint)."""
-        return self.writer.add_tensor(self.op, np.asarray(array), hint)
+    def tensor(self, array: np.ndarray, hint: str = "const", note: str = "") -> str:
+        """An expression for a constant tensor (a member: inline when small, else from the checkpoint).
+
+        `note` explains a constant the emitter computed, as a comment on the member
+        (`self.pool_scale = ...  # kernel size / elements counted per window`).
+        """
+        return self.writer.add_tensor(self.op, np.asarray(array), hint, note)
 
     def support_class(self, name: str, source: str) -> str:
         """Add a helper `nn.Cell` class (its full source) to the script once; returns its name.

@@ -11,7 +11,7 @@ from mindconverter.backend.generated import CheckpointEntry, Generated, op_count
 from mindconverter.backend.inline import construct_lines
 from mindconverter.backend.lifting import POSITIONAL_KEY, ClassDef, Instance, anonymous, classes_for, unify_member_names
 from mindconverter.backend.naming import Namer, layer_name, meaningless, module_path, returned_names
-from mindconverter.backend.render import render_script
+from mindconverter.backend.render import member_lines, render_script
 from mindconverter.backend.statements import CellWriter, SubCellRef
 from mindconverter.ir.core import Module, Op, Value
 
@@ -256,7 +256,7 @@ def generate_hierarchy(module: Module, class_name: str, docstring: str) -> Gener
                     for u in inst.writer.unsupported:
                         u.cls = cls.name
     top = root.writer
-    init = [f"self.{n} = {c}" for n, c in root.members if c is not None]
+    init = [line for n, c in root.members if c is not None for line in member_lines(n, c)]
     support: dict[str, str] = {}
     for w in writers:
         support.update(w.support_classes)

@@ -58,6 +58,7 @@ class MemberDef:
     name: str
     code: str | None
     flag: str | None = None
+    note: str = ""  # a comment explaining the member (see Call.note)
 
 
 @attrs.define(eq=False)
@@ -253,8 +254,11 @@ def _lift(instances: list[Instance], class_name: str, known: dict | None = None,
     defaults = _defaults(names, params)
     order = [i for i, n in enumerate(names) if n not in defaults] + [i for i, n in enumerate(names) if n in defaults]
     slot_names = {i: names[p] for i, p in slot_param.items()} | fixed
+    notes = [next((c.note for c in codes if c is not None), "") for codes in zip(*(
+        [c for _, c in inst.members] for inst in instances), strict=True)]
     members = [MemberDef(mname, None if tree is None else _render(tree, slot_names),
-                         None if flag is None else slot_names[flag]) for mname, tree, flag in templates]
+                         None if flag is None else slot_names[flag], note)
+               for (mname, tree, flag), note in zip(templates, notes, strict=True)]
     calls = []
     required = sum(1 for n in names if n not in defaults)
     for k in range(len(instances)):

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mindconverter.backend.context import literal
-from mindconverter.backend.generated import docstring_text
+from mindconverter.backend.generated import comment_text, docstring_text
 
 if TYPE_CHECKING:
+    from mindconverter.backend.calls import Call
     from mindconverter.backend.lifting import ClassDef
 
 
@@ -35,6 +36,15 @@ PLACEHOLDER = '''class UnsupportedOp(nn.Cell):
     def construct(self, *inputs):
         raise NotImplementedError(self.message)'''
 
+def member_lines(name: str, code: Call) -> list[str]:
+    """`self.<name> = <code>`, after the call's note as a comment line (`# kernel size / elements per window`)."""
+    return [*_note(code.note), f"self.{name} = {code}"]
+
+
+def _note(note: str) -> list[str]:
+    return [f"# {comment_text(note)}"] if note else []
+
+
 def render_class(cls: ClassDef, comments: bool = False) -> list[str]:
     params = [p if p not in cls.defaults else f"{p}={literal(cls.defaults[p])}" for p in cls.params]
     lines = [f"class {cls.name}(nn.Cell):"]
@@ -47,7 +57,7 @@ def render_class(cls: ClassDef, comments: bool = False) -> list[str]:
         elif m.flag is not None:
             lines += [f"        self.{m.name} = None", f"        if {m.flag}:", f"            self.{m.name} = {m.code}"]
         else:
-            lines.append(f"        self.{m.name} = {m.code}")
+            lines += [f"        {line}" for line in [*_note(m.note), f"self.{m.name} = {m.code}"]]
     lines += ["", f"    def construct({', '.join(['self', *cls.inputs])}):"]
     lines += [f"        {line}" for line in cls.construct]
     return lines

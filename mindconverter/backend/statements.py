@@ -27,7 +27,7 @@ from mindconverter.backend.naming import (
     op_type_name,
 )
 from mindconverter.backend.registry import find_emitter
-from mindconverter.backend.render import render_script
+from mindconverter.backend.render import member_lines, render_script
 from mindconverter.ir.core import Module, Op, Value, const_array, is_param
 from mindconverter.ir.dialect import DIALECT
 from mindconverter.ir.scopes import SourceScopes, op_path
@@ -68,6 +68,16 @@ def says_more(st: Statement) -> bool:
         return False  # `# n5` says nothing
     source = re.sub(r"[^0-9a-z]+", "_", st.comment.lower())
     return not any(re.sub(r"_\d+$", "", t).lower() in source for t in st.targets)
+
+
+def _folded_from(op: Op) -> str:
+    """`folded from <node>` for a constant fold-constants computed from a source expression (named after the
+    node of its last op, `/attention/Sqrt`), else "": a number says nothing of where it came from."""
+    node = op.loc_name
+    kind = re.sub(r"_\d+$", "", node.rsplit("/", 1)[-1])
+    if kind in ("Constant", "Identity") or op.attrs.get("key") == node or not op_type_name(kind):
+        return ""  # a literal of the source, or an initializer (named after itself)
+    return f"folded from {node}"
 
 
 def _instance_kind(part: str) -> str:
@@ -209,24 +219,25 @@ class CellWriter:
             self.checkpoint.append(CheckpointEntry(f"{name}.{pname}", ref))
         return f"self.{name}"
 
-    def add_parameter(self, op: Op, ref: WeightRef, hint: str | None, trainable: bool) -> str:
+    def add_parameter(self, op: Op, ref: WeightRef, hint: str | None, trainable: bool, note: str = "") -> str:
         name = self.member_names(hint or (ref.source or "weight"), "weight")
         dtype = MS_DTYPES[DType.from_numpy(ref.array.dtype)]
         grad = {} if trainable else {"requires_grad": False}
-        code = Call("Parameter", [Call("ops.zeros", [tuple(ref.shape), Code(dtype)])], {"name": name, **grad})
+        code = Call("Parameter", [Call("ops.zeros", [tuple(ref.shape), Code(dtype)])], {"name": name, **grad}, note=note)
         self.members.append((name, code, ref.source or op.loc_name))
         self.checkpoint.append(CheckpointEntry(name, ref))
         return f"self.{name}"
 
-    def add_tensor(self, op: Op, array: np.ndarray, hint: str) -> str:
+    def add_tensor(self, op: Op, array: np.ndarray, hint: str, note: str = "") -> str:
         if array.dtype == object:
             raise EmitError("string tensors have no MindSpore equivalent")
         dtype = MS_DTYPES[DType.from_numpy(array.dtype)]
         if array.size <= INLINE_TENSOR_LIMIT:
             name = self.member_names(hint, "const")
-            self.members.append((name, Call("ms.Tensor", [array_value(array), Code(dtype)]), op.loc_name))
+            self.members.append((name, Call("ms.Tensor", [array_value(array), Code(dtype)], note=note), op.loc_name))
             return f"self.{name}"
-        return self.add_parameter(op, WeightRef(array, None, tuple(array.shape), str(array.dtype)), hint, trainable=False)
+        ref = WeightRef(array, None, tuple(array.shape), str(array.dtype))
+        return self.add_parameter(op, ref, hint, trainable=False, note=note)
 
     def functional_members(self) -> set[str]:
         """The members standing for a function of an unscoped export (`self.relu`, see add_member)."""
@@ -265,9 +276,10 @@ class CellWriter:
                 key = op.attrs["key"]
                 ref = WeightRef(array, self.weights.origin.get(key, key), tuple(array.shape), str(array.dtype))
                 # a folded causal mask is not a weight: it stays fixed in training, as in the source
-                expr = self.add_parameter(op, ref, hint, trainable=not _is_causal_mask(array))
+                trainable = not _is_causal_mask(array)
+                expr = self.add_parameter(op, ref, hint, trainable, "" if trainable else _folded_from(op))
             else:
-                expr = self.add_tensor(op, array, hint)
+                expr = self.add_tensor(op, array, hint, _folded_from(op))
             self.const_members[v] = expr
             return expr
         raise EmitError(f"value {v!r} is used before it is computed")
@@ -391,7 +403,7 @@ class CellWriter:
 
     def render(self, class_name: str, inputs: list[str], outputs: list[str]) -> str:
         """Imports and classes (the module docstring is added by Generated.code): one statement per op."""
-        init = [f"self.{name} = {code}" for name, code, _ in self.members]
+        init = [line for name, code, _ in self.members for line in member_lines(name, code)]
         construct = [f"{', '.join(st.targets)} = {st.expr}" + (f"  # {comment_text(st.comment)}" if says_more(st) else "")
                      for st in self.statements]
         construct.append(f"return {', '.join(outputs)}")

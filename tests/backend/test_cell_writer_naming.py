@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import numpy as np
+import onnx
 from builders import rand
 from helpers import assert_parity, convert_model, make_model, unwrap
 from onnx import helper
@@ -196,3 +197,21 @@ def test_several_outputs_are_returned_under_their_source_names():
     assert "return hidden, gate, tanh" in code, code
     numbered = _returned('["output_0", "output_1", "592"]')
     assert "hidden" not in numbered and "592" not in numbered, numbered
+
+
+# -- a comment where a constant needs explaining ------------------------------------------------------------
+
+
+def test_a_constant_folded_from_a_source_expression_says_where_it_came_from():
+    """`x * sqrt(c)` with a Constant `c` (torch's way for a literal): fold-constants computes sqrt(c); the
+    member says which node it was folded from (a bare list of numbers does not), a weight says nothing."""
+    c = helper.make_node
+    squares = helper.make_tensor("c", onnx.TensorProto.FLOAT, [4], [1.0, 4.0, 9.0, 16.0])
+    nodes = [c("Constant", [], ["c"], name="/scale/Constant", value=squares), c("Sqrt", ["c"], ["s"], name="/scale/Sqrt"),
+             c("Mul", ["x", "s"], ["m"], name="/Mul"), c("Add", ["m", "bias"], ["y"], name="/Add")]
+    inits = {"bias": np.array([0.5, 1.5, 2.5, 3.5], np.float32)}
+    code = assert_parity(make_model(nodes, {"x": (np.float32, (2, 4))}, ["y"], inits))
+    lines = code.split("\n")
+    folded = next(i for i, line in enumerate(lines) if "ms.Tensor([1.0, 2.0, 3.0, 4.0]" in line)
+    assert lines[folded - 1].strip() == "# folded from /scale/Sqrt", code
+    assert code.count("# folded from") == 1, code  # not on `bias`

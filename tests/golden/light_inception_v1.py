@@ -166,6 +166,7 @@ class MindSporeModel(nn.Cell):
             ),
         )
         self.averagepool = nn.AvgPool2d(7)
+        # kernel size / elements per window, pads not counted
         self.pool_scale = ms.Tensor([[[[1.3611112]]]], ms.float32)
         self.dropout = nn.Dropout(p=0.4)
         self.loss3_classifier = nn.Dense(1024, 1000)

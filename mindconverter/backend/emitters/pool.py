@@ -139,7 +139,7 @@ def _avg_pool_excluding_pads(cx: EmitContext, x: str, kernel: list[int], strides
     pooled = f"{layer}({_pad_first(cx, x, begins + ends, None)})"
     if np.all(scale == 1):
         return pooled
-    return f"{pooled} * {cx.tensor(scale, hint='pool_scale')}"
+    return f"{pooled} * {cx.tensor(scale, hint='pool_scale', note='kernel size / elements per window, pads not counted')}"
 
 
 def _spatial_axes(cx: EmitContext) -> int | tuple[int, ...]:
@@ -229,7 +229,7 @@ def _window_pool(cx: EmitContext, kind: str, kernel: list[int], strides: list[in
     for start in starts:
         counts += mask[tuple(slice(st, st + (o - 1) * s + 1, s) for st, o, s in zip(start[2:], out_sp, strides, strict=True))]
     scale = (1.0 / np.maximum(counts, 1)).reshape((1, 1, *out_sp)).astype(dtype.to_numpy())
-    return f"{pooled} * {cx.tensor(scale, hint='pool_scale')}"
+    return f"{pooled} * {cx.tensor(scale, hint='pool_scale', note='1 / elements counted per window')}"
 
 
 @emits("onnx.LpPool", since=11)
