@@ -142,8 +142,8 @@ def _rename_after_members(seq: list[Statement], writer: CellWriter, pinned: set[
 
     Renames collect in one mapping, applied to each statement once as it is reached.
     """
-    members = {m[0] for m in writer.members}
     functional = writer.functional_members()  # `self.relu` of an unscoped export: named after the layer it follows
+    members = {m[0] for m in writer.members} - functional
     taken = {t for st in seq for t in st.targets} | {w for st in seq for w in _NAME.findall(st.expr + " " + st.fallback)}
     mapping: dict[str, str] = {}
     for st in seq:

@@ -57,11 +57,11 @@ class ConcatBlock(nn.Cell):
         self.pool_proj = nn.Conv2d(in_channels, out_channels_5, 1, pad_mode="valid", has_bias=True)
 
     def construct(self, x):
-        relu = self.relu(self.conv_1x1(x))
+        conv_1x1 = self.relu(self.conv_1x1(x))
         relu_2 = self.relu(self.conv_3x3(self.relu(self.conv_3x3_reduce(x))))
         relu_4 = self.relu(self.conv_5x5(self.relu(self.conv_5x5_reduce(x))))
         return ops.concat(
-            (relu, relu_2, relu_4, self.relu(self.pool_proj(self.maxpool(x)))), axis=1
+            (conv_1x1, relu_2, relu_4, self.relu(self.pool_proj(self.maxpool(x)))), axis=1
         )
 
 

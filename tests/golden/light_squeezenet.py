@@ -15,9 +15,9 @@ class ConcatBlock(nn.Cell):
         )
 
     def construct(self, x):
-        relu = self.relu(self.squeeze1x1(x))
+        squeeze1x1 = self.relu(self.squeeze1x1(x))
         return ops.concat(
-            (self.relu(self.expand1x1(relu)), self.relu(self.expand3x3(relu))), axis=1
+            (self.relu(self.expand1x1(squeeze1x1)), self.relu(self.expand3x3(squeeze1x1))), axis=1
         )
 
 
