@@ -320,7 +320,8 @@ def export_module(
     model.eval()
     try:
         eval_calls: list[DropoutCall] = []
-        with torch.no_grad(), _no_fused_attention_path(), recording(model, eval_calls, identity=False):
+        lost_calls: list[str] = []
+        with torch.no_grad(), _no_fused_attention_path(), recording(model, eval_calls, False, lost_calls):
             sample = forward()
         flat = flatten_outputs(sample)
         if not flat:
@@ -356,14 +357,23 @@ def export_module(
         ) from exc
     finally:
         model.train(was_training)
-    for p, cls in lost.items():
-        log.warning("%s at '%s' is not kept: only nn.Dropout layers are restored (it is the identity in inference)", cls, p)
+    _warn_lost(lost, lost_calls)
     tied = tied_weights(model)
     if export_sizes or tied:
         _write_metadata(Path(path), {**{k: str(v) for k, v in export_sizes.items()},
                                      **({TIED_WEIGHTS_KEY: json.dumps(tied)} if tied else {})})
     log.debug("functional dropouts kept: %s", functional)
     return TorchExport(Path(path), names, list(output_names), classes, dropouts, lost, keywords, axes, functional)
+
+
+def _warn_lost(lost: dict[str, str], lost_calls: list[str]) -> None:
+    """Warn about the dropouts that could not be kept (layers by path, functional calls by name and p)."""
+    for p, cls in lost.items():
+        log.warning("%s at '%s' is not kept: only nn.Dropout layers are restored (it is the identity in inference)", cls, p)
+    if lost_calls:
+        log.warning("%d functional channel/alpha dropout call(s) are not kept (%s): only element-wise dropout has an "
+                    "nn.Dropout counterpart (they are the identity in inference)", len(lost_calls),
+                    ", ".join(sorted(set(lost_calls))))
 
 
 def _write_metadata(path: Path, entries: dict[str, str]) -> None:

@@ -6,7 +6,7 @@ and exports as `Dropout(x, ratio=p, training_mode=False)`: the converter writes 
 at its place.
 
 - Layers: every `nn.Dropout` module (any p). Channel and alpha dropouts (`nn.Dropout2d`,
-  `nn.AlphaDropout`, ...) have no exact nn.Dropout counterpart; they are listed as lost.
+  `nn.AlphaDropout`, `F.dropout2d`, ...) have no exact nn.Dropout counterpart; they are listed as lost.
 - Calls: `F.dropout(x, p, self.training)` / `nn.functional.dropout` / `torch.dropout` in any
   forward (names bound before the export, `from torch.nn.functional import dropout`, are not
   reached). Their p is the one the call gets in **training**: transformers' attention passes
@@ -108,18 +108,62 @@ def _functional(handler: Handler) -> Iterator[None]:
         functional.dropout, torch.dropout = original_functional, original_torch
 
 
+#: Functional dropouts with no nn.Dropout counterpart (whole channels, or SELU-preserving alpha dropout).
+_LOST_FUNCTIONS = ("dropout1d", "dropout2d", "dropout3d", "alpha_dropout", "feature_alpha_dropout")
+
+
 @contextlib.contextmanager
-def recording(model: Any, calls: list[DropoutCall], identity: bool) -> Iterator[None]:
+def _lost_functional(model: Any, lost_calls: list[str]) -> Iterator[None]:
+    """Calls of `F.dropout2d` & co. with p > 0 append `F.dropout2d(p=0.2)` to `lost_calls`, except the calls the
+    channel-dropout layers make themselves (those layers are listed by path)."""
+    import torch
+
+    functional = torch.nn.functional
+    inside = [0]
+    hooks = []
+    for module in model.modules():
+        if isinstance(module, torch.nn.modules.dropout._DropoutNd) and type(module) is not torch.nn.Dropout:
+            hooks.append(module.register_forward_pre_hook(lambda *_: inside.__setitem__(0, inside[0] + 1)))
+            hooks.append(module.register_forward_hook(lambda *_: inside.__setitem__(0, inside[0] - 1)))
+    originals = {name: getattr(functional, name) for name in _LOST_FUNCTIONS}
+
+    def watched(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            p = float(kwargs.get("p", args[1] if len(args) > 1 else 0.5))
+            if not inside[0] and p > 0:
+                lost_calls.append(f"F.{name}(p={p:g})")
+            return original(*args, **kwargs)
+
+        return call
+
+    for name, original in originals.items():
+        setattr(functional, name, watched(name, original))
+    try:
+        yield
+    finally:
+        for name, original in originals.items():
+            setattr(functional, name, original)
+        for hook in hooks:
+            hook.remove()
+
+
+@contextlib.contextmanager
+def recording(model: Any, calls: list[DropoutCall], identity: bool, lost_calls: list[str] | None = None) -> Iterator[None]:
     """Functional dropout calls append their DropoutCall to `calls`; they return x itself when `identity`, else run.
 
     nn.Dropout layers are the identity meanwhile, as in the export, so they are not counted as calls.
+    Channel and alpha dropout calls, which cannot be kept, are listed in `lost_calls` when given.
     """
 
     def record(x: Any, p: float, training: bool) -> Any:
         calls.append(DropoutCall(float(p), bool(training)))
         return x if identity else None
 
-    with _kept_layers(model, {}, {}), _functional(record):
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(_kept_layers(model, {}, {}))
+        stack.enter_context(_functional(record))
+        if lost_calls is not None:
+            stack.enter_context(_lost_functional(model, lost_calls))
         yield
 
 

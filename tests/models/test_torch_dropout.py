@@ -151,3 +151,25 @@ def test_the_training_forward_records_the_calls_and_changes_nothing():
 
     failing = Fails()
     assert training_calls(failing, lambda: failing(torch.randn(2))) is None and failing.training
+
+
+class ChannelDrops(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 1)
+        self.drop2d = nn.Dropout2d(0.3)
+
+    def forward(self, x):
+        x = self.drop2d(self.conv(x))
+        return F.dropout2d(x, 0.2, self.training) + F.alpha_dropout(x, 0.1, self.training)
+
+
+def test_channel_and_alpha_dropouts_are_named_as_not_kept(tmp_path, caplog):
+    with caplog.at_level(logging.WARNING, logger="mindconverter"):
+        result = pytorch2mindspore(ChannelDrops().eval(), torch.randn(1, 3, 4, 4), tmp_path, check="off")
+    assert "Dropout2d at 'drop2d' is not kept" in caplog.text
+    # The layer's own F.dropout2d call is not counted again.
+    assert "2 functional channel/alpha dropout call(s) are not kept (F.alpha_dropout(p=0.1), F.dropout2d(p=0.2))" \
+        in caplog.text, caplog.text
+    assert "Dropout" not in result.script.read_text()
+    assert F.dropout2d.__module__ == "torch.nn.functional" and F.alpha_dropout.__name__ == "alpha_dropout"
