@@ -2,8 +2,8 @@
 
 `cx.layer()` records a `Call`; class lifting compares the calls of a class's instances argument by
 argument (never re-parsing their text), and the renderer prints them. An argument is a plain Python
-value (a literal), `Code` (source text such as `ms.float32`), a nested `Call`, or a list of calls
-(`nn.CellList([Layer(8), Layer(12)])`).
+value (a literal), `Code` (source text such as `ms.float32`), a nested `Call`, a list of calls
+(`nn.CellList([Layer(8), Layer(12)])`), or a `Comprehension` of calls whose arguments `Step`.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def is_call_list(value: Any) -> bool:
 
 
 def argument_text(value: Any) -> str:
-    if isinstance(value, Call):
+    if isinstance(value, (Call, Step, Comprehension)):
         return str(value)
     if isinstance(value, Code):
         return value.text
@@ -100,3 +100,27 @@ class Call:
     def __str__(self) -> str:
         parts = [argument_text(a) for a in self.args] + [f"{k}={argument_text(v)}" for k, v in self.kwargs]
         return f"{self.callee}({', '.join(parts)})"
+
+
+@attrs.frozen
+class Step:
+    """`start + step * var`: an argument that steps along a comprehension's variable (`8 + 4 * i`)."""
+
+    start: Any
+    step: Any
+    var: str
+
+    def __str__(self) -> str:
+        return f"{argument_text(self.start)} + {argument_text(self.step)} * {self.var}"
+
+
+@attrs.frozen
+class Comprehension:
+    """`[element for var in range(count)]`: a list of calls whose arguments step (`[Layer(8 + 4 * i) for i in range(4)]`)."""
+
+    element: Call
+    var: str
+    count: Any
+
+    def __str__(self) -> str:
+        return f"[{self.element} for {self.var} in range({argument_text(self.count)})]"

@@ -3,10 +3,11 @@ hyper-parameters that differ between instances as constructor arguments) or nn.S
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 
-from mindconverter.backend.calls import Call, Code
+from mindconverter.backend.calls import Call, Code, Comprehension, Step
 from mindconverter.backend.generated import CheckpointEntry, Generated, op_count
 from mindconverter.backend.inline import construct_lines
 from mindconverter.backend.lifting import POSITIONAL_KEY, ClassDef, Instance, anonymous, classes_for, unify_member_names
@@ -79,14 +80,17 @@ def _walk(inst: Instance):
 _INSTANCE_NUMBER = re.compile(r"(|[A-Za-z_]*?[A-Za-z])_?(\d+)")
 
 
-def _sequential(inst: Instance) -> Call | None:
-    """`nn.SequentialCell(...)` when the cell is a chain of numbered layers or cells: torch's nn.Sequential
-    (`0`, `1`, ...), or instances of one class numbered in order (`encoder_layer_0`, `encoder_layer_1`, ...)."""
+def _chain(inst: Instance) -> list[tuple[str, re.Match | None]] | None:
+    """The members of a cell whose construct is a chain of them, in order: each statement calls one member
+    (a layer the statement declares, or a sub-cell) on the previous result, and the last result is returned.
+
+    Each with its source name matched as a numbered instance (`0`, `encoder_layer_3`), or None.
+    """
     w = inst.writer
     if w is None or len(inst.inputs) != 1 or len(inst.outputs) != 1 or not w.statements:
         return None
     prev = inst.inputs[0]
-    elements: list[tuple[str, str]] = []  # (member name, index in the source)
+    elements: list[tuple[str, re.Match | None]] = []
     for st in w.statements:
         if st.guard is not None or len(st.targets) != 1:
             return None
@@ -100,14 +104,21 @@ def _sequential(inst: Instance) -> Call | None:
             leaf = _source_leaf(w, member)
         else:
             return None
-        numbered = _INSTANCE_NUMBER.fullmatch(leaf)
-        if numbered is None:
-            return None
-        elements.append((member, numbered))
+        elements.append((member, _INSTANCE_NUMBER.fullmatch(leaf)))
         prev = st.targets[0]
     codes = dict(inst.members)
     if inst.outputs != [prev] or any(codes.get(m) is None for m, _ in elements):
         return None
+    return elements
+
+
+def _sequential(inst: Instance) -> Call | None:
+    """`nn.SequentialCell(...)` when the cell is a chain of numbered layers or cells: torch's nn.Sequential
+    (`0`, `1`, ...), or instances of one class numbered in order (`encoder_layer_0`, `encoder_layer_1`, ...)."""
+    elements = _chain(inst)
+    if elements is None or any(numbered is None for _, numbered in elements):
+        return None
+    codes = dict(inst.members)
     kinds = {m.group(1) for _, m in elements}
     numbers = [int(m.group(2)) for _, m in elements]
     if kinds == {""}:  # torch nn.Sequential: `0`, `1`, ...
@@ -117,8 +128,15 @@ def _sequential(inst: Instance) -> Call | None:
           or numbers != list(range(numbers[0], numbers[0] + len(elements)))
           or len({codes[m].callee for m, _ in elements}) != 1):
         return None  # numbered instances of one kind (`encoder_layer_0`, `block1`) chained in order
+    return _positional(inst, [m for m, _ in elements])
+
+
+def _positional(inst: Instance, members: list[str]) -> Call | None:
+    """`nn.SequentialCell(a, b, *[c for _ in range(n)])` of the chain `members`, its checkpoint keys renamed
+    to positions (`0.weight`); None if the cell has weights outside the chain."""
+    codes = dict(inst.members)
     entries = []
-    for index, (member, _) in enumerate(elements):
+    for index, member in enumerate(members):
         for e in inst.checkpoint:
             if e.name.startswith(member + "."):
                 entries.append(CheckpointEntry(f"{index}.{e.name[len(member) + 1:]}", e.ref))
@@ -127,7 +145,7 @@ def _sequential(inst: Instance) -> Call | None:
     inst.checkpoint = entries
     parts: list[Call | Code] = []
     i = 0
-    items = [codes[m] for m, _ in elements]
+    items = [codes[m] for m in members]
     while i < len(items):
         j = i
         while j < len(items) and items[j] == items[i]:
@@ -135,6 +153,46 @@ def _sequential(inst: Instance) -> Call | None:
         parts.append(items[i] if j - i == 1 else Code(f"*[{items[i]} for _ in range({j - i})]"))
         i = j
     return Call("nn.SequentialCell", parts)
+
+
+def _named_sequential(inst: Instance) -> Call | None:
+    """`nn.SequentialCell(OrderedDict([("norm", nn.BatchNorm2d(24)), ...]))` for a cell of its own kind (one
+    instance) whose members are a chain: its members keep their names, so its checkpoint keys stay as they are.
+    Members of a cell found by repetition named only by their position (weights `0.weight`, `1.running_mean`
+    give `conv_0`, `batchnormalization_1`) are a plain list, keyed `0`, `1` as nn.Sequential's are."""
+    elements = _chain(inst)
+    if elements is None or [m for m, _ in elements] != [n for n, _ in inst.members]:
+        return None
+    numbers = [re.search(r"_(\d+)$", m) for m, _ in elements]
+    if _unscoped(inst) and all(numbers) and [int(n.group(1)) for n in numbers] == list(range(len(elements))):
+        return _positional(inst, [m for m, _ in elements])
+    codes = dict(inst.members)
+    entries = ", ".join(f'("{m}", {codes[m]})' for m, _ in elements)
+    return Call("nn.SequentialCell", [Call("OrderedDict", [Code(f"[{entries}]")])])
+
+
+def _progression(calls: list[Call], var: str) -> list[Call] | Comprehension:
+    """Calls of one class, as a comprehension when the integer arguments that differ between them step by
+    one amount each (DenseNet's layers: `[DenseLayer(8 + 4 * i) for i in range(4)]`)."""
+    first = calls[0]
+    if len({(c.callee, len(c.args), tuple(k for k, _ in c.kwargs)) for c in calls}) != 1:
+        return calls
+    columns = [[c.args[j] for c in calls] for j in range(len(first.args))]
+    columns += [[c.kwargs[j][1] for c in calls] for j in range(len(first.kwargs))]
+    values, stepped = [], False
+    for column in columns:
+        if all(v == column[0] and type(v) is type(column[0]) for v in column):
+            values.append(column[0])
+        elif all(type(v) is int for v in column) and len({b - a for a, b in itertools.pairwise(column)}) == 1:
+            values.append(Step(column[0], column[1] - column[0], var))
+            stepped = True
+        else:
+            return calls
+    if not stepped:
+        return calls  # the same call n times
+    n = len(first.args)
+    element = Call(first.callee, values[:n], [(k, v) for (k, _), v in zip(first.kwargs, values[n:], strict=True)])
+    return Comprehension(element, var, len(calls))
 
 
 def _growing_list(inst: Instance) -> bool:
@@ -173,7 +231,7 @@ def _growing_list(inst: Instance) -> bool:
     namer = Namer(taken)
     field, features, layer = namer("layers"), namer("features"), namer("layer")
     first = next(i for i, (n, _) in enumerate(inst.members) if n in members)
-    listed = Call("nn.CellList", [[codes[m] for m in members]])
+    listed = Call("nn.CellList", [_progression([codes[m] for m in members], namer("i"))])
     inst.members = [(n, c) for n, c in inst.members[:first] if n not in members] + [(field, listed)] + [
         (n, c) for n, c in inst.members[first:] if n not in members]
     index = {m: k for k, m in enumerate(members)}
@@ -247,6 +305,9 @@ def generate_hierarchy(module: Module, class_name: str, docstring: str) -> Gener
                 key = (tuple(n for n, _ in inst.members), tuple(inst.construct), tuple(inst.inputs))
             groups.setdefault(key, []).append(inst)
         for group in groups.values():
+            if len(group) == 1 and (named := _named_sequential(group[0])) is not None:
+                group[0].code = named  # a chain of layers of its own kind reads best without a class
+                continue
             if _unscoped(group[0]):
                 unify_member_names(group)
             for part, cls, calls in classes_for(group, class_names, {c.name: _known(c) for c in classes}):

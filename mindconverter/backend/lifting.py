@@ -8,9 +8,10 @@ import re
 
 import attrs
 
-from mindconverter.backend.calls import Call, Code, is_call_list, literal
+from mindconverter.backend.calls import Call, Code, Comprehension, Step, is_call_list, literal
 from mindconverter.backend.defaults import DEFAULTS, POSITIONAL
 from mindconverter.backend.generated import CheckpointEntry
+from mindconverter.backend.kind_names import class_word
 from mindconverter.backend.naming import Namer
 from mindconverter.backend.statements import CellWriter
 from mindconverter.ir.core import Op
@@ -79,6 +80,10 @@ def _tree(value):
         return ("call", value.callee, [_tree(a) for a in value.args], {k: _tree(v) for k, v in value.kwargs})
     if is_call_list(value):
         return ("list", [_tree(v) for v in value])  # nn.CellList([Layer(8), Layer(12)])
+    if isinstance(value, Comprehension):  # [Layer(8 + 4 * i) for i in range(4)]
+        return ("comp", _tree(value.element), value.var, _tree(value.count))
+    if isinstance(value, Step):  # 8 + 4 * i
+        return ("step", _tree(value.start), _tree(value.step), value.var)
     if isinstance(value, Code):
         return ("raw", value.text)
     return ("lit", value)
@@ -106,6 +111,13 @@ def _merge(trees: list, slots: list[Slot], name: str, force: bool = False, known
             raise _Unmergeable
         return ("list", [_merge([None if t is None else t[1][i] for t in trees], slots, name, force, known, size)
                          for i in range(len(present[0][1]))])
+    if kind in ("comp", "step"):  # a comprehension's count, a step's start and size: each may be an argument
+        if len({t[2 if kind == "comp" else 3] for t in present}) != 1:
+            raise _Unmergeable
+        parts = [(1, name), (3, f"num_{name}")] if kind == "comp" else [(1, name), (2, f"{name}_step")]
+        merged = {i: _merge([None if t is None else t[i] for t in trees], slots, part, force, known, size)
+                  for i, part in parts}
+        return (kind, merged[1], present[0][2], merged[3]) if kind == "comp" else (kind, merged[1], merged[2], present[0][3])
     if kind == "raw":
         if len({t[1] for t in present}) != 1:
             raise _Unmergeable
@@ -164,6 +176,10 @@ def _render(tree, names: dict[int, str]) -> str:
         return names[tree[1]]
     if kind == "list":
         return f"[{', '.join(_render(t, names) for t in tree[1])}]"
+    if kind == "comp":
+        return f"[{_render(tree[1], names)} for {tree[2]} in range({_render(tree[3], names)})]"
+    if kind == "step":
+        return f"{_render(tree[1], names)} + {_render(tree[2], names)} * {tree[3]}"
     if kind == "tuple":
         items = [_render(t, names) for t in tree[1]]
         return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
@@ -297,12 +313,12 @@ def _class_base_name(inst: Instance) -> str:
         if base.endswith("s") and len(base) > 3:
             base = base[:-1]
         words = re.split(r"[^0-9A-Za-z]+", base)
-        camel = "".join(w[:1].upper() + w[1:] for w in words if w)
+        camel = "".join(class_word(w) for w in words if w)
         return camel if camel.lower().endswith("block") else f"{camel}Block"
     # One of several numbered scopes (Keras `block_1`, `block_2`, Caffe `fire2`): the class is the kind, `Block`.
     leaf = re.sub(r"_?\d+[a-z]?$", "", leaf) or leaf
     words = re.split(r"[^0-9A-Za-z]+", leaf)
-    return "".join(w[:1].upper() + w[1:] for w in words if w) or "Block"
+    return "".join(class_word(w) for w in words if w) or "Block"
 
 
 def classes_for(group: list[Instance], class_names: Namer, known: dict | None = None) -> list[tuple[list[Instance], ClassDef, list[Call]]]:

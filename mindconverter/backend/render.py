@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from mindconverter.backend.context import literal
 from mindconverter.backend.generated import comment_text, docstring_text
+from mindconverter.backend.layout import hug_named_sequential
 
 if TYPE_CHECKING:
     from mindconverter.backend.calls import Call
@@ -13,8 +14,10 @@ if TYPE_CHECKING:
 
 
 def import_lines(text: str) -> list[str]:
-    """The imports the script `text` uses: `import mindspore as ms`, `from mindspore import Parameter, nn, ops`."""
-    imports = ["import mindspore as ms"] if "ms." in text else []
+    """The imports the script `text` uses: `import mindspore as ms`, `from mindspore import Parameter, nn, ops`
+    (after `from collections import OrderedDict` for named nn.SequentialCell members)."""
+    imports = ["from collections import OrderedDict", ""] if "OrderedDict(" in text else []
+    imports += ["import mindspore as ms"] if "ms." in text else []
     names = {m for m in ("nn", "ops") if f"{m}." in text} | {"nn"}
     if "Parameter(" in text:
         names.add("Parameter")
@@ -93,13 +96,13 @@ def format_long_lines(text: str) -> str:
     The long lines are formatted together, one black call per indentation, so the cost stays one
     pass over them whatever their number; the rest of the script is already in black's style.
     """
-    lines = text.split("\n")
+    lines = [part for line in text.split("\n") for part in hug_named_sequential(line, LINE_LENGTH) or [line]]
     by_indent: dict[int, list[int]] = {}
     for i, line in enumerate(lines):
         if len(line) > LINE_LENGTH and not line.lstrip().startswith(("#", '"')):
             by_indent.setdefault(len(line) - len(line.lstrip()), []).append(i)
     if not by_indent:
-        return text
+        return "\n".join(lines)
     import black
 
     formatted: dict[int, list[str]] = {}

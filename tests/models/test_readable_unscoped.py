@@ -12,7 +12,15 @@ import re
 import numpy as np
 import onnx
 import pytest
-from helpers import MODES, check_generated_script, convert_model, light_model_path, onnxruntime_outputs, random_inputs
+from helpers import (
+    MODES,
+    check_generated_script,
+    convert_model,
+    light_model_path,
+    onnxruntime_outputs,
+    random_inputs,
+    unwrap,
+)
 
 torch = pytest.importorskip("torch")
 
@@ -70,14 +78,17 @@ def test_unscoped_resnet_has_one_residual_block_class_used_four_times(tmp_path, 
     gen, script, ckpt = convert_model(unscoped_resnet, tmp_path)
     code = gen.code
     assert "/" not in "".join(n.name for n in unscoped_resnet.graph.node)
-    assert class_uses(code) == {"Downsample": 1, "ResidualBlock": 4}, code
+    assert class_uses(code) == {"ResidualBlock": 4}, code
     assert "if self.downsample is not None:" in code and "nn.SequentialCell(" in code, code
+    # the one projection shortcut: an nn.SequentialCell of its layers, keyed by position as torch's nn.Sequential
+    assert ("self.downsample = nn.SequentialCell(nn.Conv2d(in_channels, out_channels, 1, stride=stride, "
+            'pad_mode="valid"), nn.BatchNorm2d(out_channels))') in unwrap(code), code
     # Members are named after the weights' source names without the block's own prefix.
     block = code[code.index("class ResidualBlock"):code.index("class MindSporeModel")]
     for name in ("conv1", "bn1", "conv2", "bn2"):
         assert f"self.{name} = " in block, block
     keys = {e.name for e in gen.checkpoint}
-    assert {"stage1.0.conv1.weight", "stage2.0.downsample.conv_0.weight", "stage2.1.bn2.moving_mean", "fc.weight"} <= keys
+    assert {"stage1.0.conv1.weight", "stage2.0.downsample.0.weight", "stage2.1.bn2.moving_mean", "fc.weight"} <= keys
     cpu_device()
     check_generated_script(script)  # ruff-clean, imports without warnings
     assert_parity(unscoped_resnet, script, ckpt, code)  # run_network loads the checkpoint strictly
