@@ -122,8 +122,12 @@ def _sequential(inst: Instance) -> Call | None:
     kinds = {m.group(1) for _, m in elements}
     numbers = [int(m.group(2)) for _, m in elements]
     if kinds == {""}:  # torch nn.Sequential: `0`, `1`, ...
-        if numbers != list(range(len(elements))):
+        # An element the export left out (torch drops a Dropout(0.0), an Identity) computed nothing: nn.Identity()
+        # keeps the others at their source positions, so `mlp.3.weight` stays `mlp.3.weight`.
+        if numbers != sorted(set(numbers)) or numbers[-1] + 1 > 2 * len(numbers):
             return None
+        at = {n: m for (m, _), n in zip(elements, numbers, strict=True)}
+        return _positional(inst, [at.get(n) for n in range(numbers[-1] + 1)])
     elif (len(kinds) != 1 or len(elements) < 2 or numbers[0] not in (0, 1)
           or numbers != list(range(numbers[0], numbers[0] + len(elements)))
           or len({codes[m].callee for m, _ in elements}) != 1):
@@ -131,13 +135,13 @@ def _sequential(inst: Instance) -> Call | None:
     return _positional(inst, [m for m, _ in elements])
 
 
-def _positional(inst: Instance, members: list[str]) -> Call | None:
-    """`nn.SequentialCell(a, b, *[c for _ in range(n)])` of the chain `members`, its checkpoint keys renamed
-    to positions (`0.weight`); None if the cell has weights outside the chain."""
-    codes = dict(inst.members)
+def _positional(inst: Instance, members: list[str | None]) -> Call | None:
+    """`nn.SequentialCell(a, b, *[c for _ in range(n)])` of the chain `members` (None: an `nn.Identity()`), its
+    checkpoint keys renamed to positions (`0.weight`); None if the cell has weights outside the chain."""
+    codes = {**dict(inst.members), None: Call("nn.Identity")}
     entries = []
     for index, member in enumerate(members):
-        for e in inst.checkpoint:
+        for e in inst.checkpoint if member is not None else ():
             if e.name.startswith(member + "."):
                 entries.append(CheckpointEntry(f"{index}.{e.name[len(member) + 1:]}", e.ref))
     if len(entries) != len(inst.checkpoint):

@@ -138,3 +138,18 @@ def test_a_long_named_sequential_is_laid_out_one_layer_per_line_and_means_the_sa
 ])
 def test_layer_lists_whose_arguments_step_are_comprehensions(calls, listed):
     assert argument_text(_progression(calls, "i")) == listed
+
+
+def test_an_element_the_export_left_out_of_an_nn_sequential_is_an_identity_at_its_position():
+    """torch drops `Dropout(0.0)` (`mlp.2`) from an export: `mlp.3` stays the fourth element, as in the source."""
+    ir = f"""func @main(%x: {T}) -> {T} {{
+    %0 = "onnx.Relu"(%x) : ({T}) -> {T} loc("/mlp/mlp.0/Relu")
+    %1 = "onnx.Sigmoid"(%0) : ({T}) -> {T} loc("/mlp/mlp.1/Sigmoid")
+    %2 = "onnx.Tanh"(%1) : ({T}) -> {T} loc("/mlp/mlp.3/Tanh")
+    %3 = "onnx.Neg"(%2) : ({T}) -> {T} loc("/Neg")
+    "ir.return"(%3) : ({T}) -> ()
+}}"""
+    code = generate(structured(ir)).code
+    assert "self.mlp = nn.SequentialCell(nn.ReLU(), nn.Sigmoid(), nn.Identity(), nn.Tanh())" in code, code
+    gapped = ir.replace("mlp.3", "mlp.9")  # more left out than kept: not an nn.Sequential to rebuild
+    assert "nn.Identity" not in generate(structured(gapped)).code
