@@ -27,5 +27,5 @@ DEFAULTS: dict[str, dict[str, object]] = {
     "nn.Dense": {"has_bias": True},
     **{f"nn.{k}Pool{n}d": _POOL_DEFAULTS for k in ("Max", "Avg") for n in (1, 2)},
     "nn.Dropout": {"p": 0.5},
-    "nn.MultiheadAttention": {"dropout": 0.0, "has_bias": True, "batch_first": False},
+    "nn.MultiheadAttention": {"dropout": 0.0, "has_bias": True, "kdim": None, "vdim": None, "batch_first": False},
 }

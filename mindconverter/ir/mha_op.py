@@ -7,6 +7,7 @@ imports it, so it is registered wherever the IR is used.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from attrs import field
@@ -21,27 +22,32 @@ from mindconverter.ir.types import TensorType
 class MultiheadAttention(DialectOp):
     """y = out_proj(attention(query @ Wq^T + bq, key @ Wk^T + bk, value @ Wv^T + bv)), as torch's nn.MultiheadAttention.
 
-    `in_proj_weight` is (3 * embed_dim, embed_dim): the q, k and v projections stacked in that order,
-    `in_proj_bias` (3 * embed_dim) likewise; `out_proj_weight` is (embed_dim, embed_dim). The attention
-    splits embed_dim into `num_heads` heads, scales the scores by head_dim ** -0.5, adds `attn_mask`
-    (a float (target, source) mask) and applies `dropout` to the probabilities (the identity at
-    inference). query is (target, batch, embed_dim) and key/value (source, batch, embed_dim), or
-    batch first with `batch_first`.
+    `in_proj_weight` is (3 * embed_dim, embed_dim): the q, k and v projections stacked in that order; or,
+    when key and value have other widths (torch's kdim/vdim), `q_proj_weight` (embed_dim, embed_dim),
+    `k_proj_weight` (embed_dim, kdim) and `v_proj_weight` (embed_dim, vdim) instead. `in_proj_bias` is
+    (3 * embed_dim), `out_proj_weight` (embed_dim, embed_dim). The attention splits embed_dim into
+    `num_heads` heads, scales the scores by head_dim ** -0.5, adds `attn_mask` (a float (target, source)
+    mask) and applies `dropout` to the probabilities (the identity at inference). query is (target, batch,
+    embed_dim) and key/value (source, batch, kdim/vdim), or batch first with `batch_first`.
     """
 
     num_heads: int = field(validator=[instance_of(int), ge(1)])
     batch_first: bool = field(default=False, validator=instance_of(bool))
     dropout: float = field(default=0.0, converter=float, validator=[ge(0.0), lt(1.0)])
-    operands = ("query", "key", "value", "in_proj_weight", "in_proj_bias?", "out_proj_weight", "out_proj_bias?",
-                "attn_mask?")
+    operands = ("query", "key", "value", "in_proj_weight?", "in_proj_bias?", "out_proj_weight", "out_proj_bias?",
+                "attn_mask?", "q_proj_weight?", "k_proj_weight?", "v_proj_weight?")
 
     def infer(self, types: list[TensorType | None]) -> list[TensorType]:
-        query, w_in, w_out = types[0], types[3], types[5]
-        if w_in.dims is None or w_out.dims is None or len(w_in.dims) != 2 or len(w_out.dims) != 2:
-            raise ValueError(f"the projection weights must be matrices, got {w_in} and {w_out}")
-        embed = w_in.dims[1]
-        if w_in.dims[0] != 3 * embed or tuple(w_out.dims) != (embed, embed):
-            raise ValueError(f"in_proj_weight must be (3 * E, E) and out_proj_weight (E, E), got {w_in} and {w_out}")
+        query, w_out = types[0], types[5]
+        projections = self._projections(types)
+        if any(t.dims is None or len(t.dims) != 2 for t in [*projections, w_out]):
+            raise ValueError(f"the projection weights must be matrices, got {[str(t) for t in [*projections, w_out]]}")
+        embed = w_out.dims[1]
+        stacked = len(projections) == 1
+        if tuple(w_out.dims) != (embed, embed) or (stacked and tuple(projections[0].dims) != (3 * embed, embed)):
+            raise ValueError(f"in_proj_weight must be (3 * E, E) and out_proj_weight (E, E), got {projections[0]} and {w_out}")
+        if (not stacked and any(t.dims[0] != embed for t in projections)) or projections[0].dims[1] != embed:
+            raise ValueError(f"q_proj_weight must be (E, E) and k/v_proj_weight (E, kdim/vdim), got {projections}")
         if embed % self.num_heads:
             raise ValueError(f"embed_dim {embed} is not a multiple of num_heads {self.num_heads}")
         if query.dims is None:
@@ -50,9 +56,18 @@ class MultiheadAttention(DialectOp):
             raise ValueError(f"query must be (seq, batch, {embed}) or (batch, seq, {embed}), got {query}")
         return [query]
 
+    @staticmethod
+    def _projections(operands: list[Any]) -> list[Any]:
+        """[in_proj_weight] or [q_proj_weight, k_proj_weight, v_proj_weight] (operands or their types), checked."""
+        packed, separate = operands[3], (operands[8:] + [None] * 3)[:3]
+        if (packed is None) == all(w is None for w in separate) or (packed is None and None in separate):
+            raise ValueError("give either in_proj_weight or all of q_proj_weight, k_proj_weight, v_proj_weight")
+        return [packed] if packed is not None else separate
+
     def decompose(self, b: Builder, op: Op, weights: WeightStore) -> list[Value]:
-        query, key, value, w_in, b_in, w_out, b_out, mask = (op.operands + [None] * 8)[:8]
-        embed = w_in.type.dims[1]
+        query, key, value, _, b_in, w_out, b_out, mask = (op.operands + [None] * 8)[:8]
+        projections = self._projections(op.operands)
+        embed = w_out.type.dims[1]
         seq_first: dict[Value, Value] = {}
 
         def batch_first(x: Value) -> Value:  # (seq, batch, E) -> (batch, seq, E): mc.attention's layout
@@ -71,7 +86,8 @@ class MultiheadAttention(DialectOp):
         projected = []
         for i, x in enumerate((query, key, value)):
             bias = rows(b_in, i) if b_in is not None else None
-            projected.append(create(b, "mc.dense", [batch_first(x), rows(w_in, i), bias]).result)
+            weight = rows(projections[0], i) if len(projections) == 1 else projections[i]
+            projected.append(create(b, "mc.dense", [batch_first(x), weight, bias]).result)
         heads = self.num_heads
         att = create(b, "mc.attention", projected + ([mask] if mask is not None else []), num_heads=heads,
                      scale=float(np.float32(1 / math.sqrt(embed // heads))), dropout=self.dropout).result

@@ -62,24 +62,25 @@ def _known_chain(v: Value | None, rw: Rewriter) -> list[Value] | None:
 
 
 def _linear(result: Value, rw: Rewriter) -> Projection | str:
-    """`result` = mc.dense(x, W, b), or Add(MatMul(x, W), b) / MatMul(x, W) with W and b moved from known tensors."""
-    op = result.op
-    if op is not None and op.name == "mc.dense":
-        weight, bias = _known_chain(op.operands[1], rw), _known_chain((op.operands + [None])[2], rw)
-        if weight is None or (len(op.operands) > 2 and op.operands[2] is not None and bias is None):
-            return "the projection weights are computed at run time"
-        return Projection(op.operands[0], [op], weight, bias)
-    bias, ops = None, []
+    """`result` = [Add(b)](mc.dense(x, W[, b]) | MatMul(x, W)), with W and b known tensors (moved by layout ops)."""
+    op, bias, ops = result.op, None, []
     if op is not None and op.name == "onnx.Add":
         for i in (0, 1):
             mm = op.operands[i].op
-            if mm is not None and mm.name == "onnx.MatMul" and rw.only_user(mm.result) is op:
+            if mm is not None and mm.name in ("onnx.MatMul", "mc.dense") and rw.only_user(mm.result) is op:
                 bias, ops, op = _known_chain(op.operands[1 - i], rw), [op], mm
                 if bias is None or bias[-1].type.rank != 1:
                     return "the projection bias is not a known vector"
                 break
-    if op is None or op.name != "onnx.MatMul":
+    if op is None or op.name not in ("onnx.MatMul", "mc.dense"):
         return f"the heads are not moved from a projection (found {op.name if op else 'an argument'})"
+    own_bias = op.operands[2] if op.name == "mc.dense" and len(op.operands) > 2 else None
+    if own_bias is not None:
+        if bias is not None:
+            return "the projection adds two biases"
+        bias = _known_chain(own_bias, rw)
+        if bias is None:
+            return "the projection bias is computed at run time"
     weight = _known_chain(op.operands[1], rw)
     if weight is None or weight[-1].type.rank != 2:
         return "the projection weight is not a known matrix"
@@ -258,7 +259,7 @@ class FuseMultiheadAttention:
             axes = b.const(np.arange(mask.type.rank - 2, dtype=np.int64), rw.weights)
             mask = b.op1("onnx.Squeeze", [mask, axes], mask.type.with_dims(mask.type.dims[-2:]), mask.op.loc if mask.op else ())
         end = proof.output[-1]
-        operands = [proof.sources["q"], proof.sources["k"], proof.sources["v"], *weights, mask]
+        operands = [proof.sources["q"], proof.sources["k"], proof.sources["v"], *weights[:4], mask, *weights[4:]]
         loc = fused_loc(*[o for o in ordered if not lt.reads_sizes(o)])
         new = rw.create(op, "mc.multihead_attention", operands, loc,
                         num_heads=proof.num_heads, batch_first=proof.batch_first, dropout=m["dropout"])

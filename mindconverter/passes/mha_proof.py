@@ -106,8 +106,8 @@ def _check_heads(parts: dict[str, Any], heads: dict, layout: dict, shapes: dict,
     head_dim, embed = heads["q"].shape[-1], shapes["q"][2]
     if any(not np.array_equal(layout[n][0], batch) for n in "kv") or {h.shape[-1] for h in heads.values()} != {head_dim}:
         return "q, k and v heads disagree on batch entries or head size"
-    if embed % head_dim or any(shapes[n][2] != embed for n in "kv"):
-        return f"q, k and v read {[shapes[n][2] for n in 'qkv']} features with heads of {head_dim}: kdim/vdim differ"
+    if embed % head_dim:
+        return f"the query's {embed} features are not whole heads of {head_dim}"
     num_heads = embed // head_dim
     offsets = {n: int(layout[n][1].min()) for n in "qkv"}
     rel = {n: layout[n][1] - offsets[n] for n in "qkv"}

@@ -26,7 +26,7 @@ def _direct(p: Any, chain: list[Value] | None) -> Value | None:
     if chain is None or len(chain) != 1:
         return None
     dense = p.ops[0]
-    return chain[0] if dense.name == "mc.dense" and (chain is p.bias or dense.attr("transpose_w", True)) else None
+    return chain[0] if chain is p.bias or (dense.name == "mc.dense" and dense.attr("transpose_w", True)) else None
 
 
 def _param(b: Builder, array: np.ndarray, source: Value | None, fallback: str, loc: tuple[str, ...], rw: Rewriter) -> Value:
@@ -36,7 +36,8 @@ def _param(b: Builder, array: np.ndarray, source: Value | None, fallback: str, l
 
 
 def stacked_operands(b: Builder, parts: dict[str, Any], proof: Proof, out: Any, rw: Rewriter) -> list[Value | None]:
-    """[in_proj_weight, in_proj_bias, out_proj_weight, out_proj_bias] operands for mc.multihead_attention."""
+    """[in_proj_weight, in_proj_bias, out_proj_weight, out_proj_bias] operands for mc.multihead_attention, then
+    q_proj_weight, k_proj_weight, v_proj_weight (in_proj_weight None) when key or value have their own widths."""
     embed = proof.num_heads * proof.head_dim
     q = parts["q"]
     loc = q.ops[0].loc
@@ -44,15 +45,19 @@ def stacked_operands(b: Builder, parts: dict[str, Any], proof: Proof, out: Any, 
     packed = all(parts[n].ops[0] is q.ops[0] for n in "qkv") and q.width == 3 * embed
     packed = packed and [proof.offsets[n] for n in "qkv"] == [0, embed, 2 * embed]
     w_in = _direct(q, q.weight) if packed else None
-    if w_in is None:
-        rows = [parts[n].matrix(rw)[proof.offsets[n]:proof.offsets[n] + embed] for n in "qkv"]
+    separate: list[Value] = []
+    rows = [parts[n].matrix(rw)[proof.offsets[n]:proof.offsets[n] + embed] for n in "qkv"] if w_in is None else []
+    if rows and len({r.shape[1] for r in rows}) > 1:  # torch's kdim/vdim: q_proj_weight, k_proj_weight, v_proj_weight
+        separate = [_param(b, r, parts[n].weight[0], f"{n}_proj_weight", parts[n].ops[0].loc, rw)
+                    for n, r in zip("qkv", rows, strict=True)]
+    elif rows:
         w_in = _param(b, np.concatenate(rows), q.weight[0], "in_proj_weight", loc, rw)
     biases = [parts[n].bias_array(rw) for n in "qkv"]
     out_bias = out.bias_array(rw)
     if all(x is None for x in [*biases, out_bias]):
         b_in = b_out = None
     else:
-        zeros = np.zeros(embed, np.asarray(rw.known(w_in)).dtype)
+        zeros = np.zeros(embed, q.matrix(rw).dtype)
         b_in = _direct(q, q.bias) if packed else None
         if b_in is None:
             stacked = [zeros if x is None else x[proof.offsets[n]:proof.offsets[n] + embed]
@@ -66,4 +71,4 @@ def stacked_operands(b: Builder, parts: dict[str, Any], proof: Proof, out: Any, 
     w_out = _direct(out, out.weight)
     if w_out is None:
         w_out = _param(b, out.matrix(rw), out.weight[0], "out_proj.weight", out.ops[0].loc, rw)
-    return [w_in, b_in, w_out, b_out]
+    return [w_in, b_in, w_out, b_out, *separate]

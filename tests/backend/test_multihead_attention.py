@@ -22,9 +22,9 @@ E, L, S, B = 8, 5, 6, 2
 
 
 class Attention(nn.Module):
-    def __init__(self, heads: int, batch_first: bool, bias: bool, cross: bool, mask: bool, need_weights: bool):
+    def __init__(self, heads: int, batch_first: bool, bias: bool, cross: bool, mask: bool, need_weights: bool, kdim=None):
         super().__init__()
-        self.attn = nn.MultiheadAttention(E, heads, bias=bias, batch_first=batch_first)
+        self.attn = nn.MultiheadAttention(E, heads, bias=bias, batch_first=batch_first, kdim=kdim, vdim=kdim)
         self.cross, self.mask, self.need_weights = cross, mask, need_weights
 
     def forward(self, x, y):
@@ -33,18 +33,19 @@ class Attention(nn.Module):
         return self.attn(x, kv, kv, attn_mask=mask, need_weights=self.need_weights)[0]
 
 
-@pytest.mark.parametrize(("heads", "batch_first", "bias", "cross", "mask", "need_weights", "folding"), [
-    (2, True, True, False, True, False, False),  # a TransformerEncoderLayer's self-attention with a causal mask
-    (1, False, False, True, False, True, True),  # cross attention, no bias, the weights path (discarded), folded export
+@pytest.mark.parametrize(("heads", "batch_first", "bias", "cross", "mask", "need_weights", "folding", "kdim"), [
+    (2, True, True, False, True, False, False, None),  # a TransformerEncoderLayer's self-attention with a causal mask
+    # cross attention, key and value 6 wide (q/k/v_proj_weight), no bias, the weights path (discarded), folded export
+    (1, False, False, True, False, True, True, 6),
 ])
 def test_multihead_attention_becomes_nn_multihead_attention(tmp_path, heads, batch_first, bias, cross, mask, need_weights,
-                                                            folding):
+                                                            folding, kdim):
     torch.manual_seed(0)
-    model = Attention(heads, batch_first, bias, cross, mask, need_weights).eval()
+    model = Attention(heads, batch_first, bias, cross, mask, need_weights, kdim).eval()
     if bias:
         nn.init.uniform_(model.attn.in_proj_bias, -0.5, 0.5)
     shape = (B, L, E) if batch_first else (L, B, E)
-    kv_shape = (B, S, E) if batch_first else (S, B, E)
+    kv_shape = (B, S, kdim or E) if batch_first else (S, B, kdim or E)
     x, y = torch.randn(*shape), torch.randn(*kv_shape)
     path = tmp_path / "mha.onnx"
     torch.onnx.export(model, (x, y), str(path), dynamo=False, opset_version=17, do_constant_folding=folding,
@@ -54,7 +55,7 @@ def test_multihead_attention_becomes_nn_multihead_attention(tmp_path, heads, bat
     code = assert_parity(proto, feeds, expect_layers=(f"nn.MultiheadAttention({E}, {heads}",))
     assert code.count("nn.MultiheadAttention(") == 1 and "ops.split" not in code and "ops.gather" not in code, code
     assert ("batch_first=True" in code) == batch_first and ("has_bias=False" in code) == (not bias), code
-    assert ("attn_mask=" in code) == mask, code
+    assert ("attn_mask=" in code) == mask and ("kdim=6, vdim=6" in code) == (kdim is not None), code
 
 
 def test_a_dynamic_batch_and_sequence_export_runs_at_other_sizes_as_torch_does(tmp_path):
