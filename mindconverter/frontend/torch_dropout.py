@@ -10,18 +10,18 @@ at its place.
 - Calls: `F.dropout(x, p, self.training)` / `nn.functional.dropout` / `torch.dropout` in any
   forward (names bound before the export, `from torch.nn.functional import dropout`, are not
   reached). Their p is the one the call gets in **training**: transformers' attention passes
-  `p=0.0 if not self.training else self.dropout` and `nn.MultiheadAttention` sets p to 0 in eval, so
-  the eval p would lose them. One forward in training mode (buffers restored, the RNG state kept,
-  every dropout the identity) records the (p, training) of each call in order; the i-th call of the
-  export keeps the i-th p when it was called with training=True and 0 < p < 1. When that forward
-  fails or makes a different number of calls than eval, a call is kept with its eval p when it
-  passes training=False (a warning says so).
+  `p=0.0 if not self.training else self.dropout`, so the eval p would lose it. One forward in training mode (buffers restored, the RNG state kept,
+  every dropout the identity) records the (p, training, call site) of each call; each eval call is
+  paired with the training call of the same site and rank, and kept with its p when that one was
+  made with training=True and 0 < p < 1. When that forward fails, or an eval call has no partner, a
+  call is kept with its eval p when it passes training=False (a warning says so).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 import types
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -33,10 +33,11 @@ log = logging.getLogger("mindconverter")
 
 @attrs.frozen
 class DropoutCall:
-    """One functional dropout call: its p and its training flag."""
+    """One functional dropout call: its p, its training flag and where it is made (file, line of the caller)."""
 
     p: float
     training: bool
+    site: tuple[str, int] = ("", 0)
 
     @property
     def drops(self) -> bool:
@@ -82,8 +83,14 @@ def _kept_layers(model: Any, dropouts: dict[str, float], lost: dict[str, str]) -
             del module.forward
 
 
-#: A handler gets (x, p, training) of a functional dropout call and returns its result, or None for torch's.
-Handler = Callable[[Any, float, bool], Any]
+#: A handler gets (x, p, training, site) of a functional dropout call and returns its result, or None for torch's.
+Handler = Callable[[Any, float, bool, tuple[str, int]], Any]
+
+
+def _site() -> tuple[str, int]:
+    """The file and line calling the patched function (two frames up: the wrapper's caller)."""
+    frame = sys._getframe(2)
+    return frame.f_code.co_filename, frame.f_lineno
 
 
 @contextlib.contextmanager
@@ -94,11 +101,11 @@ def _functional(handler: Handler) -> Iterator[None]:
     functional, original_functional, original_torch = torch.nn.functional, torch.nn.functional.dropout, torch.dropout
 
     def dropout(input: Any, p: float = 0.5, training: bool = True, inplace: bool = False) -> Any:  # noqa: A002
-        out = handler(input, p, training)
+        out = handler(input, p, training, _site())
         return original_functional(input, p, training, inplace) if out is None else out
 
     def torch_dropout(input: Any, p: float, train: bool) -> Any:  # noqa: A002 - torch's parameter names
-        out = handler(input, p, train)
+        out = handler(input, p, train, _site())
         return original_torch(input, p, train) if out is None else out
 
     functional.dropout, torch.dropout = dropout, torch_dropout
@@ -155,8 +162,8 @@ def recording(model: Any, calls: list[DropoutCall], identity: bool, lost_calls: 
     Channel and alpha dropout calls, which cannot be kept, are listed in `lost_calls` when given.
     """
 
-    def record(x: Any, p: float, training: bool) -> Any:
-        calls.append(DropoutCall(float(p), bool(training)))
+    def record(x: Any, p: float, training: bool, site: tuple[str, int]) -> Any:
+        calls.append(DropoutCall(float(p), bool(training), site))
         return x if identity else None
 
     with contextlib.ExitStack() as stack:
@@ -196,13 +203,30 @@ def training_calls(model: Any, forward: Callable[[], Any]) -> list[DropoutCall] 
 
 
 def kept_rates(train: list[DropoutCall] | None, eval_calls: list[DropoutCall]) -> list[float | None]:
-    """The p each functional call of the eval forward exports with (None: not a dropout, stays the identity)."""
-    if train is not None and len(train) == len(eval_calls):
-        return [c.p if c.drops else None for c in train]
-    if train is not None:
-        log.warning("the forward makes %d functional dropout calls in training and %d in eval: they are kept "
-                    "with the p they get in eval (calls with training=False)", len(train), len(eval_calls))
-    return [c.p if not c.training and 0.0 < c.p < 1.0 else None for c in eval_calls]
+    """The p each functional call of the eval forward exports with (None: not a dropout, stays the identity).
+
+    The calls of both forwards are paired per call site, in order: the k-th eval call at a line takes
+    the k-th training call there (a call made only in training, `if self.training: ...`, pairs with
+    nothing). An eval call without a partner keeps its eval p if it passes training=False.
+    """
+    by_site: dict[tuple[str, int], list[DropoutCall]] = {}
+    for call in train or []:
+        by_site.setdefault(call.site, []).append(call)
+    seen: dict[tuple[str, int], int] = {}
+    rates: list[float | None] = []
+    unpaired = 0
+    for call in eval_calls:
+        k = seen[call.site] = seen.get(call.site, -1) + 1
+        partners = by_site.get(call.site, [])
+        if k < len(partners):
+            rates.append(partners[k].p if partners[k].drops else None)
+            continue
+        unpaired += 1
+        rates.append(call.p if not call.training and 0.0 < call.p < 1.0 else None)
+    if train is not None and unpaired:
+        log.warning("%d functional dropout call(s) of the eval forward are not made in training: they are kept "
+                    "with the p they get in eval (calls with training=False)", unpaired)
+    return rates
 
 
 @contextlib.contextmanager
@@ -217,7 +241,7 @@ def kept_dropouts(model: Any, rates: list[float | None], dropouts: dict[str, flo
     kept = _kept_function(torch)
     index = iter(range(len(rates)))
 
-    def keep(x: Any, p: float, training: bool) -> Any:
+    def keep(x: Any, p: float, training: bool, site: tuple[str, int]) -> Any:
         i = next(index, None)
         rate = rates[i] if i is not None else None
         if rate is None or not isinstance(x, torch.Tensor):

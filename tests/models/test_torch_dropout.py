@@ -109,25 +109,27 @@ class TrainingOnlyCall(nn.Module):
         self.fc = nn.Linear(8, 8)
 
     def forward(self, x):
-        if self.training:  # a call made only in training: the calls of the two modes do not line up
+        if self.training:  # a call made only in training: it pairs with no eval call and shifts nothing
             x = F.dropout(x, 0.5)
-        return F.dropout(self.fc(x), 0.3, self.training)
+        probs = torch.softmax(self.fc(x), -1)
+        return F.dropout(probs, p=0.0 if not self.training else 0.25, training=self.training)
 
 
-def test_calls_that_differ_between_training_and_eval_keep_their_eval_p(tmp_path, caplog):
+def test_calls_are_paired_by_call_site_so_a_training_only_call_shifts_nothing(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="mindconverter"):
         result = pytorch2mindspore(TrainingOnlyCall().eval(), torch.randn(2, 8), tmp_path)
-    assert "2 functional dropout calls in training and 1 in eval" in caplog.text
-    assert list(_members(result.script.read_text()).values()) == ["nn.Dropout(p=0.3)"]
+    assert list(_members(result.script.read_text()).values()) == ["nn.Dropout(p=0.25)"]
+    assert "functional dropout" not in caplog.text and result.parity_passed
 
 
-def test_kept_rates_pair_the_calls_of_both_modes():
-    train = [DropoutCall(0.1, True), DropoutCall(0.4, False), DropoutCall(0.0, True)]
-    evals = [DropoutCall(0.0, False), DropoutCall(0.4, False), DropoutCall(0.0, False)]
-    assert kept_rates(train, evals) == [0.1, None, None]
-    # Without a training forward (or when it makes other calls): calls with training=False keep their eval p.
-    assert kept_rates(None, evals[:2]) == [None, 0.4]
-    assert kept_rates(train[:1], [DropoutCall(0.3, False), DropoutCall(0.3, True)]) == [0.3, None]
+def test_kept_rates_pair_the_calls_of_both_modes_by_site():
+    a, b, c = ("m.py", 1), ("m.py", 2), ("m.py", 3)
+    train = [DropoutCall(0.5, True, a), DropoutCall(0.1, True, b), DropoutCall(0.4, False, c), DropoutCall(0.2, True, b)]
+    evals = [DropoutCall(0.0, False, b), DropoutCall(0.4, False, c), DropoutCall(0.0, False, b)]
+    assert kept_rates(train, evals) == [0.1, None, 0.2]  # `a` is made only in training; `c` never drops
+    # Without a training forward (or for an eval call with no partner): calls with training=False keep their eval p.
+    assert kept_rates(None, [DropoutCall(0.0, False, b), DropoutCall(0.4, False, c)]) == [None, 0.4]
+    assert kept_rates(train[:1], [DropoutCall(0.3, False, b), DropoutCall(0.3, True, b)]) == [0.3, None]
 
 
 def test_the_training_forward_records_the_calls_and_changes_nothing():
@@ -137,7 +139,8 @@ def test_the_training_forward_records_the_calls_and_changes_nothing():
     before = {k: v.clone() for k, v in model.state_dict().items()}
     rng = torch.get_rng_state()
     calls = training_calls(model, lambda: model(torch.randn(4, 8)))
-    assert calls == [DropoutCall(0.3, True), DropoutCall(0.2, True), DropoutCall(0.1, True)]
+    assert [(c.p, c.training) for c in calls] == [(0.3, True), (0.2, True), (0.1, True)]
+    assert [c.site[0] for c in calls] == [__file__] * 3 and len({c.site for c in calls}) == 3
     assert not any(m.training for m in model.modules())
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert torch.equal(torch.get_rng_state(), rng)  # the forward's randn ran inside fork_rng
