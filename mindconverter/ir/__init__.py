@@ -21,7 +21,6 @@ from mindconverter.ir.core import (
     use_counts,
     users,
 )
-from mindconverter.ir.parser import parse
 from mindconverter.ir.printer import print_func, print_module
 from mindconverter.ir.types import UNKNOWN, Dim, DType, Sym, SymExpr, TensorType, Unknown, tensor_type
 from mindconverter.ir.verify import verify
@@ -58,3 +57,12 @@ __all__ = [
     "users",
     "verify",
 ]
+
+
+def __getattr__(name: str):
+    """`parse` is imported on first use: the parser loads a lark grammar, which a conversion never needs."""
+    if name == "parse":
+        from mindconverter.ir.parser import parse
+
+        return parse
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
