@@ -9,7 +9,7 @@ exports them (frontend/torch.export_module). Exports are made first and not time
 
 Per model, alternating so load swings hit both alike (`--runs` each, the minimum kept):
 - `mindconverter --model_file M --check off` (the conversion),
-- the I/O floor: `onnx.load` of M plus `mindspore.save_checkpoint` of its weights (benchmarks/conversion.py).
+- the I/O floor: `onnx.load` of M plus `mindspore.save_checkpoint` of its weights (`FLOOR` below).
 Prints source nodes, seconds, the ratio, the in-process stages (frontend, passes, backend, from the
 report) and the fixed cost of a conversion process: starting Python and importing what a conversion
 imports (the frontend, the passes, the backend; no work).
@@ -30,7 +30,25 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "models"), str(Path(__file__).resolve().parent)]
 
-from conversion import FLOOR  # noqa: E402 - one definition of the floor
+
+#: The I/O floor: `onnx.load`, then `mindspore.save_checkpoint` of the weights. The light models of the
+#: ONNX package hold their weights as ConstantOfShape nodes (a shape and a fill value), not as
+#: initializers: those weights are filled here too, so the floor writes what the conversion writes.
+FLOOR = """
+import sys
+import numpy as np
+import onnx
+from onnx import numpy_helper
+import mindspore as ms
+model = onnx.load(sys.argv[1])
+arrays = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+params = [{"name": k, "data": ms.Tensor(v)} for k, v in arrays.items()]
+for node in model.graph.node:
+    if node.op_type == "ConstantOfShape" and node.input[0] in arrays:
+        fill = [numpy_helper.to_array(a.t) for a in node.attribute if a.name == "value"] or [np.zeros(1, np.float32)]
+        params.append({"name": node.output[0], "data": ms.Tensor(np.full(tuple(arrays[node.input[0]]), fill[0].flat[0]))})
+ms.save_checkpoint(params, sys.argv[2])
+"""
 
 
 def _light(name: str) -> Callable[[Path], Path]:
@@ -49,7 +67,9 @@ def _keras(work: Path) -> Path:
 def _torch_resnet50(work: Path) -> Path:
     from test_readable_resnet import build_resnet, export
 
-    return export(build_resnet(), (1, 3, 64, 64), work / "torch_resnet50.onnx")
+    path = work / "torch_resnet50.onnx"
+    export(build_resnet(), (1, 3, 64, 64), path)
+    return path
 
 
 def _transformer(which: str) -> Callable[[Path], Path]:
@@ -123,7 +143,9 @@ def measure(name: str, model: Path, work: Path, runs: int) -> dict:
         times["floor"].append(_seconds(floor))
     report = json.loads((out / f"report_of_{model.stem}.json").read_text())
     nodes = len(onnx.load(str(model), load_external_data=False).graph.node)
-    row = {"model": name, "nodes": nodes, "convert_s": min(times["convert"]), "floor_s": min(times["floor"])}
+    row = {"model": name, "nodes": nodes, "convert_s": min(times["convert"]), "floor_s": min(times["floor"]),
+           "ckpt_mb": (out / f"{model.stem}.ckpt").stat().st_size / 1e6,
+           "floor_ckpt_mb": (work / f"floor_{name}.ckpt").stat().st_size / 1e6}
     row["ratio"] = row["convert_s"] / row["floor_s"]
     row["stages"] = {k: v for k, v in report["timings_s"].items() if k in ("frontend", "passes", "backend")}
     return row
@@ -143,14 +165,15 @@ def main() -> None:
         paths = {name: MODELS[name](work) for name in args.models}
     start = min(_seconds([sys.executable, "-c", STARTUP]) for _ in range(args.runs))
     print(f"process start and the imports of a conversion: {start:.2f} s")
-    print(f"{'model':>22} {'nodes':>6} {'convert s':>9} {'floor s':>8} {'ratio':>6}  in-process stages (s)")
+    print(f"{'model':>22} {'nodes':>6} {'convert s':>9} {'floor s':>8} {'ratio':>6} {'ckpt MB':>8} {'floor MB':>8}"
+          "  in-process stages (s)")
     rows = []
     for name, path in paths.items():
         r = measure(name, path, work, args.runs)
         rows.append(r)
         stages = ", ".join(f"{k} {v:.2f}" for k, v in r["stages"].items())
-        print(f"{name:>22} {r['nodes']:>6} {r['convert_s']:>9.2f} {r['floor_s']:>8.2f} {r['ratio']:>6.2f}  {stages}",
-              flush=True)
+        print(f"{name:>22} {r['nodes']:>6} {r['convert_s']:>9.2f} {r['floor_s']:>8.2f} {r['ratio']:>6.2f} "
+              f"{r['ckpt_mb']:>8.1f} {r['floor_ckpt_mb']:>8.1f}  {stages}", flush=True)
     print(f"largest ratio: {max(r['ratio'] for r in rows):.2f} ({max(rows, key=lambda r: r['ratio'])['model']})")
     if args.json:
         args.json.write_text(json.dumps({"start_s": start, "rows": rows}, indent=1) + "\n")

@@ -207,6 +207,10 @@ def equal(a: Dim, b: Dim) -> bool | None:
         return True
     if isinstance(a, Sym) and isinstance(b, Sym):
         return None  # two names: the same size only if something proves it
+    if isinstance(a, Sym) and type(b) is int or isinstance(b, Sym) and type(a) is int:
+        # A named size is a positive integer: no size below 1 equals it, any other may (sympy says the same,
+        # and a mostly static model need not import it for this).
+        return False if (a if type(a) is int else b) < 1 else None
     return _equal_exprs(to_sympy(a), to_sympy(b))
 
 

@@ -33,6 +33,12 @@ def test_equal_is_three_valued():
     assert S.equal(3, 3) is True
 
 
+@pytest.mark.parametrize("size", [-2, 0, 1, 2, 7])
+def test_a_symbol_against_a_size_answers_as_sympy_does(size):
+    want = S._equal_exprs(S.to_sympy(B), S.to_sympy(size))
+    assert S.equal(B, size) is want and S.equal(size, B) is want
+
+
 def test_evaluate_substitute_and_free_symbols():
     window = S.mul(S.ceildiv(H, 7), 7)
     assert S.evaluate(window, {"h": 10}) == 14
