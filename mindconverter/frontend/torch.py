@@ -2,7 +2,7 @@
 
 `torch.onnx.export` (TorchScript exporter, `dynamo=False`) with `do_constant_folding=False` keeps
 BatchNorm and the state_dict names of the weights, and its node names carry the module path
-(`/layer1/layer1.0/conv1/Conv`). Two things it loses are kept here:
+(`/layer1/layer1.0/conv1/Conv`). What it loses is kept here:
 
 - Dropout: eval-mode exports drop `nn.Dropout` layers and `F.dropout(x, p, self.training)` calls.
   During the export each one goes through an op that is the identity in torch and exports as ONNX
@@ -10,6 +10,8 @@ BatchNorm and the state_dict names of the weights, and its node names carry the 
   at its place (torch_dropout.py; a call's p is the one it gets in training).
 - Class names: `module_classes` maps each module path (`layer1.0`) to its class (`Bottleneck`);
   the structure-modules pass names the generated Cells after them.
+- Tied weights: a tensor under several state_dict keys is exported once, under one of them; the
+  groups of keys go to the ONNX metadata (`TIED_WEIGHTS_KEY`), and the weight map names every key.
 
 The model is exported in eval mode; its training flag and its layers are restored afterwards.
 
