@@ -1,78 +1,115 @@
-"""The body of `construct`: statements with single-use values inlined into their user, and values named after their layer."""
+"""The body of `construct`: statements with single-use values inlined into their user, and values named after their layer.
+
+Each statement's expression is read once into parts: text, and `Local` references to the values of
+earlier statements. Uses are counted on the references, a single-use value is inlined by splicing its
+parts into its user (parenthesised where precedence needs it, see precedence.py), and renaming a value
+renames its `Local`, so every use follows without rewriting any text.
+"""
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 import attrs
 
 from mindconverter.backend.generated import comment_text
+from mindconverter.backend.precedence import level, needs_parens, tokens
 from mindconverter.backend.statements import CellWriter, Statement, says_more
-
-
-def _subst(expr: str, var: str, value: str) -> str:
-    """`expr` with the variable `var` replaced by the expression `value` (outside string literals).
-
-    `value` is parenthesised where the precedence needs it, and only there (`a * b + x`, `(a + b) * x`).
-    """
-    import ast
-
-    wrapped = _subst_text(expr, var, value, parens=True)
-    bare = _subst_text(expr, var, value, parens=False)
-    try:
-        same = ast.dump(ast.parse(bare, mode="eval")) == ast.dump(ast.parse(wrapped, mode="eval"))
-    except SyntaxError:
-        same = False
-    return bare if same else wrapped
-
-
-def _subst_text(expr: str, var: str, value: str, parens: bool) -> str:
-    parts = re.split(r'("(?:[^"\\]|\\.)*")', expr)
-    pattern = re.compile(rf"(?<![\w.]){re.escape(var)}(?!\w)")
-    simple = _is_atom(value)
-    out = []
-    for i, part in enumerate(parts):
-        if i % 2:
-            out.append(part)
-            continue
-
-        def repl(m: re.Match, part: str = part) -> str:
-            before, after = part[: m.start()].rstrip()[-1:], part[m.end():].lstrip()[:1]
-            whole_arg = before in ("(", ",", "") and after in (")", ",", "")
-            return value if simple or whole_arg or not parens else f"({value})"
-
-        out.append(pattern.sub(repl, part))
-    return "".join(out)
-
-
-def _is_atom(expr: str) -> bool:
-    import ast
-
-    try:
-        node = ast.parse(expr, mode="eval").body
-    except SyntaxError:
-        return False
-    return isinstance(node, (ast.Call, ast.Name, ast.Attribute, ast.Subscript, ast.Constant))
-
 
 _STRING = re.compile(r'("(?:[^"\\]|\\.)*")')
 #: A name token: an identifier not preceded by a word character or a dot (so `self.x` and `ops.x` are not uses of `x`).
 _NAME = re.compile(r"(?<![\w.])[A-Za-z_]\w*")
+_KEYWORD_ARG = re.compile(r"\s*=(?!=)")
 
 
-def _names(expr: str) -> dict[str, int]:
-    """How often each name occurs in `expr`, outside string literals (one scan of the text)."""
-    counts: dict[str, int] = {}
-    for i, part in enumerate(_STRING.split(expr)):
-        if i % 2 == 0:
-            for name in _NAME.findall(part):
-                counts[name] = counts.get(name, 0) + 1
-    return counts
+@attrs.define(eq=False)
+class Local:
+    """A value of construct: one object for its definition and every use, so a rename is one assignment."""
+
+    name: str
 
 
-def _add(total: dict[str, int], counts: dict[str, int], sign: int) -> None:
-    for name, n in counts.items():
-        total[name] = total.get(name, 0) + sign * n
+#: An expression: text and references, alternating, starting and ending with text (`["ops.relu(", x, ")"]`).
+Parts = list
+
+
+@attrs.define(eq=False)
+class _Line:
+    targets: list[Local]
+    parts: Parts
+    fallback: Parts
+    comment: str
+    guard: str | None = None
+
+    def text(self) -> str:
+        return _text(self.parts)
+
+
+def _text(parts: Parts) -> str:
+    return "".join(p if isinstance(p, str) else p.name for p in parts)
+
+
+def _split(expr: str, known: dict[str, Local]) -> Parts:
+    """`expr` as parts: the names of `known` values (outside string literals, not keyword names) as references."""
+    parts: Parts = []
+    text: list[str] = []
+    for i, segment in enumerate(_STRING.split(expr)):
+        if i % 2:
+            text.append(segment)
+            continue
+        pos = 0
+        for m in _NAME.finditer(segment):
+            local = known.get(m.group(0))
+            if local is None or _KEYWORD_ARG.match(segment, m.end()):
+                continue
+            text.append(segment[pos:m.start()])
+            parts += ["".join(text), local]
+            text, pos = [], m.end()
+        text.append(segment[pos:])
+    parts.append("".join(text))
+    return parts
+
+
+def _uses(line: _Line) -> Counter:
+    return Counter(p for p in (*line.parts, *line.fallback) if isinstance(p, Local))
+
+
+def _lines(writer: CellWriter, outputs: list[str]) -> list[_Line]:
+    """The writer's statements as parts (each read once), then the return as a line without targets."""
+    known: dict[str, Local] = {}
+    lines = []
+    for st in writer.statements:
+        line = _Line([], _split(st.expr, known), _split(st.fallback, known), st.comment, st.guard)
+        for t in st.targets:
+            known[t] = Local(t)
+            line.targets.append(known[t])
+        lines.append(line)
+    lines.append(_Line([], _split(", ".join(outputs), known), [""], ""))
+    return lines
+
+
+def _inline(value: _Line, user: _Line) -> Parts:
+    """`user`'s parts with its one use of `value`'s target replaced by `value`'s parts (parenthesised if needed)."""
+    var = value.targets[0]
+    k = next(i for i, p in enumerate(user.parts) if p is var)
+    before, after = tokens(_text(user.parts[:k])), tokens(_text(user.parts[k + 1:]))
+    inner = list(value.parts)
+    if needs_parens(before[-1] if before else None, level(value.text()), after[0] if after else None,
+                    before[-2] if len(before) > 1 else None):
+        inner[0], inner[-1] = "(" + inner[0], inner[-1] + ")"
+    if len(inner) == 1:
+        return [*user.parts[:k - 1], user.parts[k - 1] + inner[0] + user.parts[k + 1], *user.parts[k + 2:]]
+    return [*user.parts[:k - 1], user.parts[k - 1] + inner[0], *inner[1:-1], inner[-1] + user.parts[k + 1],
+            *user.parts[k + 2:]]
+
+
+def _mergeable(st: _Line, nxt: _Line, after: Counter) -> bool:
+    if len(st.targets) != 1 or st.guard is not None or nxt.guard is not None or "UnsupportedOp" in st.text():
+        return False
+    var = st.targets[0]
+    short = len(st.text()) + len(nxt.text()) - len(var.name) <= 100
+    return short and after[var] == 1 and sum(1 for p in nxt.parts if p is var) == 1
 
 
 def construct_lines(writer: CellWriter, outputs: list[str], comments: bool) -> list[str]:
@@ -81,84 +118,59 @@ def construct_lines(writer: CellWriter, outputs: list[str], comments: bool) -> l
     Uses are counted once per statement; `after` holds the uses in the statements after the current
     one and is updated as statements merge, so the work is linear in the number of statements.
     """
-    seq = [*(attrs.evolve(st) for st in writer.statements), Statement([], ", ".join(outputs), "")]
-    uses = [_names(s.expr + " " + s.fallback) for s in seq]
-    after: dict[str, int] = {}
+    seq = _lines(writer, outputs)
+    uses = [_uses(line) for line in seq]
+    after: Counter = Counter()
     for counts in uses[1:]:
-        _add(after, counts, 1)
-    pinned = writer.returned_vars()  # named outputs keep their statement: `return last_hidden_state, pooler_output`
+        after.update(counts)
     i = 0
     while i < len(seq) - 1:
         st, nxt = seq[i], seq[i + 1]
-        if len(st.targets) == 1 and st.guard is None and nxt.guard is None and "UnsupportedOp" not in st.expr \
-                and st.targets[0] not in pinned:
-            var = st.targets[0]
-            short = len(st.expr) + len(nxt.expr) - len(var) <= 100
-            if short and after.get(var, 0) == 1 and _names(nxt.expr).get(var, 0) == 1:
-                merged = _subst(nxt.expr, var, st.expr)
-                if len(merged) <= 100:
-                    nxt.expr = merged
-                    if not nxt.comment or not comments:
-                        nxt.comment = ""
-                    counts = _names(merged + " " + nxt.fallback)
-                    _add(after, uses[i + 1], -1)
-                    _add(after, counts, 1)
-                    uses[i + 1] = counts
-                    del seq[i], uses[i]
-                    if i == 0:
-                        _add(after, uses[0], -1)  # `after` is now the statements after the merged one
-                    else:
-                        i -= 1
-                    continue
+        if _mergeable(st, nxt, after):
+            merged = _inline(st, nxt)
+            if len(_text(merged)) <= 100:
+                nxt.parts = merged
+                if not nxt.comment or not comments:
+                    nxt.comment = ""
+                after.subtract(uses[i + 1])
+                uses[i + 1] = _uses(nxt)
+                after.update(uses[i + 1])
+                del seq[i], uses[i]
+                if i == 0:
+                    after.subtract(uses[0])  # `after` is now the statements after the merged one
+                else:
+                    i -= 1
+                continue
         i += 1
-        _add(after, uses[i], -1)
-    _rename_after_members(seq, writer, pinned)
-    lines = []
-    for st in seq[:-1]:
-        comment = f"  # {comment_text(st.comment)}" if comments and says_more(st) else ""
-        if comments and st.comment and "self.unsupported" in st.expr:
-            comment = f"  # {comment_text(st.comment)}"  # the node a placeholder stands for
-        target = ", ".join(st.targets)
-        if st.guard is not None:
-            lines += [f"{target} = {st.fallback}", f"if self.{st.guard} is not None:", f"    {target} = {st.expr}"]
-        else:
-            lines.append(f"{target} = {st.expr}{comment}")
-    lines.append(f"return {seq[-1].expr}")
-    return lines
+        after.subtract(uses[i])
+    _rename_after_members(seq, writer)
+    return [*(line for st in seq[:-1] for line in _render(st, comments)), f"return {seq[-1].text()}"]
 
 
-def _rename(expr: str, mapping: dict[str, str]) -> str:
-    """`expr` with the names in `mapping` replaced (outside string literals)."""
-    if not mapping or not expr:
-        return expr
-    parts = _STRING.split(expr)
-    for i in range(0, len(parts), 2):
-        parts[i] = _NAME.sub(lambda m: mapping.get(m.group(0), m.group(0)), parts[i])
-    return "".join(parts)
+def _render(st: _Line, comments: bool) -> list[str]:
+    target, text = ", ".join(t.name for t in st.targets), st.text()
+    if st.guard is not None:
+        return [f"{target} = {_text(st.fallback)}", f"if self.{st.guard} is not None:", f"    {target} = {text}"]
+    said = says_more(Statement([t.name for t in st.targets], text, st.comment))
+    comment = f"  # {comment_text(st.comment)}" if comments and said else ""
+    if comments and st.comment and "self.unsupported" in text:
+        comment = f"  # {comment_text(st.comment)}"  # the node a placeholder stands for
+    return [f"{target} = {text}{comment}"]
 
 
-def _rename_after_members(seq: list[Statement], writer: CellWriter, pinned: set[str]) -> None:
-    """Name a value after the one layer it comes from (`q = ops.reshape(self.q(x), ...)`), when its name says less.
-
-    Renames collect in one mapping, applied to each statement once as it is reached.
-    """
+def _rename_after_members(seq: list[_Line], writer: CellWriter) -> None:
+    """Name a value after the one layer it comes from (`q = ops.reshape(self.q(x), ...)`), when its name says less."""
     functional = writer.functional_members()  # `self.relu` of an unscoped export: named after the layer it follows
     members = {m[0] for m in writer.members} - functional
-    taken = {t for st in seq for t in st.targets} | {w for st in seq for w in _NAME.findall(st.expr + " " + st.fallback)}
-    mapping: dict[str, str] = {}
-    for st in seq:
-        st.expr, st.fallback = _rename(st.expr, mapping), _rename(st.fallback, mapping)
-        if st is seq[-1] or len(st.targets) != 1 or st.guard is not None or st.targets[0] in pinned:
+    taken = {t.name for st in seq for t in st.targets}
+    taken |= {w for st in seq for p in (*st.parts, *st.fallback) if isinstance(p, str) for w in _NAME.findall(p)}
+    for st in seq[:-1]:
+        if len(st.targets) != 1 or st.guard is not None:
             continue
-        called = [m for m in re.findall(r"self\.(\w+)\(", st.expr) if m not in functional]
-        old = st.targets[0]
+        called = [m for m in re.findall(r"self\.(\w+)\(", st.text()) if m not in functional]
+        local = st.targets[0]
         new = called[0].lower() if len(called) == 1 else ""  # locals are lowercase, classes capitalised
-        if not new or new in taken or re.sub(r"_\d+$", "", old) in members:
+        if not new or new in taken or re.sub(r"_\d+$", "", local.name) in members:
             continue
-        st.targets = [new]
+        local.name = new
         taken.add(new)
-        mapping[old] = new
-
-
-# -- literal trees: lifting hyper-parameters that differ between instances into arguments ----------------
-

@@ -29,15 +29,17 @@ def _encoder(n: int):
 
 
 def _scanned(n: int, monkeypatch, tmp_path) -> tuple[int, str]:
-    """Characters of statement text the inliner scanned for names, and the script."""
+    """Characters of statement text the inliner read (into parts, and for precedence), and the script."""
     scanned = [0]
-    names = inline._names
 
-    def counting(expr: str) -> dict[str, int]:
-        scanned[0] += len(expr)
-        return names(expr)
+    def counting(fn):
+        def counted(text: str, *args):
+            scanned[0] += len(text)
+            return fn(text, *args)
+        return counted
 
-    monkeypatch.setattr(inline, "_names", counting)
+    for name in ("_split", "tokens", "level"):
+        monkeypatch.setattr(inline, name, counting(getattr(inline, name)))
     path = tmp_path / f"encoder_{n}.onnx"
     onnx.save(_encoder(n), path)
     source = load_onnx(path)
