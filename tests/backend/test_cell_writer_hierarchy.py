@@ -98,20 +98,9 @@ def test_hierarchical_script_runs(tmp_path, mode):
 
 def test_no_argument_shadows_a_class_of_the_script(tmp_path):
     """A block kind named like a lifted argument (`Skip` the member flag, `Skip` the class) keeps both apart."""
-    from mindconverter.backend.checkpoint import write_checkpoint
-    from mindconverter.runtime_check.mindspore_run import run_network
-
-    text, _ = run_pass_on_text("structure-modules", BLOCKS.replace("/skip/", "/Skip/"))
-    module = parse(text)
-    module.attrs["opset"] = 17
-    gen = generate(module)
-    _assert_no_shadowing(gen.code, "Skip")
-    script, ckpt = tmp_path / "model.py", tmp_path / "model.ckpt"
-    script.write_text(gen.code)
-    write_checkpoint(gen.checkpoint, ckpt)
-    x = np.random.default_rng(0).standard_normal((1, 4)).astype(np.float32)
+    x, got = _run_without_shadowing(BLOCKS.replace("/skip/", "/Skip/"), "Skip", tmp_path, "pynative")
     h = np.maximum(x, 0) + np.abs(-x)
-    np.testing.assert_allclose(run_network(script, ckpt, [x], "pynative")[0], np.maximum(h, 0) + h, rtol=1e-6)
+    np.testing.assert_allclose(got, np.maximum(h, 0) + h, rtol=1e-6)
 
 
 MBCONV = """
@@ -135,23 +124,30 @@ def test_a_block_kind_named_like_a_lifted_argument_shadows_nothing(tmp_path, mod
     """EfficientNet-style: an optional `MBconv` sub-module (class `MBconv`, whose `alpha` differs between
     instances) in blocks that lift both its flag and its `alpha`. The flag may not be called `MBconv`:
     `MBconv = ...` beside `class MBconv` fails in the constructor with `'bool' object is not callable`."""
-    from mindconverter.backend.checkpoint import write_checkpoint
-    from mindconverter.runtime_check.mindspore_run import run_network
-
-    text, _ = run_pass_on_text("structure-modules", MBCONV)
-    module = parse(text)
-    module.attrs["opset"] = 17
-    gen = generate(module)
-    _assert_no_shadowing(gen.code, "MBconv")
-    script, ckpt = tmp_path / "model.py", tmp_path / "model.ckpt"
-    script.write_text(gen.code)
-    write_checkpoint(gen.checkpoint, ckpt)
-    x = np.random.default_rng(0).standard_normal((1, 4)).astype(np.float32)
+    x, got = _run_without_shadowing(MBCONV, "MBconv", tmp_path, mode)
     want = x
     for alpha in (0.1, 0.2, None):  # blocks.2 has no MBconv: its Add takes the block's input
         mb = want if alpha is None else -np.where(want > 0, want, alpha * want)
         want = np.maximum(want, 0) + mb
-    np.testing.assert_allclose(run_network(script, ckpt, [x], mode)[0], want, rtol=1e-6)
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def _run_without_shadowing(ir_text: str, cls: str, tmp_path, mode: str) -> tuple[np.ndarray, np.ndarray]:
+    """Structure `ir_text`, check that nothing in its script shadows a class (`cls` is one), run it on a
+    random (1, 4) input; returns the input and the output."""
+    from mindconverter.backend.checkpoint import write_checkpoint
+    from mindconverter.runtime_check.mindspore_run import run_network
+
+    text, _ = run_pass_on_text("structure-modules", ir_text)
+    module = parse(text)
+    module.attrs["opset"] = 17
+    gen = generate(module)
+    _assert_no_shadowing(gen.code, cls)
+    script, ckpt = tmp_path / "model.py", tmp_path / "model.ckpt"
+    script.write_text(gen.code)
+    write_checkpoint(gen.checkpoint, ckpt)
+    x = np.random.default_rng(0).standard_normal((1, 4)).astype(np.float32)
+    return x, run_network(script, ckpt, [x], mode)[0]
 
 
 def _assert_no_shadowing(code: str, cls: str) -> None:
