@@ -234,16 +234,17 @@ class FuseMultiheadAttention:
         if not math.isclose(factor, 1.0 / math.sqrt(proof.head_dim), rel_tol=1e-5):
             return f"the scores are scaled by {factor:.6g}, not head_dim ** -0.5 = {1 / math.sqrt(proof.head_dim):.6g}"
         ops = {o for p in parts.values() for o in p.ops + _ops(p.heads) + _ops(p.weight) + _ops(p.bias or [])}
-        ops |= {o for chain in proof.inputs.values() for o in _ops(chain)}
-        ops |= {op, *scores["ops"], *p_ops, *_ops(moved), *out.ops, *_ops(out.weight), *_ops(out.bias or []), *_ops(proof.output)}
-        source = _one_source(ops, parts)
+        ops |= {op, *scores["ops"], *p_ops, *_ops(moved), *out.ops, *_ops(out.weight), *_ops(out.bias or [])}
+        source = _one_source(ops, parts)  # the layout moves at its ends may be a neighbour's, merged with its own
         if source:
             return source
+        core = set(ops)
+        ops |= {o for chain in [*proof.inputs.values(), proof.output] for o in _ops(chain)}
         _add_size_helpers(ops, rw)
         outside = _used_outside(ops, proof.output[-1], rw)
         if outside:
             return outside
-        m.update(parts=parts, proof=proof, mask=scores["mask"], dropout=dropout, out=out, ops=ops)
+        m.update(parts=parts, proof=proof, mask=scores["mask"], dropout=dropout, out=out, ops=ops, core=core)
         return None
 
     def rewrite(self, op: Op, m: dict[str, Any], rw: Rewriter) -> None:
@@ -260,13 +261,17 @@ class FuseMultiheadAttention:
             mask = b.op1("onnx.Squeeze", [mask, axes], mask.type.with_dims(mask.type.dims[-2:]), mask.op.loc if mask.op else ())
         end = proof.output[-1]
         operands = [proof.sources["q"], proof.sources["k"], proof.sources["v"], *weights[:4], mask, *weights[4:]]
-        loc = fused_loc(*[o for o in ordered if not lt.reads_sizes(o)])
+        # The block's own ops name it first (the moves at its ends may be a neighbour's: the member is named by the loc).
+        loc = fused_loc(*sorted((o for o in ordered if not lt.reads_sizes(o)), key=lambda o: o not in m["core"]))
         new = rw.create(op, "mc.multihead_attention", operands, loc,
                         num_heads=proof.num_heads, batch_first=proof.batch_first, dropout=m["dropout"])
-        new.result.name = end.name
+        result = new.result
+        if proof.transposed:  # the exporter merged the block's last transpose with the next one
+            result = rw.builder(op).op1("onnx.Transpose", [result], end.type, new.loc, perm=[1, 0, 2])
+        result.name = end.name
         params = [chain[0].op for p in [*parts.values(), m["out"]] for chain in (p.weight, p.bias) if chain and chain[0].op]
         params += [x.op for o in ordered for x in o.operands if x is not None and x.op is not None and x.op.name == "ir.const"]
-        rw.replace(end.op, [new.result], matched=[o for o in params + ordered if o is not end.op])
+        rw.replace(end.op, [result], matched=[o for o in params + ordered if o is not end.op])
 
 
 def _ops(chain: list[Value]) -> list[Op]:

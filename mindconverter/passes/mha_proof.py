@@ -36,68 +36,74 @@ class Proof:
     head_dim: int
     batch_first: bool
     output: list[Value]
+    #: Whether the output is laid out as the query with batch and sequence swapped.
+    transposed: bool = False
 
 
 def prove(parts: dict[str, Any], moved: list[Value], after: list[Value], out: Any, rw: Rewriter) -> Proof | str:
     """Prove the block's data movement (see the module docstring); returns what it found, or why it fails."""
-    inputs = _inputs(parts, rw)
-    if isinstance(inputs, str):
-        return inputs
-    values = [v for c in inputs.values() for v in c] + [v for p in parts.values() for v in p.heads] + moved + after
-    envs = lt.envs(values)
+    candidates = _inputs(parts, rw)
+    if isinstance(candidates, str):
+        return candidates
+    values = [v for cs in candidates.values() for c in cs for v in c] + [v for p in parts.values() for v in p.heads]
+    envs = lt.envs(values + moved + after)
     if not envs:
         return "too many symbolic dims to trace"
     found = None
     for env in envs:
-        got = _prove_env(parts, inputs, moved, after, out, env, rw)
+        got = _prove_env(parts, candidates, moved, after, out, env, rw)
         if isinstance(got, str):
             return got
         if found is not None and got != found:
             return "the heads are laid out differently for other sizes of the symbolic dims"
         found = got
-    batch_first, heads, head_dim, offsets, end = found
+    batch_first, heads, head_dim, offsets, (end, transposed), chosen = found
+    inputs = {name: candidates[name][i] for name, i in chosen.items()}
     sources = {name: chain[0] for name, chain in inputs.items()}
-    return Proof(sources, inputs, offsets, heads, head_dim, batch_first, after[:end + 1])
+    return Proof(sources, inputs, offsets, heads, head_dim, batch_first, after[:end + 1], transposed)
 
 
-def _inputs(parts: dict[str, Any], rw: Rewriter) -> dict[str, list[Value]] | str:
-    """Each projection's input chain from its furthest source of rank 3 whose moves belong to the block."""
+def _inputs(parts: dict[str, Any], rw: Rewriter) -> dict[str, list[list[Value]]] | str:
+    """Each projection's input chains from a source of rank 3 whose moves belong to the block, furthest first."""
     block = {p.ops[0] for p in parts.values()} | {v.op for p in parts.values() for v in p.inputs[1:]}
     inputs = {}
     for name, p in parts.items():
         start = len(p.inputs) - 1
         while start > 0 and all(u in block or lt.reads_sizes(u) for u in rw.users(p.inputs[start])):
             start -= 1
-        for i in range(start, len(p.inputs)):
-            if p.inputs[i].type.rank == 3:
-                inputs[name] = p.inputs[i:]
-                break
-        else:
+        inputs[name] = [p.inputs[i:] for i in range(start, len(p.inputs)) if p.inputs[i].type.rank == 3]
+        if not inputs[name]:
             return f"{name}: the projection input is {p.inputs[-1].type}, not (batch, seq, features) moved"
     return inputs
 
 
-def _prove_env(parts: dict[str, Any], inputs: dict[str, list[Value]], moved: list[Value], after: list[Value], out: Any,
-               env: dict[str, int], rw: Rewriter) -> tuple | str:
-    heads = {}
-    for name, p in parts.items():
-        rows = _source_rows(inputs[name], env, rw)
-        if rows is None:
-            return f"{name}: the projection input rows are not the rows of {inputs[name][0].type}"
-        codes = lt.run(p.heads, rows[..., None] * p.width + np.arange(p.width), env, rw)
-        if codes is None or codes.ndim < 3:
-            return f"{name}: the moves to the heads do not apply to the projection's shape"
-        if name == "k":  # k is multiplied transposed: (..., head_dim, source)
-            codes = np.swapaxes(codes, -1, -2)
-        heads[name] = codes.reshape(-1, *codes.shape[-2:])
-    shapes = {name: lt.shape(inputs[name][0], env) for name in parts}
+def _heads_of(p: Any, chain: list[Value], key: bool, env: dict[str, int], rw: Rewriter) -> np.ndarray | None:
+    """The codes (groups, seq, head_dim) of the source elements each head of `p` reads, through `chain`."""
+    rows = _source_rows(chain, env, rw)
+    codes = None if rows is None else lt.run(p.heads, rows[..., None] * p.width + np.arange(p.width), env, rw)
+    if codes is None or codes.ndim < 3:
+        return None
+    if key:  # k is multiplied transposed: (..., head_dim, source)
+        codes = np.swapaxes(codes, -1, -2)
+    return codes.reshape(-1, *codes.shape[-2:])
+
+
+def _prove_env(parts: dict[str, Any], candidates: dict[str, list[list[Value]]], moved: list[Value], after: list[Value],
+               out: Any, env: dict[str, int], rw: Rewriter) -> tuple | str:
+    """For one layout (batch first or not), the furthest source of q, k and v laid out so; then the rest of the proof."""
     for batch_first in (True, False):
-        layout = {name: _layout(heads[name], parts[name].width, shapes[name], batch_first) for name in parts}
-        if all(x is not None for x in layout.values()):
-            break
-    else:
-        return "the heads do not each read head_dim consecutive columns of one batch entry's rows in sequence order"
-    return _check_heads(parts, heads, layout, shapes, batch_first, moved, after, out, env, rw)
+        heads, layout, shapes, chosen = {}, {}, {}, {}
+        for name, p in parts.items():
+            for i, chain in enumerate(candidates[name]):
+                codes, shape = _heads_of(p, chain, name == "k", env, rw), lt.shape(chain[0], env)
+                found = None if codes is None else _layout(codes, p.width, shape, batch_first)
+                if found is not None:
+                    heads[name], layout[name], shapes[name], chosen[name] = codes, found, shape, i
+                    break
+        if len(chosen) == len(parts):
+            got = _check_heads(parts, heads, layout, shapes, batch_first, moved, after, out, env, rw)
+            return got if isinstance(got, str) else (*got, chosen)
+    return "the heads do not each read head_dim consecutive columns of one batch entry's rows in sequence order"
 
 
 def _check_heads(parts: dict[str, Any], heads: dict, layout: dict, shapes: dict, batch_first: bool, moved: list[Value],
@@ -126,8 +132,9 @@ def _check_heads(parts: dict[str, Any], heads: dict, layout: dict, shapes: dict,
 
 
 def _output(q_shape: tuple, batch: np.ndarray, head: np.ndarray, source: tuple, batch_first: bool, moved: list[Value],
-            after: list[Value], out: Any, env: dict[str, int], rw: Rewriter) -> int | str:
-    """The index in `after` of the value laid out as the query (moved back from out_proj), or why there is none."""
+            after: list[Value], out: Any, env: dict[str, int], rw: Rewriter) -> tuple[int, bool] | str:
+    """The index in `after` of the value laid out as the query (moved back from out_proj), and whether it is with
+    batch and sequence swapped (the next op's transpose merged into the block's), or why there is none."""
     groups, target, head_dim = q_shape
     embed = source[2]
     o_shape = lt.shape(moved[0], env)
@@ -146,8 +153,9 @@ def _output(q_shape: tuple, batch: np.ndarray, head: np.ndarray, source: tuple, 
     want = np.arange(int(np.prod(source))).reshape(source)
     for end in range(len(after) - 1, -1, -1):
         got = lt.run(after[:end + 1], codes, env, rw)
-        if got is not None and np.array_equal(got, want):
-            return end
+        for transposed in (False, True):  # the query's layout, or with batch and sequence swapped
+            if got is not None and np.array_equal(got, want.transpose(1, 0, 2) if transposed else want):
+                return end, transposed
     return "the out_proj result is not moved back into the query's layout"
 
 

@@ -81,3 +81,28 @@ def test_a_dynamic_batch_and_sequence_export_runs_at_other_sizes_as_torch_does(t
         got = list(run_network_on(script, ckpt, [[x.numpy()] for x in inputs], mode))
         for (b, t), g, w in zip(sizes, got, want, strict=True):
             np.testing.assert_allclose(g[0], w, rtol=1e-3, atol=1e-4, err_msg=f"{mode} at batch {b}, sequence {t}")
+
+
+class TwoBlocks(nn.Module):
+    """Self-attention feeding cross-attention directly: the exporter merges the first block's closing transpose
+    with the second's opening one, so the first block ends sequence first and the second starts there."""
+
+    def __init__(self):
+        super().__init__()
+        self.self_attn = nn.MultiheadAttention(E, 2, batch_first=True)
+        self.attn = nn.MultiheadAttention(E, 2, batch_first=True)
+
+    def forward(self, x, y):
+        x = self.self_attn(x, x, x, need_weights=False)[0]
+        return self.attn(x, y, y, need_weights=False)[0]
+
+
+def test_blocks_sharing_a_merged_transpose_both_fuse(tmp_path):
+    torch.manual_seed(0)
+    x, y = torch.randn(B, L, E), torch.randn(B, S, E)
+    path = tmp_path / "two.onnx"
+    torch.onnx.export(TwoBlocks().eval(), (x, y), str(path), dynamo=False, opset_version=17, input_names=["x", "y"],
+                      output_names=["out"])
+    code = assert_parity(onnx.load(str(path)), {"x": x.numpy(), "y": y.numpy()})
+    assert "self.attn = nn.MultiheadAttention(8, 2, batch_first=True)" in code, code
+    assert "self.self_attn = nn.MultiheadAttention(8, 2, batch_first=True)" in code and "ops." not in code, code
