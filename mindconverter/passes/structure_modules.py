@@ -306,6 +306,10 @@ def _outline_repeats(
     return changed
 
 
+#: torch's container classes: their name says nothing of the block (`Sequential` x3), so the scope names it.
+_CONTAINERS = frozenset({"Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict"})
+
+
 @attrs.define
 class StructureOptions:
     """Options of structure-modules."""
@@ -328,8 +332,8 @@ def structure_modules(module: Module, ctx: PassContext) -> bool:
     3. A cell that equals another cell minus one single-input sub-cell (ResNet's `downsample`) gets an
        `absent` copy of it, so both share one class; the backend makes such members optional.
     4. Cells keep their source path in `name` (`layer1.0`). The option `module-classes` (path -> class
-       name, e.g. from the torch module: {"layer1.0": "Bottleneck"}) sets their `cls`; without it the
-       backend names classes after the scopes.
+       name, e.g. from the torch module: {"layer1.0": "Bottleneck"}) sets their `cls` (not torch's containers,
+       `Sequential`, `ModuleList`: they say nothing of the block); without it the backend names classes after the scopes.
     5. A function whose ops carry no scope at all (other exporters, stripped node names) is
        structured by repetition instead (`_outline_repeats`, `structure_repeats`): repeated units
        become cells of one class each. Only then: where the source has scopes they are the
@@ -369,7 +373,7 @@ def structure_modules(module: Module, ctx: PassContext) -> bool:
             if len(ops) < 2:
                 continue
             cell = _outline(uses, func.body, ops, ".".join(scope))
-            if cell is not None and classes.get(".".join(scope)):
+            if cell is not None and classes.get(".".join(scope)) not in (None, "", *_CONTAINERS):
                 cell.attrs["cls"] = str(classes[".".join(scope)])
             if cell is None:
                 ctx.log.debug("structure-modules: scope %s is not contiguous; left to its parent", ".".join(scope))

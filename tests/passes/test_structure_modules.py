@@ -98,6 +98,9 @@ def test_lowering_inlines_the_cells_back_to_the_original_ops():
 def test_source_class_names_come_from_the_module_classes_option():
     text, _ = run_pass_on_text("structure-modules", BLOCKS, {"module-classes": {"blocks.0": "Residual", "blocks.1": "Residual"}})
     assert text.count('cls = "Residual"') == 2
+    # torch's containers name no kind of block: the scope does (`blocks` -> a class named from the scope)
+    text, _ = run_pass_on_text("structure-modules", BLOCKS, {"module-classes": {"blocks": "Sequential", "blocks.0": "Residual"}})
+    assert 'cls = "Sequential"' not in text and text.count('cls = "Residual"') == 1
 
 
 # ------------------------------------------------------------------------------------------------
