@@ -50,20 +50,23 @@ def lines(script: Path) -> int:
 
 
 def classes(code: str) -> str:
-    """The generated classes with their instance counts (a class used by another counts once per instance of it)."""
+    """The generated classes with their instance counts: as the class docstring states them (`(16 instances)`,
+    one when it names one source module), else counted from the calls (a class used by another counts once
+    per instance of it; `[Block() for _ in range(3)]` is 3, a count given by an argument once)."""
     names = re.findall(r"^class (\w+)\(nn\.Cell\):", code, re.M)
     starts = [m.start() for m in re.finditer(r"^class \w+\(nn\.Cell\):", code, re.M)] + [len(code)]
     bodies = {name: code[starts[i]:starts[i + 1]] for i, name in enumerate(names)}
 
     def uses(name: str, body: str) -> int:
-        # `[Block() for _ in range(3)]` is 3; a count given by an argument (`range(num_layers)`) counts once
-        loops = re.findall(rf"\b{name}\([^()]*\) for \w+ in range\((\w+)\)", body)
+        loops = re.findall(rf"\b{name}\([^()]*\)\s*for\s+\w+\s+in\s+range\(\s*(\w+)", body)
         single = len(re.findall(rf"(?<!class )\b{name}\(", body)) - len(loops)
         return single + sum(int(n) if n.isdigit() else 1 for n in loops)
 
     counts: dict[str, int] = {names[-1]: 1} if names else {}
     for name in reversed(names[:-1]):  # a class is defined before the classes that use it
-        counts[name] = sum(uses(name, body) * counts.get(other, 0) for other, body in bodies.items() if other != name)
+        doc = re.search(r'"""[^"]* in the source model(?: \((\d+) instances\))?\."""', bodies[name])
+        counts[name] = int(doc.group(1) or 1) if doc else sum(
+            uses(name, body) * counts.get(other, 0) for other, body in bodies.items() if other != name)
     return ", ".join(f"{name} x{counts[name]}" for name in names[:-1]) or "(flat)"
 
 
