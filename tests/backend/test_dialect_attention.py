@@ -60,7 +60,8 @@ def test_attention_becomes_a_scaled_dot_product_attention_cell(scale_on, mask, d
     layer = f"ScaledDotProductAttention(2, {scale}{', dropout=0.1' if dropout else ''})"
     assert layer in code, code
     assert f"(q, k, v{', mask' if mask else ''})" in code, code
-    assert "self.softmax(scores)" in code and "ops.reshape(" not in code.split("class MindSporeModel")[1], code
+    assert "self.softmax(scores, masked=" in code and "ops.reshape(" not in code.split("class MindSporeModel")[1], code
+    assert "return ops.softmax(scores)" in code, code  # unmasked: MindSpore's one softmax kernel
 
 
 def masked_fill_nodes(fill_first: bool, mask: bool) -> list:
