@@ -1,6 +1,19 @@
-"""Conversion time against the I/O floor, for synthetic windowed-attention transformers of growing depth.
+"""Conversion time and memory against the I/O floor: named models, a decoder scaled to 1.5B parameters, depth.
 
-    PYTHONPATH=$PWD .venv/bin/python benchmarks/conversion.py [--layers 2 24 48] [--quick] [--keep DIR]
+    PYTHONPATH=$PWD .venv/bin/python benchmarks/conversion.py [--models ...] [--sizes ...] [--layers 2 24 48]
+                                                              [--quick] [--skip-depth] [--keep DIR]
+
+Each measurement is a whole process: wall time and peak RSS (`wait4`'s ru_maxrss of that child; this
+process stays small, since a child's ru_maxrss starts from its parent's RSS at exec). The I/O floor
+is `onnx.load` plus `mindspore.save_checkpoint` of the same weights (what any converter must at least do).
+
+Named models (`--models`, benchmarks/zoo.py): ResNet-18/50, MobileNetV2, EfficientNet-B0 (torchvision's
+definitions written in torch), a BERT-base encoder and ViT-B/16 (transformers, default configurations),
+random weights, exported with torch's default settings (BatchNorm folded). Per model, in one run:
+`--check off`, `--check end` and the floor; ratios and ops/second. Writes `named.json`,
+`named_time.png` / `named_memory.png` into `--out`. `--quick`: ResNet-18 only.
+
+Depth study (`--layers`):
 
 For each depth, a Swin-style transformer (window partition, shifted windows, relative position bias,
 MLP) with random weights is exported by torch to ONNX. Then, each as a whole process:
@@ -13,7 +26,7 @@ passes, source nodes, seconds, the ratio conversion / floor, and the in-process 
 passes + backend) per source node, which stays flat when every stage is linear. Read ratios within one run: the machine is shared.
 `--quick` converts the 2- and 8-layer models only.
 
-Second study (`--sizes`), bounded memory: a GPT-style decoder written directly with onnx.helper,
+Scaled decoder (`--sizes`), bounded memory: a GPT-style decoder written directly with onnx.helper,
 scaled from ~1M to 1.5B parameters, its weights in ONNX external data (past 2 GB for the big sizes)
 filled chunk by chunk, so building it never holds the model in memory. Per size, each as a whole
 process: conversion with `--check off` and `--check end` (the check only up to `--check-max`
@@ -282,17 +295,43 @@ def build_scaled(width: int, layers: int, path: Path) -> int:
     return count[0]
 
 
-def run_rss(cmd: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (GB) of one child process."""
+def run_rss(cmd: list[str]) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds (user + system, which move less under load) and peak RSS (GB) of one child."""
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""  # before waiting: a full pipe blocks
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - start
-    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode:
         raise RuntimeError(f"{cmd[:4]} failed ({proc.returncode}): {err[-2000:]}")
-    return seconds, usage.ru_maxrss / 1e6  # ru_maxrss is in KiB on Linux
+    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1e6  # ru_maxrss is in KiB on Linux
+
+
+def measure_conversion(model: Path, work: Path, check_end: bool) -> dict:
+    """Convert `model` with `--check off` (and `--check end`), then the I/O floor: each a whole process.
+
+    Returns wall seconds and peak RSS of each, their ratios to the floor, ops and ops/second.
+    """
+    row: dict = {}
+    convert = [sys.executable, "-m", "mindconverter", "--model_file", str(model), "--overwrite", "-q"]
+    for check in ("off", "end") if check_end else ("off",):
+        out = work / f"out_{model.stem}_{check}"
+        row[f"check_{check}_s"], row[f"check_{check}_cpu_s"], row[f"check_{check}_gb"] = run_rss(
+            convert + ["--check", check, "--output", str(out)])
+        if check == "off":
+            row["ops"] = json.loads((out / f"report_of_{model.stem}.json").read_text())["ops"]["total"]
+        shutil.rmtree(out, ignore_errors=True)
+    ckpt = work / f"floor_{model.stem}.ckpt"
+    row["floor_s"], row["floor_cpu_s"], row["floor_gb"] = run_rss([sys.executable, "-c", FLOOR, str(model), str(ckpt)])
+    ckpt.unlink(missing_ok=True)
+    row["time_ratio"] = row["check_off_s"] / row["floor_s"]
+    row["cpu_ratio"] = row["check_off_cpu_s"] / row["floor_cpu_s"]
+    if check_end:
+        row["end_time_ratio"] = row["check_end_s"] / row["floor_s"]
+    row["rss_over_floor_gb"] = row["check_off_gb"] - row["floor_gb"]
+    row["ops_per_s"] = row["ops"] / row["check_off_s"]
+    return row
 
 
 def measure_scaled(size: str, work: Path, check_max: float) -> dict:
@@ -300,84 +339,107 @@ def measure_scaled(size: str, work: Path, check_max: float) -> dict:
     model = work / f"gpt_{size}.onnx"
     params = build_scaled(width, layers, model)
     row = {"size": size, "params": params, "weights_gb": 4 * params / 1e9}
-    convert = [sys.executable, "-m", "mindconverter", "--model_file", str(model), "--overwrite", "-q"]
-    for check in ("off", "end"):
-        out = work / f"out_{size}_{check}"
-        if check == "end" and params > check_max:
-            continue
-        row[f"check_{check}_s"], row[f"check_{check}_gb"] = run_rss(convert + ["--check", check, "--output", str(out)])
-        if check == "off":
-            report = json.loads((out / f"report_of_gpt_{size}.json").read_text())
-            row["ops"] = report["ops"]["total"]
-        shutil.rmtree(out, ignore_errors=True)
-    ckpt = work / f"floor_{size}.ckpt"
-    row["floor_s"], row["floor_gb"] = run_rss([sys.executable, "-c", FLOOR, str(model), str(ckpt)])
-    ckpt.unlink(missing_ok=True)
+    row.update(measure_conversion(model, work, params <= check_max))
     for f in (model, model.parent / (model.name + ".data")):
         f.unlink(missing_ok=True)
-    row["time_ratio"] = row["check_off_s"] / row["floor_s"]
-    row["rss_over_floor_gb"] = row["check_off_gb"] - row["floor_gb"]
-    row["ops_per_s"] = row["ops"] / row["check_off_s"]
     return row
 
 
-def plot_scaled(rows: list[dict], out: Path) -> None:
+def measure_named(name: str, work: Path) -> dict:
+    """Export zoo model `name` in a child process (this process stays small: its RSS would count in the
+    children's ru_maxrss, which exec inherits from a vfork parent), then measure its conversion."""
+    model = work / f"{name}.onnx"
+    code = "import sys, zoo; print(zoo.export(sys.argv[1], sys.argv[2]))"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (str(Path(__file__).parent), os.environ.get("PYTHONPATH"))))}
+    params = int(subprocess.run([sys.executable, "-c", code, name, str(model)], check=True, capture_output=True, text=True,
+                                env=env).stdout.split()[-1])
+    row = {"size": name, "params": params, "weights_gb": model.stat().st_size / 1e9}
+    row.update(measure_conversion(model, work, check_end=True))
+    model.unlink(missing_ok=True)
+    return row
+
+
+def plot_rows(rows: list[dict], out: Path, stem: str, title: str, named: bool = False) -> None:
+    """`{stem}_time.png`, `_cpu.png`, `_memory.png`: conversion (off, end) and the I/O floor against parameters."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    rows = sorted(rows, key=lambda r: r["params"])
     params = [r["params"] for r in rows]
-    for key, label, name in (("s", "wall time (s)", "scale_time.png"), ("gb", "peak RSS (GB)", "scale_memory.png")):
+    style = "o" if named else "o-"
+    for key, label, name in (("s", "wall time (s)", "time"), ("cpu_s", "CPU time (s)", "cpu"), ("gb", "peak RSS (GB)", "memory")):
+        if any(f"floor_{key}" not in r for r in rows):
+            continue  # rows measured before CPU time was recorded
         fig, ax = plt.subplots(figsize=(6, 4))
-        ax.plot(params, [r[f"check_off_{key}"] for r in rows], "o-", label="convert --check off")
+        ax.plot(params, [r[f"check_off_{key}"] for r in rows], style, label="convert --check off")
         ends = [r for r in rows if f"check_end_{key}" in r]
         if ends:
-            ax.plot([r["params"] for r in ends], [r[f"check_end_{key}"] for r in ends], "s-", label="convert --check end")
-        ax.plot(params, [r[f"floor_{key}"] for r in rows], "k--", label="I/O floor (onnx.load + save_checkpoint)")
+            ax.plot([r["params"] for r in ends], [r[f"check_end_{key}"] for r in ends], "s" + style[1:],
+                    label="convert --check end")
+        ax.plot(params, [r[f"floor_{key}"] for r in rows], "k^" if named else "k--",
+                label="I/O floor (onnx.load + save_checkpoint)")
+        if named:
+            for i, r in enumerate(rows):  # names alternate below and above the floor's marker: neighbours stay apart
+                ax.annotate(r["size"], (r["params"], r[f"floor_{key}"]), textcoords="offset points",
+                            xytext=(4, 6 if i % 2 else -10), fontsize=7)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("parameters")
         ax.set_ylabel(label)
-        ax.set_title(f"GPT-style decoder: {label} against size")
+        ax.set_title(f"{title}: {label} against size", fontsize=10)
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend()
+        ax.legend(fontsize=8)
         fig.tight_layout()
-        fig.savefig(out / name, dpi=100)
+        fig.savefig(out / f"{stem}_{name}.png", dpi=80)
         plt.close(fig)
 
 
-def scale_study(sizes: list[str], work: Path, out: Path, check_max: float) -> None:
-    print(f"{'size':>6} {'params':>13} {'ops':>5} {'off s':>7} {'end s':>7} {'floor s':>7} {'ratio':>5} "
+def conversion_study(keys: list[str], measure, work: Path, out: Path, stem: str, title: str) -> None:
+    """Measure each of `keys`, print a row per key, write `{stem}.json` and the plots after each one."""
+    print(f"{'model':>15} {'params':>13} {'ops':>5} {'off s':>7} {'end s':>7} {'floor s':>7} {'ratio':>5} {'cpu':>5} "
           f"{'off GB':>6} {'end GB':>6} {'floor GB':>8} {'ops/s':>6}")
     rows = []
-    for size in sizes:
-        r = measure_scaled(size, work, check_max)
+    for key in keys:
+        r = measure(key, work)
         rows.append(r)
-        print(f"{size:>6} {r['params']:>13,} {r['ops']:>5} {r['check_off_s']:>7.1f} {r.get('check_end_s', float('nan')):>7.1f} "
-              f"{r['floor_s']:>7.1f} {r['time_ratio']:>5.2f} {r['check_off_gb']:>6.2f} "
-              f"{r.get('check_end_gb', float('nan')):>6.2f} {r['floor_gb']:>8.2f} {r['ops_per_s']:>6.0f}", flush=True)
+        print(f"{key:>15} {r['params']:>13,} {r['ops']:>5} {r['check_off_s']:>7.1f} "
+              f"{r.get('check_end_s', float('nan')):>7.1f} {r['floor_s']:>7.1f} {r['time_ratio']:>5.2f} {r['cpu_ratio']:>5.2f} "
+              f"{r['check_off_gb']:>6.2f} {r.get('check_end_gb', float('nan')):>6.2f} {r['floor_gb']:>8.2f} "
+              f"{r['ops_per_s']:>6.0f}", flush=True)
         out.mkdir(parents=True, exist_ok=True)
-        (out / "scale.json").write_text(json.dumps(rows, indent=1) + "\n")
-        plot_scaled(rows, out)  # after every size: a long run stopped early still leaves its plots
+        (out / f"{stem}.json").write_text(json.dumps(rows, indent=1) + "\n")
+        plot_rows(rows, out, stem, title, named=stem == "named")  # after every model: a stopped run keeps its plots
+
+
+NAMED = ("resnet18", "resnet50", "mobilenet_v2", "efficientnet_b0", "bert_base", "vit_b16")
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--layers", nargs="+", type=int, default=[2, 24, 48])
-    parser.add_argument("--quick", action="store_true", help="2 and 8 layers only")
+    parser.add_argument("--quick", action="store_true", help="2 and 8 layers, sizes 1M and 25M, ResNet-18 only")
     parser.add_argument("--keep", metavar="DIR", help="keep the models and outputs in DIR")
+    parser.add_argument("--models", nargs="*", choices=NAMED, default=list(NAMED),
+                        help="named models (random weights, benchmarks/zoo.py; none: skip that study)")
     parser.add_argument("--sizes", nargs="*", choices=list(SIZES), default=["1M", "25M", "200M"],
                         help="sizes of the scaled GPT-style decoder (none: skip that study)")
     parser.add_argument("--check-max", type=float, default=3e8, help="run --check end up to this many parameters")
-    parser.add_argument("--skip-depth", action="store_true", help="only the scaled-decoder study")
+    parser.add_argument("--skip-depth", action="store_true", help="skip the depth study")
     parser.add_argument("--runs", type=int, default=1, help="depth study: runs of each process (the minimum is kept)")
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results", help="scale.json and the plots")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results", help="JSON and plots")
     args = parser.parse_args()
     layers = [2, 8] if args.quick else args.layers
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench_conversion_"))
     work.mkdir(parents=True, exist_ok=True)
+    if args.models:
+        conversion_study(["resnet18"] if args.quick else args.models, measure_named, work, args.out, "named",
+                         "named models")
     if args.sizes:
-        scale_study(["1M", "25M"] if args.quick else args.sizes, work, args.out, args.check_max)
+        conversion_study(["1M", "25M"] if args.quick else args.sizes,
+                         lambda size, w: measure_scaled(size, w, args.check_max), work, args.out, "scale",
+                         "GPT-style decoder")
     if args.skip_depth:
         return
     print(f"{'style':>10} {'layers':>6} {'nodes':>6} {'ops':>5} {'convert s':>9} {'floor s':>8} {'ratio':>6} "

@@ -44,10 +44,14 @@ class Bottleneck(nn.Module):
 
 
 class ResNet(nn.Module):
-    """torchvision's ResNet with Bottleneck blocks; `layers=(3, 4, 6, 3)` is ResNet-50."""
+    """torchvision's ResNet; `layers=(3, 4, 6, 3)` with Bottleneck blocks is ResNet-50.
 
-    def __init__(self, layers=(3, 4, 6, 3), width=64, num_classes=10):
+    `block` is a class like Bottleneck: `block(inplanes, planes, stride, downsample)`, with `expansion`.
+    """
+
+    def __init__(self, layers=(3, 4, 6, 3), width=64, num_classes=10, block=Bottleneck):
         super().__init__()
+        self.block = block
         self.inplanes = width
         self.conv1 = nn.Conv2d(3, width, 7, 2, 3, bias=False)
         self.bn1 = nn.BatchNorm2d(width)
@@ -58,15 +62,15 @@ class ResNet(nn.Module):
         self.layer3 = self._make_layer(width * 4, layers[2], 2)
         self.layer4 = self._make_layer(width * 8, layers[3], 2)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(width * 8 * 4, num_classes)
+        self.fc = nn.Linear(width * 8 * block.expansion, num_classes)
 
     def _make_layer(self, planes, blocks, stride=1):
-        downsample = None
-        if stride != 1 or self.inplanes != planes * 4:
-            downsample = nn.Sequential(nn.Conv2d(self.inplanes, planes * 4, 1, stride, bias=False), nn.BatchNorm2d(planes * 4))
-        layers = [Bottleneck(self.inplanes, planes, stride, downsample)]
-        self.inplanes = planes * 4
-        layers += [Bottleneck(self.inplanes, planes) for _ in range(1, blocks)]
+        downsample, out = None, planes * self.block.expansion
+        if stride != 1 or self.inplanes != out:
+            downsample = nn.Sequential(nn.Conv2d(self.inplanes, out, 1, stride, bias=False), nn.BatchNorm2d(out))
+        layers = [self.block(self.inplanes, planes, stride, downsample)]
+        self.inplanes = out
+        layers += [self.block(self.inplanes, planes) for _ in range(1, blocks)]
         return nn.Sequential(*layers)
 
     def forward(self, x):
@@ -75,9 +79,9 @@ class ResNet(nn.Module):
         return self.fc(torch.flatten(self.avgpool(x), 1))
 
 
-def build_resnet(layers=(3, 4, 6, 3), width=64, seed=0) -> nn.Module:
+def build_resnet(layers=(3, 4, 6, 3), width=64, seed=0, num_classes=10, block=Bottleneck) -> nn.Module:
     torch.manual_seed(seed)
-    model = ResNet(layers, width)
+    model = ResNet(layers, width, num_classes, block)
     for m in model.modules():  # statistics as a trained model would have them
         if isinstance(m, nn.BatchNorm2d):
             m.running_mean.uniform_(-0.5, 0.5)
