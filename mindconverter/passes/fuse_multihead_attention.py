@@ -228,17 +228,17 @@ class FuseMultiheadAttention:
         out = _out_proj(moved[-1], rw)
         if isinstance(out, str):
             return out
+        core = {o for p in parts.values() for o in p.ops + _ops(p.heads) + _ops(p.weight) + _ops(p.bias or [])}
+        core |= {op, *scores["ops"], *p_ops, *_ops(moved), *out.ops, *_ops(out.weight), *_ops(out.bias or [])}
+        source = _one_source(core, parts)  # the layout moves at its ends may be a neighbour's, merged with its own
+        if source:
+            return source
         proof = prove(parts, moved, lt.forward(out.ops[-1].result, rw), out, rw)
         if isinstance(proof, str):
             return proof
         if not math.isclose(factor, 1.0 / math.sqrt(proof.head_dim), rel_tol=1e-5):
             return f"the scores are scaled by {factor:.6g}, not head_dim ** -0.5 = {1 / math.sqrt(proof.head_dim):.6g}"
-        ops = {o for p in parts.values() for o in p.ops + _ops(p.heads) + _ops(p.weight) + _ops(p.bias or [])}
-        ops |= {op, *scores["ops"], *p_ops, *_ops(moved), *out.ops, *_ops(out.weight), *_ops(out.bias or [])}
-        source = _one_source(ops, parts)  # the layout moves at its ends may be a neighbour's, merged with its own
-        if source:
-            return source
-        core = set(ops)
+        ops = set(core)
         ops |= {o for chain in [*proof.inputs.values(), proof.output] for o in _ops(chain)}
         _add_size_helpers(ops, rw)
         outside = _used_outside(ops, proof.output[-1], rw)
