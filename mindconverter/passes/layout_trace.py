@@ -108,8 +108,6 @@ def envs(values: list[Value]) -> list[dict[str, int]]:
 
 def _pins(values: list[Value]) -> dict[str, int]:
     """Symbols whose size the element counts of a Reshape fix (one positive integer solution)."""
-    import sympy
-
     from mindconverter.ir.symbolic import product, to_sympy
 
     pins: dict[str, int] = {}
@@ -118,8 +116,10 @@ def _pins(values: list[Value]) -> dict[str, int]:
         if op is None or op.name != "onnx.Reshape" or v.type.dims is None or op.operands[0].type.dims is None:
             continue
         dims = [*op.operands[0].type.dims, *v.type.dims]
-        if any(isinstance(d, Unknown) for d in dims):
-            continue
+        if any(isinstance(d, Unknown) for d in dims) or all(type(d) is int for d in dims):
+            continue  # static dims pin nothing (and need no sympy)
+        import sympy
+
         a, b = to_sympy(product(op.operands[0].type.dims)), to_sympy(product(v.type.dims))
         diff = sympy.expand(a - b) if a is not None and b is not None else 0
         for s in sorted(getattr(diff, "free_symbols", ()), key=str):
