@@ -4,14 +4,19 @@
 - Initializers become `ir.param` (float weights) or `ir.const` (everything else); their data is read
   lazily: memory-mapped for external data, a view of the protobuf bytes otherwise.
 - Graph inputs keep symbolic dims unless `shapes` fixes them; `outputs` cuts the graph.
+- The metadata entry `MHA_DROPOUT_KEY` (the torch frontend writes it: JSON `{module path: p}` of every
+  nn.MultiheadAttention) becomes the module attribute `MHA_DROPOUT_ATTR`, `[["encoder.layers.0.self_attn",
+  0.1], ...]`: fuse-multihead-attention gives each fused block the p of its module (eval exports drop it).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import attrs
 import numpy as np
@@ -29,9 +34,14 @@ from mindconverter.ir.onnx_bridge import (
     f32,
     type_from_onnx,
 )
+from mindconverter.ir.scopes import MHA_DROPOUT_ATTR
 from mindconverter.ir.types import DType, TensorType
 
 log = logging.getLogger("mindconverter")
+
+#: The ONNX metadata entry holding the attention dropout p of each nn.MultiheadAttention, by module path
+#: (JSON object; `""` is the exported module itself); it becomes the module attribute MHA_DROPOUT_ATTR.
+MHA_DROPOUT_KEY = "mindconverter.multihead_attention_dropout"
 
 
 @attrs.define
@@ -77,7 +87,7 @@ def load_onnx(
     graph_model = validate.infer_types(graph_model, path)
     validate_nodes.check_attribute_values(graph_model)
 
-    module = Module(name=_module_name(path), attrs={"source": "onnx", "opset": opset})
+    module = Module(name=_module_name(path), attrs={"source": "onnx", "opset": opset, **_metadata_attrs(model, path)})
     builder = _GraphBuilder(module, path.parent)
     func = builder.build_main(graph_model.graph)
     module.funcs.append(func)
@@ -90,6 +100,20 @@ def load_onnx(
         opset=opset,
         source_opset=source_opset,
     )
+
+
+def _metadata_attrs(model: onnx.ModelProto, path: Path) -> dict[str, Any]:
+    """The module attributes the model's metadata carries: the attention dropouts (`MHA_DROPOUT_KEY`)."""
+    text = next((p.value for p in model.metadata_props if p.key == MHA_DROPOUT_KEY), None)
+    if text is None:
+        return {}
+    try:
+        entries = json.loads(text)
+        pairs = [[str(k), float(v)] for k, v in entries.items()]
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise ModelLoadError(f"metadata entry '{MHA_DROPOUT_KEY}' is not a JSON object of module path -> p: {text[:80]!r}",
+                             where=path.name, fix="remove the entry, or write it as {\"encoder.layers.0.self_attn\": 0.1}") from exc
+    return {MHA_DROPOUT_ATTR: pairs}
 
 
 def _module_name(path: Path) -> str:

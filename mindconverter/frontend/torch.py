@@ -12,6 +12,9 @@ BatchNorm and the state_dict names of the weights, and its node names carry the 
   the structure-modules pass names the generated Cells after them.
 - Tied weights: a tensor under several state_dict keys is exported once, under one of them; the
   groups of keys go to the ONNX metadata (`TIED_WEIGHTS_KEY`), and the weight map names every key.
+- nn.MultiheadAttention's attention dropout: the export gives F.scaled_dot_product_attention p=0 in
+  eval, so the module path and `dropout` of every nn.MultiheadAttention go to the ONNX metadata
+  (`MHA_DROPOUT_KEY`, see attention_dropouts); fuse-multihead-attention gives the fused block its p.
 
 The model is exported in eval mode; its training flag and its layers are restored afterwards.
 
@@ -43,6 +46,7 @@ import attrs
 import numpy as np
 
 from mindconverter.errors import ArgumentError, ModelLoadError
+from mindconverter.frontend.onnx import MHA_DROPOUT_KEY
 from mindconverter.frontend.torch_dropout import DropoutCall, kept_dropouts, kept_rates, recording, training_calls
 
 log = logging.getLogger("mindconverter")
@@ -360,10 +364,11 @@ def export_module(
     finally:
         model.train(was_training)
     _warn_lost(lost, lost_calls)
-    tied = tied_weights(model)
-    if export_sizes or tied:
+    tied, attention = tied_weights(model), attention_dropouts(model)
+    if export_sizes or tied or attention:
         _write_metadata(Path(path), {**{k: str(v) for k, v in export_sizes.items()},
-                                     **({TIED_WEIGHTS_KEY: json.dumps(tied)} if tied else {})})
+                                     **({TIED_WEIGHTS_KEY: json.dumps(tied)} if tied else {}),
+                                     **({MHA_DROPOUT_KEY: json.dumps(attention)} if attention else {})})
     log.debug("functional dropouts kept: %s", functional)
     return TorchExport(Path(path), names, list(output_names), classes, dropouts, lost, keywords, axes, functional)
 
@@ -379,8 +384,9 @@ def _warn_lost(lost: dict[str, str], lost_calls: list[str]) -> None:
 
 
 def _write_metadata(path: Path, entries: dict[str, str]) -> None:
-    """Add entries to the model's metadata: each dynamic axis's export size (runtime_check/sizes.py reads them)
-    and the tied weights (the driver passes them to the weight map)."""
+    """Add entries to the model's metadata: each dynamic axis's export size (runtime_check/sizes.py reads them),
+    the tied weights (the driver passes them to the weight map) and the attention dropouts (the ONNX frontend
+    reads them)."""
     import onnx
 
     model = onnx.load(str(path))
@@ -389,6 +395,13 @@ def _write_metadata(path: Path, entries: dict[str, str]) -> None:
         if key not in present:
             model.metadata_props.add(key=key, value=value)
     onnx.save(model, str(path))
+
+
+def attention_dropouts(model: Any) -> dict[str, float]:
+    """Module path -> `dropout` of every nn.MultiheadAttention (`""` for the model itself), the path as the
+    export's node names give it (`/encoder/layers.0/self_attn/MatMul` for `encoder.layers.0.self_attn`)."""
+    mha = _torch().nn.MultiheadAttention
+    return {path: float(m.dropout) for path, m in model.named_modules() if isinstance(m, mha)}
 
 
 def tied_weights(model: Any) -> list[list[str]]:

@@ -26,6 +26,11 @@ from mindconverter.ir.core import Op
 
 Path = tuple[str, ...]
 
+#: The module attribute holding the attention dropout p of each torch nn.MultiheadAttention by module path
+#: (`[["encoder.layers.0.self_attn", 0.1], ...]`; the ONNX frontend reads it from the torch frontend's metadata,
+#: fuse-multihead-attention gives each fused block the p of its module).
+MHA_DROPOUT_ATTR = "multihead_attention_dropout"
+
 #: A Keras layer name inside a block: optional stage, the block, the layer.
 _KERAS_BLOCK = re.compile(r"(?:(?P<stage>[A-Za-z][A-Za-z0-9]*)_)?(?P<block>block_?\d+[a-z]?)_(?P<layer>\w+)")
 #: Lowercase sub-scopes TF and Keras put under a layer for the ops computing it (CamelCase ones,

@@ -9,7 +9,7 @@ import attrs
 import numpy as np
 
 from mindconverter.ir.core import Op, Value
-from mindconverter.ir.scopes import torch_path
+from mindconverter.ir.scopes import MHA_DROPOUT_ATTR, Path, torch_path
 from mindconverter.ir.symbolic import equal
 from mindconverter.passes import layout_trace as lt
 from mindconverter.passes.fuse_attention import _dropout_ratio
@@ -230,9 +230,9 @@ class FuseMultiheadAttention:
             return out
         core = {o for p in parts.values() for o in p.ops + _ops(p.heads) + _ops(p.weight) + _ops(p.bias or [])}
         core |= {op, *scores["ops"], *p_ops, *_ops(moved), *out.ops, *_ops(out.weight), *_ops(out.bias or [])}
-        source = _one_source(core, parts)  # the layout moves at its ends may be a neighbour's, merged with its own
-        if source:
-            return source
+        scope = _one_source(core, parts)  # the layout moves at its ends may be a neighbour's, merged with its own
+        if isinstance(scope, str):
+            return scope
         proof = prove(parts, moved, lt.forward(out.ops[-1].result, rw), out, rw)
         if isinstance(proof, str):
             return proof
@@ -244,6 +244,7 @@ class FuseMultiheadAttention:
         outside = _used_outside(ops, proof.output[-1], rw)
         if outside:
             return outside
+        dropout = _module_dropout(rw.module.attrs, scope, dropout)
         m.update(parts=parts, proof=proof, mask=scores["mask"], dropout=dropout, out=out, ops=ops, core=core)
         return None
 
@@ -279,8 +280,8 @@ def _ops(chain: list[Value]) -> list[Op]:
     return [v.op for v in chain[1:]]
 
 
-def _one_source(ops: set[Op], parts: dict[str, Projection]) -> str | None:
-    """Why the block is not one nn.MultiheadAttention of the source, or None.
+def _one_source(ops: set[Op], parts: dict[str, Projection]) -> Path | str:
+    """The module path of the block's nn.MultiheadAttention (() without scopes), or why it is not one module.
 
     torch's F.multi_head_attention_forward computes the whole block in the module's own scope (`/attn/MatMul`,
     `/attn/Gemm`: no sub-modules); attention written with q, k, v and output Linear layers (BERT) spans
@@ -291,7 +292,16 @@ def _one_source(ops: set[Op], parts: dict[str, Projection]) -> str | None:
         return f"the block spans the modules {sorted('.'.join(p) for p in paths)[:3]}, not one nn.MultiheadAttention"
     if not paths and len({parts[n].weight[0] for n in "qkv"}) != 1:
         return "q, k and v are projected by separate weights in a graph without module scopes"
-    return None
+    return next(iter(paths), ())
+
+
+def _module_dropout(attrs: dict[str, Any], scope: Path, found: float) -> float:
+    """The attention dropout p of the block: its module's, when the torch frontend recorded it (the module
+    attribute MHA_DROPOUT_ATTR, [path, p] pairs: eval exports drop that dropout), else the Dropout's `found`."""
+    for path, p in attrs.get(MHA_DROPOUT_ATTR, []):
+        if tuple(x for x in str(path).split(".") if x) == scope and 0.0 <= float(p) < 1.0:
+            return float(p)
+    return found
 
 
 def _add_size_helpers(ops: set[Op], rw: Rewriter) -> None:

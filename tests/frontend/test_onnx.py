@@ -93,6 +93,24 @@ def test_unreadable_and_missing_files_are_clear_errors(tmp_path):
         load_onnx(tmp_path / "missing.onnx")
 
 
+def test_the_torch_frontends_attention_dropouts_become_a_module_attribute_that_prints_and_parses(tmp_path):
+    from mindconverter.frontend.onnx import MHA_DROPOUT_KEY
+
+    model = make_model([helper.make_node("Relu", ["x"], ["y"])], {"x": (np.float32, (2, 4))}, ["y"])
+    path = tmp_path / "m.onnx"
+    onnx.save(model, path)
+    assert "multihead_attention_dropout" not in load_onnx(path).module.attrs  # no metadata: nothing recorded
+    model.metadata_props.add(key=MHA_DROPOUT_KEY, value='{"encoder.layers.0.self_attn": 0.1, "": 0.2}')
+    onnx.save(model, path)
+    module = load_onnx(path).module
+    assert module.attrs["multihead_attention_dropout"] == [["encoder.layers.0.self_attn", 0.1], ["", 0.2]]
+    assert parse(print_module(module)).attrs == module.attrs
+    model.metadata_props[0].value = "[0.1]"
+    onnx.save(model, path)
+    with pytest.raises(ModelLoadError, match="is not a JSON object of module path -> p"):
+        load_onnx(path)
+
+
 def test_parse_shape():
     assert parse_shape("1,3,224,224") == (1, 3, 224, 224)
     assert parse_shape("[2, 5]") == (2, 5)

@@ -176,3 +176,53 @@ def test_channel_and_alpha_dropouts_are_named_as_not_kept(tmp_path, caplog):
         in caplog.text, caplog.text
     assert "Dropout" not in result.script.read_text()
     assert F.dropout2d.__module__ == "torch.nn.functional" and F.alpha_dropout.__name__ == "alpha_dropout"
+
+
+class SelfAttention(nn.Module):
+    """A bare nn.MultiheadAttention (seq first) with attention dropout: the eval export drops it."""
+
+    def __init__(self):
+        super().__init__()
+        self.attn = nn.MultiheadAttention(16, 2, dropout=0.2)
+
+    def forward(self, x):
+        return self.attn(x, x, x, need_weights=False)[0]
+
+
+def test_multihead_attention_keeps_its_dropout_p_through_the_fusion(tmp_path):
+    """torch gives F.scaled_dot_product_attention p=0 in eval: the frontend records the module's p, the fused layer
+    gets it; parity holds in eval, and in training the attention drops (two forwards differ) and a step trains."""
+    import mindspore as ms
+    from mindspore import nn as msnn
+
+    torch.manual_seed(0)
+    x = torch.randn(5, 2, 16)
+    result = pytorch2mindspore(SelfAttention().eval(), x, tmp_path, check_mode="both")
+    code = result.script.read_text()
+    assert "nn.MultiheadAttention(16, 2, dropout=0.2)" in code, code
+    assert result.parity_passed and {p["mode"] for p in result.parity} == {"pynative", "graph"}
+
+    ms.set_context(mode=ms.PYNATIVE_MODE)
+    net = result.load()
+    net.set_train(True)
+    feed = ms.Tensor(x.numpy())
+    assert not np.allclose(net(feed).asnumpy(), net(feed).asnumpy())
+    step = msnn.TrainOneStepCell(msnn.WithLossCell(net, msnn.MSELoss()), msnn.SGD(net.trainable_params(), 0.1))
+    target = ms.Tensor(np.zeros((5, 2, 16), np.float32))
+    losses = [float(step(feed, target).asnumpy()) for _ in range(3)]
+    assert np.isfinite(losses).all() and losses[-1] != losses[0], losses
+
+
+
+def test_the_export_records_each_multihead_attentions_path_and_p_in_the_metadata(tmp_path):
+    import onnx
+
+    from mindconverter.frontend.onnx import MHA_DROPOUT_KEY
+    from mindconverter.frontend.torch import export_module
+
+    model = nn.Sequential(SelfAttention(), nn.Linear(16, 16)).eval()
+    export = export_module(model, torch.randn(5, 2, 16), tmp_path / "m.onnx")
+    metadata = {p.key: p.value for p in onnx.load(str(export.path)).metadata_props}
+    assert metadata[MHA_DROPOUT_KEY] == '{"0.attn": 0.2}'
+    names = [n.name for n in onnx.load(str(export.path)).graph.node if n.op_type == "Softmax"]
+    assert names == ["/0/attn/Softmax"], names  # the path the export's node names give the block

@@ -40,6 +40,8 @@ DROPOUT = {"lstm": 0.2, "gru": 0.2, "mobilenet_v3": 0.2, "efficientnet": 0.2, "t
            "gpt2_lm_head": 0.1, "vit": 0.1, "t5_encoder": 0.1}
 #: Families whose attention is fused: the dropout of the attention probabilities is the op's `dropout`.
 FUSED_ATTENTION_DROPOUT = {"bert", "gpt2_lm_head", "vit", "t5_encoder"}
+#: Families of nn.MultiheadAttention: the eval export drops its dropout, the frontend records the module's p.
+MHA_DROPOUT = {"transformer_encoder"}
 #: Families that run in CI; the others take from a few seconds to a minute each on a shared CPU.
 FAST = {"lstm", "bert"}
 #: Families with tied weights (one tensor under two state_dict keys).
@@ -74,7 +76,7 @@ def test_family_converts_with_parity_in_both_modes_and_torch_class_names(name, t
     assert CLASSES[name] <= classes, classes
     if name == "transformer_encoder":  # nn.MultiheadAttention is one Cell: no slices of its packed in-projection
         code = result.script.read_text()
-        assert "nn.MultiheadAttention(16, 2, batch_first=True)" in code, code
+        assert "nn.MultiheadAttention(16, 2, dropout=0.1, batch_first=True)" in code, code
         assert not re.search(r"ops\.(split|gather|slice|transpose|reshape)\(|\[[^\]]*\d*:\d+", code), code
     if name == "bert":  # a ModelOutput's fields name what construct returns
         assert "return last_hidden_state, pooler_output" in result.script.read_text()
@@ -89,6 +91,9 @@ def test_family_dropouts_are_restored_with_their_p(name, tmp_path_factory):
     attention = re.findall(r"= ScaledDotProductAttention\(([^)]*)\)", code)
     if name in FUSED_ATTENTION_DROPOUT:  # transformers pass p only in training: the training forward reads it
         assert attention and all(f"dropout={DROPOUT[name]}" in args for args in attention), attention
+    mha = re.findall(r"= nn\.MultiheadAttention\(([^)]*)\)", code)
+    if name in MHA_DROPOUT:  # the fused nn.MultiheadAttention gets its module's p (the export gives it 0)
+        assert mha and all(f"dropout={DROPOUT[name]}" in args for args in mha), mha
 
 
 @pytest.mark.parametrize("name", [_family(n) for n in tf.FAMILIES])

@@ -288,3 +288,17 @@ def test_the_fused_op_computes_what_the_block_did(text, shapes):
     assert [op.name for op in fused.ops()].count("mc.multihead_attention") == 1
     want = run_ir(before, inputs).outputs[0]
     np.testing.assert_allclose(run_ir(fused, inputs).outputs[0], want, rtol=1e-5, atol=1e-6)
+
+
+def _in_module(text: str, dropouts: str) -> str:
+    """`text` as a module whose attribute records the attention dropout of each nn.MultiheadAttention (torch frontend)."""
+    return f"module @m attributes {{multihead_attention_dropout = {dropouts}}} {{{text}\n}}"
+
+
+@pytest.mark.parametrize(("dropouts", "p"), [('[["attn", 0.2], ["encoder.attn", 0.3]]', "0.2"),
+                                             ('[["encoder.attn", 0.3]]', None), ("[]", None)])
+def test_the_fused_op_takes_the_dropout_of_its_module_as_recorded(dropouts, p):
+    """Eval exports drop the attention dropout: the p the torch frontend recorded for the block's scope is the op's."""
+    got, changed = run_pass_on_text("fuse-multihead-attention", _in_module(BATCH_FIRST, dropouts))
+    (attrs,) = re.findall(r'"mc\.multihead_attention"\([^)]*\) \{([^}]*)\}', got)
+    assert changed and (f"dropout = {p}" in attrs if p else "dropout" not in attrs), attrs
