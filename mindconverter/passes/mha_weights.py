@@ -45,6 +45,10 @@ def stacked_operands(b: Builder, parts: dict[str, Any], proof: Proof, out: Any, 
     packed = all(parts[n].ops[0] is q.ops[0] for n in "qkv") and q.width == 3 * embed
     packed = packed and [proof.offsets[n] for n in "qkv"] == [0, embed, 2 * embed]
     w_in = _direct(q, q.weight) if packed else None
+    if w_in is None and packed:
+        # A packed weight stored (in, out) (MatMul, Conv1D): in_proj_weight is its transpose, kept as a view of the
+        # (memory-mapped) weight rather than concatenated rows, so the pass does not copy the model's weights.
+        w_in = _param(b, q.matrix(rw), q.weight[0], "in_proj_weight", loc, rw)
     separate: list[Value] = []
     rows = [parts[n].matrix(rw)[proof.offsets[n]:proof.offsets[n] + embed] for n in "qkv"] if w_in is None else []
     if rows and len({r.shape[1] for r in rows}) > 1:  # torch's kdim/vdim: q_proj_weight, k_proj_weight, v_proj_weight
