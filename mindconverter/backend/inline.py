@@ -97,7 +97,8 @@ def _inline(value: _Line, user: _Line) -> Parts:
     inner = list(value.parts)
     if needs_parens(before[-1] if before else None, level(value.text()), after[0] if after else None,
                     before[-2] if len(before) > 1 else None):
-        inner[0], inner[-1] = "(" + inner[0], inner[-1] + ")"
+        inner[0] = "(" + inner[0]  # two statements: with one part, inner[0] is inner[-1]
+        inner[-1] += ")"
     if len(inner) == 1:
         return [*user.parts[:k - 1], user.parts[k - 1] + inner[0] + user.parts[k + 1], *user.parts[k + 2:]]
     return [*user.parts[:k - 1], user.parts[k - 1] + inner[0], *inner[1:-1], inner[-1] + user.parts[k + 1],

@@ -43,3 +43,19 @@ def test_a_value_is_parenthesised_exactly_where_python_needs_it():
 def test_levels():
     assert level("f(a + b)[0].x") == 15 and level("a + b * c") == 10 and level("-a ** 2") == 12
     assert level("a if b else c") == 1 and level("a, b") == -1 and level('"a, b"') == 15
+
+
+def test_a_spliced_value_without_references_keeps_both_parentheses():
+    """A value with no references to other values is one text part: it gets `(` and `)` (T5's RMS norm lost the `(`)."""
+    from mindconverter.backend.inline import Local, _inline, _Line, _text
+
+    for value_parts, want in (
+        (["ops.mean(x) + 1e-06"], "self.weight * x / ops.sqrt(y) * (ops.mean(x) + 1e-06)"),
+        (["a - ", Local("b"), ""], "self.weight * x / ops.sqrt(y) * (a - b)"),
+    ):
+        t = Local("t")
+        value = _Line([t], value_parts, [""], "")
+        user = _Line([], ["self.weight * x / ops.sqrt(y) * ", t, ""], [""], "")
+        got = _text(_inline(value, user))
+        assert got == want
+        ast.parse(got)
