@@ -105,8 +105,10 @@ def _inline(value: _Line, user: _Line) -> Parts:
             *user.parts[k + 2:]]
 
 
-def _mergeable(st: _Line, nxt: _Line, after: Counter) -> bool:
+def _mergeable(st: _Line, nxt: _Line, after: Counter, pinned: set[str]) -> bool:
     if len(st.targets) != 1 or st.guard is not None or nxt.guard is not None or "UnsupportedOp" in st.text():
+        return False
+    if st.targets[0].name in pinned:
         return False
     var = st.targets[0]
     short = len(st.text()) + len(nxt.text()) - len(var.name) <= 100
@@ -120,6 +122,7 @@ def construct_lines(writer: CellWriter, outputs: list[str], comments: bool) -> l
     one and is updated as statements merge, so the work is linear in the number of statements.
     """
     seq = _lines(writer, outputs)
+    pinned = writer.returned_vars()  # named outputs keep their statement: `return last_hidden_state, pooler_output`
     uses = [_uses(line) for line in seq]
     after: Counter = Counter()
     for counts in uses[1:]:
@@ -127,7 +130,7 @@ def construct_lines(writer: CellWriter, outputs: list[str], comments: bool) -> l
     i = 0
     while i < len(seq) - 1:
         st, nxt = seq[i], seq[i + 1]
-        if _mergeable(st, nxt, after):
+        if _mergeable(st, nxt, after, pinned):
             merged = _inline(st, nxt)
             if len(_text(merged)) <= 100:
                 nxt.parts = merged
@@ -144,7 +147,7 @@ def construct_lines(writer: CellWriter, outputs: list[str], comments: bool) -> l
                 continue
         i += 1
         after.subtract(uses[i])
-    _rename_after_members(seq, writer)
+    _rename_after_members(seq, writer, pinned)
     return [*(line for st in seq[:-1] for line in _render(st, comments)), f"return {seq[-1].text()}"]
 
 
@@ -159,14 +162,14 @@ def _render(st: _Line, comments: bool) -> list[str]:
     return [f"{target} = {text}{comment}"]
 
 
-def _rename_after_members(seq: list[_Line], writer: CellWriter) -> None:
+def _rename_after_members(seq: list[_Line], writer: CellWriter, pinned: set[str]) -> None:
     """Name a value after the one layer it comes from (`q = ops.reshape(self.q(x), ...)`), when its name says less."""
     functional = writer.functional_members()  # `self.relu` of an unscoped export: named after the layer it follows
     members = {m[0] for m in writer.members} - functional
     taken = {t.name for st in seq for t in st.targets}
     taken |= {w for st in seq for p in (*st.parts, *st.fallback) if isinstance(p, str) for w in _NAME.findall(p)}
     for st in seq[:-1]:
-        if len(st.targets) != 1 or st.guard is not None:
+        if len(st.targets) != 1 or st.guard is not None or st.targets[0].name in pinned:
             continue
         called = [m for m in re.findall(r"self\.(\w+)\(", st.text()) if m not in functional]
         local = st.targets[0]
