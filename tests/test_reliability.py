@@ -183,10 +183,12 @@ def _convert_cpu_seconds(tmp_path, n: int) -> float:
 def _assert_linear(tmp_path, small: int, large: int) -> None:
     _convert_cpu_seconds(tmp_path, 50)  # imports (mindspore) out of the measurement
     t_small = min(_convert_cpu_seconds(tmp_path, small) for _ in range(2))
-    t_large = _convert_cpu_seconds(tmp_path, large)
+    t_large = min(_convert_cpu_seconds(tmp_path, large) for _ in range(2))
     ratio = t_large / t_small
-    # Linear work gives about large/small; quadratic work gives its square. Twice linear is the bound.
-    assert ratio < 2 * large / small, f"{small} ops: {t_small:.2f} s, {large} ops: {t_large:.2f} s (x{ratio:.1f})"
+    # Linear work gives about large/small (x11-13 measured on a quiet machine for 10x the ops); quadratic work
+    # gives its square (x100). Three times linear is the bound: CPU time itself grows under a loaded machine
+    # (shared caches; x20 seen once in CI with two xdist workers).
+    assert ratio < 3 * large / small, f"{small} ops: {t_small:.2f} s, {large} ops: {t_large:.2f} s (x{ratio:.1f})"
 
 
 def test_a_long_chain_converts_in_linear_time(tmp_path):
