@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from mindconverter.backend.context import EmitContext
 
-_PAD_MODES = {"constant": "constant", "reflect": "reflect", "edge": "replicate", "wrap": "circular"}
+PAD_MODES = {"constant": "constant", "reflect": "reflect", "edge": "replicate", "wrap": "circular"}
 
 
 def _normalise(axis: int, rank: int) -> int:
@@ -81,9 +81,14 @@ def sized_pad(cx: EmitContext, mode: str, rank: int, pads: list[str]) -> str:
             cx.fail(f"Pad mode {mode!r} can pad at most the last 3 dims of a tensor and never dim 0, got pads {pads}")
         count = max(count, rank - 2)
     padding = [v for d in reversed(range(rank - count, rank)) for v in (begins[d], ends[d])]
-    args = [cx.arg(0), "(" + ", ".join(padding) + ")"]
+    return pad_call(cx, "(" + ", ".join(padding) + ")", mode)
+
+
+def pad_call(cx: EmitContext, padding: str, mode: str) -> str:
+    """`ops.pad(x, padding[, mode][, value=])` for an onnx.Pad: the mode when not constant, the fill when not 0."""
+    args = [cx.arg(0), padding]
     if mode != "constant":
-        args.append(cx.lit(_PAD_MODES[mode]))
+        args.append(cx.lit(PAD_MODES[mode]))
     elif cx.has(2):
         value = cx.const(2)
         if value is None:

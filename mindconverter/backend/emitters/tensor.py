@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from mindconverter.backend.context import EmitContext
-from mindconverter.backend.emitters.runtime_shapes import runtime_pad, runtime_slice, sized_pad
+from mindconverter.backend.emitters.runtime_shapes import PAD_MODES, pad_call, runtime_pad, runtime_slice, sized_pad
 from mindconverter.backend.registry import emits
 from mindconverter.ir.core import Op
 from mindconverter.ir.types import DType
@@ -160,14 +160,11 @@ def _runtime_slice_text(start: str, end: str, step: int, literal) -> str:  # noq
     return text if step == 1 else f"{text}:{step}"
 
 
-_PAD_MODES = {"constant": "constant", "reflect": "reflect", "edge": "replicate", "wrap": "circular"}
-
-
 @emits("onnx.Pad", since=11)
 def pad(op: Op, cx: EmitContext) -> str:
     """onnx.Pad (opset >= 11: pads, constant_value and axes as inputs) -> ops.pad(x, padding, mode, value)."""
     mode = cx.attr("mode", "constant")
-    if mode not in _PAD_MODES:
+    if mode not in PAD_MODES:
         cx.fail(f"Pad mode must be constant, reflect, edge or wrap, got {mode!r}")
     rank = cx.in_type(0).rank
     if rank is None:
@@ -198,16 +195,7 @@ def pad(op: Op, cx: EmitContext) -> str:
             cx.fail("Pad mode 'reflect' supports inputs of rank 4 at most in MindSpore")
         count = max(count, rank - 2)
     padding = tuple(v for d in reversed(range(rank - count, rank)) for v in (begins[d], ends[d]))
-    args = [cx.arg(0), cx.lit(padding)]
-    if mode != "constant":
-        args.append(cx.lit(_PAD_MODES[mode]))
-    elif cx.has(2):
-        value = cx.const(2)
-        if value is None:
-            cx.fail("Pad's constant_value must be a constant, but it is computed at run time")
-        if value.size and value.reshape(-1)[0] != 0:
-            args.append(f"value={cx.lit(cx.number(value.reshape(-1)[0], value.dtype))}")
-    return f"ops.pad({', '.join(args)})"
+    return pad_call(cx, cx.lit(padding), mode)
 
 
 @emits("onnx.CastLike", since=15)
