@@ -313,7 +313,7 @@ class Conversion:
         log.info("[4/4] checking parity with %s (%s)", self.reference.label if self.reference else "onnxruntime", opts.mode)
 
         def run_source(inputs: list[Any]) -> list[Any]:
-            return run_onnxruntime(source.reference, dict(zip(source.input_names, inputs, strict=True)))
+            return run_onnxruntime(source.source_model, dict(zip(source.input_names, inputs, strict=True)), source.base_dir)
 
         cases = self.check_data.cases(self.module)
         modes = ("pynative", "graph") if opts.mode == "both" else (opts.mode,)

@@ -49,21 +49,15 @@ class OnnxSource:
     """What the frontend produced: the IR, and the ONNX model the parity check runs as reference."""
 
     module: Module
-    source_model: onnx.ModelProto  # external initializers still point at their files
+    #: The model the parity check runs as reference: the source after the shape fixes and output cut,
+    #: its external initializers still pointing at their files in `base_dir` (onnxruntime reads them
+    #: there: the weights are never copied into the message, which protobuf caps at 2 GiB).
+    source_model: onnx.ModelProto
     base_dir: Path
     input_names: list[str]
     output_names: list[str]
     opset: int
     source_opset: int
-    _reference: onnx.ModelProto | None = attrs.field(default=None, init=False)
-
-    @property
-    def reference(self) -> onnx.ModelProto:
-        """The model with its external data read in, for onnxruntime: built only when a check runs,
-        so a `--check off` conversion never holds the weights in memory."""
-        if self._reference is None:
-            self._reference = _with_inline_data(self.source_model, self.base_dir)
-        return self._reference
 
 
 def load_onnx(
@@ -191,31 +185,6 @@ def _prepare_reference(
         graph.output.extend(new_outputs)
         _prune(graph)
     return model
-
-
-def _with_inline_data(model: onnx.ModelProto, base_dir: Path) -> onnx.ModelProto:
-    """A copy whose external initializers hold their data, read from the model's folder (confined).
-
-    onnxruntime, given the model as bytes, would resolve external locations against the current
-    directory, reading other files (or failing) than the ones the IR's weights came from.
-    """
-    external = [i for i in model.graph.initializer if i.data_location == onnx.TensorProto.EXTERNAL]
-    if not external:
-        return model
-    copy = onnx.ModelProto()
-    copy.CopyFrom(model)
-    for init in copy.graph.initializer:
-        if init.data_location != onnx.TensorProto.EXTERNAL:
-            continue
-        file = validate_nodes.external_data_file(init, base_dir)
-        offset = int({e.key: e.value for e in init.external_data}.get("offset", 0))
-        nbytes = int(np.prod(init.dims, dtype=np.int64)) * dtype_from_onnx(init.data_type).to_numpy().itemsize
-        with open(file, "rb") as f:
-            f.seek(offset)
-            init.raw_data = f.read(nbytes)
-        init.data_location = onnx.TensorProto.DEFAULT
-        del init.external_data[:]
-    return copy
 
 
 def _prune(graph: onnx.GraphProto) -> None:

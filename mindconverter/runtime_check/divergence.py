@@ -192,10 +192,13 @@ def backend_divergence(
     return _search("backend", module, got, reference.get, rtol, atol, lambda v: False)
 
 
-def reference_values(model, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Every typed intermediate tensor of the source model run in onnxruntime, by ONNX tensor name."""
+def reference_values(model, feeds: dict[str, np.ndarray], base_dir=None) -> dict[str, np.ndarray]:
+    """Every typed intermediate tensor of the source model run in onnxruntime, by ONNX tensor name
+    (external data read from `base_dir`)."""
     import onnx
     import onnxruntime as ort
+
+    from mindconverter.runtime_check.reference import session
 
     try:
         inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False)
@@ -210,17 +213,17 @@ def reference_values(model, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarra
     options = ort.SessionOptions()
     options.log_severity_level = 3
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
-    session = ort.InferenceSession(extended.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    outs = [o.name for o in session.get_outputs()]
-    return dict(zip(outs, (np.asarray(x) for x in session.run(None, feeds)), strict=True))
+    run = session(extended, base_dir, options)
+    outs = [o.name for o in run.get_outputs()]
+    return dict(zip(outs, (np.asarray(x) for x in run.run(None, feeds)), strict=True))
 
 
 def frontend_divergence(
     stage: str, model, feeds: dict[str, np.ndarray], module: Module, inputs: list[np.ndarray],
-    rtol: float | None, atol: float | None,
+    rtol: float | None, atol: float | None, base_dir=None,
 ) -> Divergence | None:
     """The first op of the frontend's IR whose value differs from the source model's tensor of the same name."""
-    ref = reference_values(model, feeds)
+    ref = reference_values(model, feeds, base_dir)
     got = run_ir(module, inputs, intermediates=True).values
     if not got:
         return None

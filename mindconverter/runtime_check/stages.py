@@ -54,7 +54,7 @@ class StageChecker:
         self.source_name = source_name
         feeds = {name: x for name, x in zip(source.input_names, inputs, strict=True)}
         # `expected`: the source framework's outputs when it is not the ONNX model (TensorFlow, torch).
-        self.expected = expected if expected is not None else run_onnxruntime(source.reference, feeds)
+        self.expected = expected if expected is not None else run_onnxruntime(source.source_model, feeds, source.base_dir)
         self.stages: list[dict[str, Any]] = []
         self.parity: list[dict[str, Any]] = []
         self.divergence: Divergence | None = None
@@ -119,7 +119,8 @@ class StageChecker:
         try:
             if self._snapshot is None:  # the first stage: compare with the source model's own tensors
                 feeds = {name: x for name, x in zip(self.source.input_names, self.inputs, strict=True)}
-                return frontend_divergence(stage, self.source.reference, feeds, module, self.inputs, self.rtol, self.atol)
+                return frontend_divergence(stage, self.source.source_model, feeds, module, self.inputs, self.rtol, self.atol,
+                                           self.source.base_dir)
             found = pass_divergence(stage, self._snapshot, module, self.inputs, self.rtol, self.atol)
         except (NotExecutable, RuntimeCheckError) as exc:
             log.warning("cannot localise the mismatch after '%s': %s", stage, exc)

@@ -57,7 +57,7 @@ def test_output_nodes_cut_the_graph(tmp_path):
     )
     source = load_onnx(path, outputs=["a"])
     assert [op.name for op in source.module.ops()] == ["onnx.Relu", "ir.return"]
-    assert source.output_names == ["a"] and [o.name for o in source.reference.graph.output] == ["a"]
+    assert source.output_names == ["a"] and [o.name for o in source.source_model.graph.output] == ["a"]
     with pytest.raises(ArgumentError, match="output node 'zzz' is not a tensor of the model"):
         load_onnx(path, outputs=["zzz"])
 

@@ -279,7 +279,7 @@ def test_the_reference_reads_external_data_from_the_model_folder_not_the_working
     monkeypatch.chdir(decoy)
     source = load_onnx(path)
     x = np.arange(4, dtype=np.float32).reshape(1, 4)
-    np.testing.assert_array_equal(run_onnxruntime(source.reference, {"x": x})[0], x)
+    np.testing.assert_array_equal(run_onnxruntime(source.source_model, {"x": x}, source.base_dir)[0], x)
     assert isinstance(source.module.weights.get("w"), np.memmap)  # the IR still maps the file
 
 
