@@ -9,7 +9,7 @@ import re
 
 from mindconverter.backend.calls import Call, Code, Comprehension, Step
 from mindconverter.backend.generated import CheckpointEntry, Generated, op_count
-from mindconverter.backend.inline import construct_lines
+from mindconverter.backend.inline import construct_body, loop_body
 from mindconverter.backend.lifting import POSITIONAL_KEY, ClassDef, Instance, anonymous, classes_for, unify_member_names
 from mindconverter.backend.naming import Namer, layer_name, meaningless, module_path, returned_names
 from mindconverter.backend.render import member_lines, render_script
@@ -244,8 +244,9 @@ def _growing_list(inst: Instance) -> bool:
         head, dot, rest = e.name.partition(".")
         renamed.append(CheckpointEntry(f"{field}.{index[head]}.{rest}", e.ref) if head in index else e)
     inst.checkpoint = renamed
-    inst.construct = [f"{features} = [{names[0]}]", f"for {layer} in self.{field}:",
-                      f"    {features}.append({layer}(*{features}))", f"return ops.concat({features}, axis={final.group(1)})"]
+    inst.construct = loop_body([f"{features} = [{names[0]}]", f"for {layer} in self.{field}:",
+                                f"    {features}.append({layer}(*{features}))",
+                                f"return ops.concat({features}, axis={final.group(1)})"], [field])
     return True
 
 
@@ -298,7 +299,7 @@ def generate_hierarchy(module: Module, class_name: str, docstring: str) -> Gener
             if seq is not None:
                 inst.code = seq
                 continue
-            inst.construct = construct_lines(w, inst.outputs, comments=False)
+            inst.construct = construct_body(w, inst.outputs, comments=False)
             _growing_list(inst)
             pending.append(inst)
         groups: dict[tuple, list[Instance]] = {}
@@ -306,7 +307,7 @@ def generate_hierarchy(module: Module, class_name: str, docstring: str) -> Gener
             if _unscoped(inst):  # names come from weights, which differ between instances: compare without them
                 key = ("unscoped", len(inst.members), anonymous(inst), tuple(inst.inputs))
             else:
-                key = (tuple(n for n, _ in inst.members), tuple(inst.construct), tuple(inst.inputs))
+                key = (tuple(n for n, _ in inst.members), tuple(inst.construct.text()), tuple(inst.inputs))
             groups.setdefault(key, []).append(inst)
         for group in groups.values():
             if len(group) == 1 and (named := _named_sequential(group[0])) is not None:
@@ -326,7 +327,7 @@ def generate_hierarchy(module: Module, class_name: str, docstring: str) -> Gener
     for w in writers:
         support.update(w.support_classes)
     placeholder = any("placeholder" in w.imports for w in writers)
-    body = render_script(class_name, root.inputs, init, construct_lines(top, root.outputs, comments=True), classes,
+    body = render_script(class_name, root.inputs, init, construct_body(top, root.outputs, comments=True).text(), classes,
                          support, placeholder)
     for u in top.unsupported:
         u.cls = class_name

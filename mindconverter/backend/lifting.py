@@ -11,6 +11,7 @@ import attrs
 from mindconverter.backend.calls import Call, Code, Comprehension, Step, is_call_list, literal
 from mindconverter.backend.defaults import DEFAULTS, POSITIONAL
 from mindconverter.backend.generated import CheckpointEntry
+from mindconverter.backend.inline import Body
 from mindconverter.backend.kind_names import class_word
 from mindconverter.backend.naming import Namer
 from mindconverter.backend.statements import CellWriter
@@ -35,7 +36,7 @@ class Instance:
     code: Call | None = None  # the constructor call in the parent (None: an absent optional member)
     checkpoint: list[CheckpointEntry] = attrs.field(factory=list)
     members: list[tuple[str, Call | None]] = attrs.field(factory=list)
-    construct: list[str] = attrs.field(factory=list)
+    construct: Body | None = None  # settled with the members (see inline.py)
 
 
 @attrs.define
@@ -288,7 +289,7 @@ def _lift(instances: list[Instance], class_name: str, known: dict | None = None,
             elif value is not _MISSING and repr(value) != repr(defaults[name]):
                 kwargs[name] = value
         calls.append(Call(class_name, args, kwargs))
-    cls = ClassDef(class_name, [names[i] for i in order], defaults, members, list(instances[0].construct),
+    cls = ClassDef(class_name, [names[i] for i in order], defaults, members, instances[0].construct.text(),
                    instances[0].inputs, _class_doc(instances))
     return cls, calls
 
@@ -347,23 +348,9 @@ def classes_for(group: list[Instance], class_names: Namer, known: dict | None = 
     return out
 
 
-#: A name as `self.<name>` or as a local variable (never `ops.<name>`).
-_MEMBER_OR_LOCAL = re.compile(r"(?:(?<=self\.)|(?<![\w.]))[A-Za-z_]\w*")
-
-
-def _rename_names(line: str, mapping: dict[str, str]) -> str:
-    """`line` with the member/local names in `mapping` replaced (one scan, whatever the number of names)."""
-    return _MEMBER_OR_LOCAL.sub(lambda m: mapping.get(m.group(0), m.group(0)), line)
-
-
 def anonymous(inst: Instance) -> tuple[str, ...]:
     """`construct` with member names replaced by their positions (`self.@0`)."""
-    names = [n for n, _ in inst.members]
-    if not names:
-        return tuple(inst.construct)
-    index = {n: j for j, n in enumerate(names)}
-    mapping = {n: f"@{j}" for n, j in index.items()}
-    return tuple(_rename_names(line, mapping) for line in inst.construct)
+    return inst.construct.anonymous([n for n, _ in inst.members])
 
 
 def unify_member_names(group: list[Instance]) -> None:
@@ -385,7 +372,7 @@ def unify_member_names(group: list[Instance]) -> None:
             continue
         mapping = dict(zip(old, final, strict=True))
         inst.members = [(mapping[n], c) for n, c in inst.members]
-        inst.construct = [_rename_names(line, mapping) for line in inst.construct]
+        inst.construct.rename_members(mapping)
         for u in inst.writer.unsupported:
             u.member = mapping.get(u.member, u.member)
         inst.children = {mapping.get(k, k): v for k, v in inst.children.items()}
