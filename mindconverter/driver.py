@@ -43,8 +43,7 @@ def write_network(module, folder: Path) -> tuple[Path, Path]:
     gen = generate(module)
     script, ckpt = folder / "debug_net.py", folder / "debug_net.ckpt"
     script.write_text(gen.code)
-    write_checkpoint(gen.checkpoint, ckpt)
-    return script, ckpt
+    return script, write_checkpoint(gen.checkpoint, ckpt)
 
 
 class Conversion:
@@ -221,7 +220,7 @@ class Conversion:
     def write_outputs(self) -> dict[str, Any]:
         """Write everything to a staging folder (with the final check), then move it into place; returns the report."""
         from mindconverter import staging
-        from mindconverter.backend.checkpoint import write_checkpoint, write_weight_map
+        from mindconverter.backend.checkpoint import checkpoint_path, write_checkpoint, write_weight_map
         from mindconverter.backend.report import report_json, report_txt
         from mindconverter.runtime_check.final import parity_lines
 
@@ -230,7 +229,11 @@ class Conversion:
         try:
             staged = output_paths(self.name, stage_dir, stage_dir)
             staged["script"].write_text(self.gen.code)
-            write_checkpoint(self.gen.checkpoint, staged["checkpoint"])
+            staged["checkpoint"] = write_checkpoint(self.gen.checkpoint, staged["checkpoint"])  # a file, or segments
+            self.paths["checkpoint"] = checkpoint_path(self.paths["checkpoint"], self.gen.checkpoint)
+            if staged["checkpoint"].is_dir():
+                log.info("the checkpoint is over 2 GiB: written as segments, load them with "
+                         "mindspore.load_segmented_checkpoints('%s')", self.paths["checkpoint"])
             write_weight_map(self.name, self.gen.checkpoint, staged["weight_map"], self.tied_weights())
             self.final_check(staged)
             report = report_json(self.name, self.module, self.source_json(), self.gen, self.parity, self.check_note,

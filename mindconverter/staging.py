@@ -87,6 +87,8 @@ def publish(staged: dict[str, Path], final: dict[str, Path], overwrite: bool) ->
         for dest in final.values():
             dest.parent.mkdir(parents=True, exist_ok=True)
         for key, dest in final.items():
+            if dest.is_dir() and not dest.is_symlink():
+                shutil.rmtree(dest)  # a checkpoint's segments (overwrite): os.replace cannot replace a full folder
             try:
                 os.replace(staged[key], dest)
             except OSError:

@@ -9,6 +9,12 @@ record per tensor, a tensor over 512 MiB as several records with the same tag wh
 `mindspore.load_checkpoint` joins. `write_checkpoint` writes those records itself, tensor by tensor
 and straight from the (memory-mapped) arrays, so no more than one tensor is in memory at a time and
 MindSpore is not imported.
+
+`load_checkpoint` parses a file as one protobuf message. With the upb runtime (protobuf's default, used
+whenever protobuf was imported before MindSpore: by onnx, TensorFlow, or this converter) a message of
+2 GiB or more fails ("Wire format was corrupt"), so a checkpoint past SINGLE_FILE_BYTES is written as
+segments: a folder `NAME_segments/` of `NAME-00001-of-0000N.ckpt` files of whole tensors, at most
+SEGMENT_BYTES each, which `mindspore.load_segmented_checkpoints(folder)` loads as one dict.
 """
 
 from __future__ import annotations
@@ -97,9 +103,43 @@ def write_tensors(tensors: Iterable[tuple[str, np.ndarray]], path: Path) -> None
             write_tensor(f, name, array)
 
 
-def write_checkpoint(entries: list[CheckpointEntry], path: Path) -> None:
-    """Save the entries as a MindSpore .ckpt whose keys are the Cell's parameter names."""
-    write_tensors(((e.name, e.ref.array) for e in entries), path)
+#: The largest checkpoint written as one file: protobuf's message limit (upb cannot parse 2 GiB).
+SINGLE_FILE_BYTES = 2**31 - 1
+#: The most tensor bytes in one segment of a bigger checkpoint (a bigger tensor is a segment of its own).
+SEGMENT_BYTES = 2**30
+
+
+def checkpoint_path(path: Path, entries: list[CheckpointEntry]) -> Path:
+    """Where `write_checkpoint(entries, path)` writes: `path`, or the folder of segments beside it."""
+    if _record_bytes(entries) <= SINGLE_FILE_BYTES:
+        return path
+    return path.with_name(f"{path.stem}_segments")
+
+
+def write_checkpoint(entries: list[CheckpointEntry], path: Path) -> Path:
+    """Save the entries as a MindSpore .ckpt whose keys are the Cell's parameter names (as segments past
+    SINGLE_FILE_BYTES, see the module docstring); returns the file or folder written."""
+    target = checkpoint_path(path, entries)
+    if target == path:
+        write_tensors(((e.name, e.ref.array) for e in entries), path)
+        return path
+    groups: list[list[CheckpointEntry]] = [[]]
+    size = 0
+    for e in entries:
+        if groups[-1] and size + e.ref.array.nbytes > SEGMENT_BYTES:
+            groups.append([])
+            size = 0
+        groups[-1].append(e)
+        size += e.ref.array.nbytes
+    target.mkdir()
+    for k, group in enumerate(groups, 1):
+        write_tensors(((e.name, e.ref.array) for e in group), target / f"{path.stem}-{k:05d}-of-{len(groups):05d}.ckpt")
+    return target
+
+
+def _record_bytes(entries: list[CheckpointEntry]) -> int:
+    """An upper bound of the checkpoint's size: the tensors' bytes and each record's tag, dims and keys."""
+    return sum(e.ref.array.nbytes + 64 + len(e.name.encode()) + 11 * e.ref.array.ndim for e in entries)
 
 
 def _row(e: CheckpointEntry, source: str | None = None, tied: list[str] | None = None) -> dict:

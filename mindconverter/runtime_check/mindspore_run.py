@@ -45,13 +45,17 @@ def load_script(script: Path):
 
 
 def build_network(script: Path, checkpoint: Path, class_name: str = "MindSporeModel"):
-    """Instantiate the Cell and load the checkpoint; returns (net, missing keys, unused keys)."""
+    """Instantiate the Cell and load the checkpoint (a .ckpt or a folder of segments); returns (net, missing
+    keys, unused keys)."""
     ms = import_mindspore()
     module = load_script(script)
     net = getattr(module, class_name)()
     if not net.parameters_dict():
         return net.set_train(False), [], []  # nothing to load (MindSpore refuses empty checkpoints)
-    params = ms.load_checkpoint(str(checkpoint))
+    if checkpoint.is_dir():  # a checkpoint past 2 GiB, written as segments (backend/checkpoint.py)
+        params = ms.load_segmented_checkpoints(str(checkpoint))
+    else:
+        params = ms.load_checkpoint(str(checkpoint))
     result = ms.load_param_into_net(net, params, strict_load=True)
     missing, unused = (list(result[0]), list(result[1])) if isinstance(result, tuple) else (list(result), [])
     net.set_train(False)

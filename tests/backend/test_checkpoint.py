@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tracemalloc
 
 import ml_dtypes
@@ -128,3 +129,42 @@ def test_memory_mapped_pages_do_not_stay_resident(tmp_path):
     before = _rss_file_kb()
     write_tensors([("w", weight)], tmp_path / "big.ckpt")
     assert _rss_file_kb() - before < 8 * 1024  # far below the 32 MiB read
+
+
+def test_a_checkpoint_past_the_single_file_limit_is_written_as_segments_mindspore_loads(tmp_path, monkeypatch):
+    """Past 2 GiB (upb cannot parse it as one message) the checkpoint is a folder of whole-tensor segments;
+    the conversion checks parity from them and `load_segmented_checkpoints` gives every weight back."""
+    import mindspore as ms
+    import onnx
+    from onnx import helper
+
+    from mindconverter import api
+    from tests.helpers import make_model
+
+    rng = np.random.default_rng(0)
+    weights = {f"w{i}": rng.standard_normal((8, 8)).astype(np.float32) for i in range(5)}  # 256 bytes each
+    nodes, last = [], "x"
+    for i in range(5):
+        nodes.append(helper.make_node("MatMul", [last, f"w{i}"], [f"h{i}"]))
+        last = f"h{i}"
+    path = tmp_path / "chain.onnx"
+    onnx.save(make_model(nodes, {"x": (np.float32, (2, 8))}, [last], weights), str(path))
+    monkeypatch.setattr(checkpoint, "SINGLE_FILE_BYTES", 1000)
+    monkeypatch.setattr(checkpoint, "SEGMENT_BYTES", 600)  # two 256-byte tensors a segment
+
+    result = api.convert(str(path), output=str(tmp_path / "out"), check="end")
+    assert result.parity_passed
+    folder = tmp_path / "out" / "chain_segments"
+    assert result.checkpoint == folder and not (tmp_path / "out" / "chain.ckpt").exists()
+    files = sorted(p.name for p in folder.iterdir())
+    assert files == [f"chain-0000{k}-of-00003.ckpt" for k in (1, 2, 3)]
+    loaded = ms.load_segmented_checkpoints(str(folder))
+    assert sorted(loaded) == sorted(e["converted_weight"]["name"] for e in json.loads(result.weight_map.read_text())["chain"])
+    x = rng.standard_normal((2, 8)).astype(np.float32)
+    expected = x
+    for i in range(5):
+        expected = expected @ weights[f"w{i}"]
+    np.testing.assert_allclose(result.load()(ms.Tensor(x)).asnumpy(), expected, rtol=1e-5, atol=1e-5)
+    # a second conversion over it (--overwrite) replaces the folder rather than nesting into it
+    api.convert(str(path), output=str(tmp_path / "out"), check="off", overwrite=True)
+    assert sorted(p.name for p in folder.iterdir()) == files
