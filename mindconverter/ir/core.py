@@ -386,6 +386,19 @@ def erase_op(op: Op) -> None:
     op.parent = None
 
 
+def erase_ops(ops: list[Op]) -> None:
+    """Remove several ops at once, with one pass over each block they are in (`erase_op` scans its block
+    once per op: erasing k ops of an n-op block one by one is k*n)."""
+    by_block: dict[int, tuple[Block, set[int]]] = {}
+    for op in ops:
+        assert op.parent is not None, f"{op!r} is not in a block"
+        by_block.setdefault(id(op.parent), (op.parent, set()))[1].add(id(op))
+    for block, ids in by_block.values():
+        block.ops[:] = [o for o in block.ops if id(o) not in ids]
+    for op in ops:
+        op.parent = None
+
+
 def replace_op(func: Func, op: Op, new_values: list[Value]) -> None:
     """Replace all uses of `op`'s results by `new_values`, then erase `op`."""
     if len(new_values) != len(op.results):

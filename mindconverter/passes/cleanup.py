@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mindconverter.ir.core import Module, Op, Value, erase_op, known_array, replace_uses
+from mindconverter.ir.core import Module, Op, Value, erase_ops, known_array, replace_uses
 from mindconverter.passes.manager import PassContext, register_pass
 
 
@@ -49,7 +49,6 @@ def cleanup(module: Module, ctx: PassContext) -> bool:
                 dead.append(op)
         if mapping:
             replace_uses(func, mapping)
-            for op in dead:
-                erase_op(op)
+            erase_ops(dead)
             changed = True
     return changed

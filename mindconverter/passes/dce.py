@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mindconverter.ir.core import Module, Op, erase_op, use_counts
+from mindconverter.ir.core import Func, Module, Op, erase_ops, use_counts
 from mindconverter.ir.onnx_bridge import CANONICAL_OPSET, optional_outputs
 from mindconverter.passes.manager import PassContext, register_pass
 
@@ -14,11 +14,43 @@ def _dead(op: Op, counts: dict) -> bool:
     return op.name not in _SIDE_EFFECTS and all(counts.get(r, 0) == 0 for r in op.results)
 
 
+def _erase_dead(func: Func) -> bool:
+    """Erase the dead ops of `func` in one backward walk: a user is seen before its producers (SSA order,
+    and a region's ops before the op owning it), so erasing it, which lowers its operands' counts, makes
+    a whole dead chain go in one round rather than one op per round."""
+    counts = use_counts(func)
+    dead: list[Op] = []
+    gone: set[int] = set()
+    for op in reversed(list(func.walk())):
+        if id(op) in gone or not _dead(op, counts):
+            continue
+        for inner in op.walk():  # the op and what is left in its regions
+            if id(inner) not in gone:
+                gone.add(id(inner))
+                for v in inner.operands:
+                    if v is not None:
+                        counts[v] -= 1
+        dead.append(op)
+    erase_ops([op for op in dead if not _inside(op, gone)])
+    return bool(dead)
+
+
+def _inside(op: Op, gone: set[int]) -> bool:
+    """Whether `op` is in a region of an erased op (it goes with that op)."""
+    block = op.parent
+    while block is not None and isinstance(block.parent, Op):
+        if id(block.parent) in gone:
+            return True
+        block = block.parent.parent
+    return False
+
+
 @register_pass("dce")
 def dce(module: Module, ctx: PassContext) -> bool:
     """Erase ops none of whose results is used, then drop weights no op refers to any more.
 
-    1. Runs to a fixed point within the pass (erasing a user can make its producers dead).
+    1. Runs to a fixed point within the pass (erasing a user can make its producers dead): one backward
+       walk erases whole dead chains, so the work is linear in the ops.
     2. Unused trailing results that the ONNX schema marks optional are dropped (Dropout's mask,
        MaxPool's indices, BatchNormalization's training statistics).
     3. A weight-store key is removed only when no `ir.param`/`ir.const` names it.
@@ -41,13 +73,7 @@ def dce(module: Module, ctx: PassContext) -> bool:
             ):
                 op.results.pop()
                 changed = True
-        while True:
-            counts = use_counts(func)
-            dead = [op for op in func.walk() if _dead(op, counts)]
-            if not dead:
-                break
-            for op in dead:
-                erase_op(op)
+        while _erase_dead(func):  # one round erases every dead chain; the next one finds nothing
             changed = True
     used_keys = {op.attrs["key"] for op in module.ops() if op.name in ("ir.param", "ir.const") and "key" in op.attrs}
     for key in module.weights.keys():
