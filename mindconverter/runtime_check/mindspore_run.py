@@ -53,13 +53,26 @@ def build_network(script: Path, checkpoint: Path, class_name: str = "MindSporeMo
     if not net.parameters_dict():
         return net.set_train(False), [], []  # nothing to load (MindSpore refuses empty checkpoints)
     if checkpoint.is_dir():  # a checkpoint past 2 GiB, written as segments (backend/checkpoint.py)
-        params = ms.load_segmented_checkpoints(str(checkpoint))
+        missing, unused = _load_segments(ms, net, sorted(checkpoint.glob("*.ckpt")))
     else:
-        params = ms.load_checkpoint(str(checkpoint))
-    result = ms.load_param_into_net(net, params, strict_load=True)
-    missing, unused = (list(result[0]), list(result[1])) if isinstance(result, tuple) else (list(result), [])
+        result = ms.load_param_into_net(net, ms.load_checkpoint(str(checkpoint)), strict_load=True)
+        missing, unused = (list(result[0]), list(result[1])) if isinstance(result, tuple) else (list(result), [])
     net.set_train(False)
     return net, missing, unused
+
+
+def _load_segments(ms, net, files: list[Path]) -> tuple[list[str], list[str]]:
+    """Load segment after segment into `net`, so that no more than one segment's tensors are held beside
+    the network's own (`load_segmented_checkpoints` merges all of them into one dict first)."""
+    loaded: set[str] = set()
+    unused: list[str] = []
+    for f in files:
+        params = ms.load_checkpoint(str(f))
+        result = ms.load_param_into_net(net, params, strict_load=True)
+        unused += list(result[1]) if isinstance(result, tuple) else []
+        loaded.update(params)
+        del params
+    return [n for n in net.parameters_dict() if n not in loaded], unused
 
 
 def run_network(script: Path, checkpoint: Path, inputs: list[np.ndarray], mode: str = "pynative",

@@ -165,6 +165,15 @@ def test_a_checkpoint_past_the_single_file_limit_is_written_as_segments_mindspor
     for i in range(5):
         expected = expected @ weights[f"w{i}"]
     np.testing.assert_allclose(result.load()(ms.Tensor(x)).asnumpy(), expected, rtol=1e-5, atol=1e-5)
+    # segments load one after another into the network: a missing one is reported, not ignored
+    from mindconverter.runtime_check.mindspore_run import build_network
+
+    spare = tmp_path / "spare"
+    spare.mkdir()
+    (folder / files[1]).rename(spare / files[1])
+    _, missing, unused = build_network(result.script, folder)
+    assert len(missing) == 2 and unused == []
+    (spare / files[1]).rename(folder / files[1])
     # a second conversion over it (--overwrite) replaces the folder rather than nesting into it
     api.convert(str(path), output=str(tmp_path / "out"), check="off", overwrite=True)
     assert sorted(p.name for p in folder.iterdir()) == files
