@@ -21,7 +21,7 @@ X = {"x": (np.float32, (2, 3, 4))}
 
 
 @pytest.mark.parametrize(("op_type", "layer", "fn"), [("Relu", "nn.ReLU()", "relu"), ("Sigmoid", "nn.Sigmoid()", "sigmoid"),
-                                                     ("Tanh", "nn.Tanh()", "tanh")])
+                                                     ("Tanh", "nn.Tanh()", "tanh"), ("HardSwish", "nn.HSwish()", "hardswish")])
 def test_an_activation_module_is_a_layer_and_a_functional_call_a_function(op_type, layer, fn):
     code = assert_parity(single_op(op_type, ["x"], X))  # named like torch's `/relu/Relu`: a module
     assert f"self.{op_type.lower()} = {layer}" in code, code
@@ -42,8 +42,10 @@ def test_activations_of_an_unscoped_export_share_one_layer_per_cell():
     assert code.count("= nn.ReLU()") == 1 and code.count("self.relu(") == 2 and "ops.relu" not in code, code
 
 
-def test_plain_activation():
-    assert "ops.hardswish(" in assert_parity(single_op("HardSwish", ["x"], X))
+def test_torch_hardsigmoid_is_a_layer_for_a_module_and_a_function_for_a_call():
+    code = assert_parity(single_op("HardSigmoid", ["x"], X, alpha=1 / 6))
+    assert "self.hardsigmoid = nn.HSigmoid()" in code, code
+    assert "ops.hardsigmoid(x)" in assert_parity(single_op("HardSigmoid", ["x"], X, name="/HardSigmoid", alpha=1 / 6))
 
 
 @pytest.mark.parametrize("alpha", [None, 0.1])
@@ -55,7 +57,7 @@ def test_leaky_relu(alpha):
 
 @pytest.mark.parametrize(
     "alpha, beta, expected",
-    [(None, None, "ops.clamp(x * 0.2 + 0.5, 0.0, 1.0)"), (1 / 6, 0.5, "ops.hardsigmoid(x)"), (0.3, 0.4, "x * 0.3 + 0.4")],
+    [(None, None, "ops.clamp(x * 0.2 + 0.5, 0.0, 1.0)"), (1 / 6, 0.5, "nn.HSigmoid()"), (0.3, 0.4, "x * 0.3 + 0.4")],
 )
 def test_hard_sigmoid(alpha, beta, expected):
     attrs = {k: v for k, v in {"alpha": alpha, "beta": beta}.items() if v is not None}

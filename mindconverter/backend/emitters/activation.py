@@ -1,8 +1,8 @@
 """Activations: onnx.Relu, Sigmoid, Clip, Softmax, ... -> MindSpore functions or small layers.
 
-ReLU, Sigmoid and Tanh are layers (`self.relu = nn.ReLU()`, one per source module, or one per cell for
-ops an exporter named without scopes), and `ops.*` calls where the source calls a function (`F.relu`);
-so is ReLU6, which torch and Keras export as Clip(x, 0, 6).
+ReLU, Sigmoid, Tanh, HardSwish and HardSigmoid (torch's slope) are layers (`self.relu = nn.ReLU()`, one
+per source module, or one per cell for ops an exporter named without scopes), and `ops.*` calls where
+the source calls a function (`F.relu`); so is ReLU6, which torch and Keras export as Clip(x, 0, 6).
 LeakyRelu keeps its slope in an `nn.LeakyReLU` layer, as hand-written MindSpore code would.
 """
 
@@ -20,9 +20,8 @@ from mindconverter.ir.core import Op
 from mindconverter.ir.types import DType
 
 # Stateless one-input activations: `ops.<fn>(x)` in the input's own dtype (MindSpore's CPU kernels
-# cover float16 for these, so nothing is computed in float32). HardSwish is x * relu6(x + 3) / 6 in both.
-for _op, _fn, _since in [("HardSwish", "hardswish", 14), ("Mish", "mish", 18), ("Softplus", "softplus", 1),
-                         ("Softsign", "softsign", 1)]:
+# cover float16 for these, so nothing is computed in float32).
+for _op, _fn, _since in [("Mish", "mish", 18), ("Softplus", "softplus", 1), ("Softsign", "softsign", 1)]:
     register_unary(_op, _fn, _since, upcast=())
 
 
@@ -44,8 +43,9 @@ def _layer_or_function(onnx_op: str, fn: str, layer: str, since: int) -> None:
     emits(f"onnx.{onnx_op}", since=since)(emitter)
 
 
+# HardSwish is x * relu6(x + 3) / 6 in ONNX and MindSpore (nn.HSwish, as MobileNetV3 is written by hand).
 for _op, _fn, _layer, _since in [("Relu", "relu", "nn.ReLU", 1), ("Sigmoid", "sigmoid", "nn.Sigmoid", 6),
-                                 ("Tanh", "tanh", "nn.Tanh", 6)]:
+                                 ("Tanh", "tanh", "nn.Tanh", 6), ("HardSwish", "hardswish", "nn.HSwish", 14)]:
     _layer_or_function(_op, _fn, _layer, _since)
 
 
@@ -59,12 +59,13 @@ def leaky_relu(op: Op, cx: EmitContext) -> str:
 
 @emits("onnx.HardSigmoid", since=6)
 def hard_sigmoid(op: Op, cx: EmitContext) -> str:
-    """onnx.HardSigmoid -> ops.hardsigmoid(x) for alpha=1/6, else ops.clamp(alpha * x + beta, 0, 1)."""
+    """onnx.HardSigmoid -> nn.HSigmoid() (one member per source module) or ops.hardsigmoid(x) for alpha=1/6,
+    else ops.clamp(alpha * x + beta, 0, 1)."""
     alpha, beta = cx.attr("alpha", 0.2), cx.attr("beta", 0.5)
-    x = cx.arg(0)
-    # ops.hardsigmoid hard-codes alpha=1/6 (PyTorch's); ONNX's default slope is 0.2.
+    # nn.HSigmoid/ops.hardsigmoid hard-code alpha=1/6 (PyTorch's); ONNX's default slope is 0.2.
     if np.float32(alpha) == np.float32(1 / 6) and beta == 0.5:
-        return f"ops.hardsigmoid({x})"
+        return _layer_or_call(cx, "hardsigmoid", "nn.HSigmoid")
+    x = cx.arg(0)
     return f"ops.clamp({x} * {cx.lit(alpha)} + {cx.lit(beta)}, 0.0, 1.0)"
 
 
