@@ -425,7 +425,7 @@ def main() -> None:
                         help="named models (random weights, benchmarks/zoo.py; none: skip that study)")
     parser.add_argument("--sizes", nargs="*", choices=list(SIZES), default=["1M", "25M", "200M"],
                         help="sizes of the scaled GPT-style decoder (none: skip that study)")
-    parser.add_argument("--check-max", type=float, default=3e8, help="run --check end up to this many parameters")
+    parser.add_argument("--check-max", type=float, default=2e9, help="run --check end up to this many parameters")
     parser.add_argument("--skip-depth", action="store_true", help="skip the depth study")
     parser.add_argument("--runs", type=int, default=1, help="depth study: runs of each process (the minimum is kept)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results", help="JSON and plots")
