@@ -59,8 +59,9 @@ def leaky_relu(op: Op, cx: EmitContext) -> str:
 
 @emits("onnx.HardSigmoid", since=6)
 def hard_sigmoid(op: Op, cx: EmitContext) -> str:
-    """onnx.HardSigmoid -> nn.HSigmoid() (one member per source module) or ops.hardsigmoid(x) for alpha=1/6,
-    else ops.clamp(alpha * x + beta, 0, 1)."""
+    """onnx.HardSigmoid -> nn.HSigmoid() / ops.hardsigmoid(x) for alpha=1/6, else ops.clamp(alpha * x + beta, 0, 1).
+
+    The layer is one member per source module (torch's nn.Hardsigmoid); a functional call stays a function."""
     alpha, beta = cx.attr("alpha", 0.2), cx.attr("beta", 0.5)
     # nn.HSigmoid/ops.hardsigmoid hard-code alpha=1/6 (PyTorch's); ONNX's default slope is 0.2.
     if np.float32(alpha) == np.float32(1 / 6) and beta == 0.5:
