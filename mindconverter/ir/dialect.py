@@ -25,7 +25,7 @@ from attrs.validators import in_, instance_of
 
 from mindconverter.ir.core import Block, Builder, Module, Op, Value, WeightStore, erase_op, replace_uses
 from mindconverter.ir.symbolic import floordiv
-from mindconverter.ir.types import TensorType
+from mindconverter.ir.types import UNKNOWN, DType, TensorType
 
 DIALECT: dict[str, type[DialectOp]] = {}
 
@@ -163,6 +163,33 @@ class LayerNorm(DialectOp):
     def decompose(self, b: Builder, op: Op, weights: WeightStore) -> list[Value]:
         # ONNX has LayerNormalization from opset 17, the lowest opset the frontend produces.
         return [b.op1("onnx.LayerNormalization", op.operands, op.result.type, axis=self.axis, epsilon=self.epsilon)]
+
+
+@dialect_op("mc.group_norm")
+class GroupNorm(DialectOp):
+    """Group normalization: the channels (axis 1) split into `num_groups` groups, each normalized over its
+    channels and the spatial dims, then `* scale + bias` per channel (scale and bias of shape (C,))."""
+
+    num_groups: int = field(validator=instance_of(int))
+    epsilon: float = field(default=1e-5, converter=float)
+    operands = ("x", "scale?", "bias?")
+
+    def decompose(self, b: Builder, op: Op, weights: WeightStore) -> list[Value]:
+        # torch's own export: InstanceNormalization of (N, G, -1) without weights, the weights per channel after.
+        x, scale, bias = (op.operands + [None, None])[:3]
+        groups, dtype = self.num_groups, x.type.dtype.to_numpy()
+        rest = x.type.num_elements // x.type.dims[0] // groups if x.type.is_static else UNKNOWN
+        grouped = x.type.with_dims((x.type.dims[0], groups, rest))
+        y = b.op1("onnx.Reshape", [x, b.const(np.array([0, groups, -1], np.int64), weights)], grouped)
+        unit = [b.const(np.full(groups, v, dtype), weights) for v in (1.0, 0.0)]
+        y = b.op1("onnx.InstanceNormalization", [y, *unit], grouped, epsilon=self.epsilon)
+        y = b.op1("onnx.Reshape", [y, b.op1("onnx.Shape", [x], TensorType(DType.I64, (x.type.rank,)))], x.type)
+        per_channel = np.array([-1] + [1] * (x.type.rank - 2), np.int64)
+        for name, w in (("onnx.Mul", scale), ("onnx.Add", bias)):
+            if w is not None:
+                shaped = w.type.with_dims((w.type.dims[0], *[1] * (x.type.rank - 2)))
+                y = b.op1(name, [y, b.op1("onnx.Reshape", [w, b.const(per_channel, weights)], shaped)], x.type)
+        return [y]
 
 
 @dialect_op("mc.gelu")

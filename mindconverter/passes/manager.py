@@ -55,8 +55,9 @@ PASSES: dict[str, PassSpec] = {}
 #: The built-in pipeline. Shape inference runs again after folding, since folding makes shapes known.
 DEFAULT_PIPELINE = (
     "restore-dropout", "cleanup", "infer-shapes", "fold-constants", "cleanup", "dce", "infer-shapes",
-    "materialize-shapes", "dce", "simplify-reshapes", "fuse-pad", "fuse-embedding", "fuse-dense", "fuse-layer-norm", "fuse-gelu",
-    "fuse-silu", "fuse-multihead-attention", "fuse-attention", "fuse-hard-activations", "dce", "structure-modules",
+    "materialize-shapes", "dce", "simplify-reshapes", "fuse-pad", "fuse-embedding", "fuse-dense", "fuse-layer-norm",
+    "fuse-group-norm", "fuse-gelu", "fuse-silu", "fuse-multihead-attention", "fuse-attention", "fuse-hard-activations", "dce",
+    "structure-modules",
 )
 
 

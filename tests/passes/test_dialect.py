@@ -235,3 +235,12 @@ def test_verify_dialect_rejects_a_provably_different_symbolic_dim():
     verify_dialect(parse(silu("tensor<?cx3xf32>")))  # ?c may be ?b: nothing proves otherwise
     with pytest.raises(VerifyError, match=r"is tensor<\?\(2\*b\)x3xf32>, but its shape rule gives tensor<\?bx3xf32>"):
         verify_dialect(parse(silu("tensor<?(2*b)x3xf32>")))
+
+
+def test_group_norm_decomposes_to_grouped_instance_norm_and_per_channel_weights():
+    params = '%g = "ir.const"() {value = dense<[0.5, 2.0, -1.0]>} : () -> tensor<3xf32>'
+    got = run_lowered(one_op("mc.group_norm", operands="%x, %g", types="tensor<2x3x4xf32>, tensor<3xf32>",
+                             attrs="{num_groups = 1, epsilon = 0.001}", params=params), {})
+    mean, var = X.mean((1, 2), keepdims=True), X.var((1, 2), keepdims=True)
+    np.testing.assert_allclose(got, (X - mean) / np.sqrt(var + 1e-3) * np.array([0.5, 2.0, -1.0])[:, None], rtol=1e-4,
+                               atol=1e-5)
