@@ -135,7 +135,8 @@ def _add_absent_sub_cells(cells: list[Op], scopes: SourceScopes | None = None) -
     """Give cells that match another cell minus one optional sub-cell an `absent` copy of that sub-cell.
 
     torchvision's Bottleneck has a `downsample` only in the first block of each stage; with the absent
-    copies, all blocks share one structure (and one class, whose `downsample` may be None).
+    copies, all blocks share one structure (and one class, whose `downsample` may be None). Items of
+    containers (`layer1.1`) are never optional: a one-block `nn.Sequential` is not a longer one missing a block.
     """
     memo = Skeletons(scopes)
     by_skeleton: dict[Hashable, list[Op]] = {}
@@ -149,8 +150,10 @@ def _add_absent_sub_cells(cells: list[Op], scopes: SourceScopes | None = None) -
                 continue
             if sub.operands[0] is None or sub.operands[0].owner is None:
                 continue
-            key = skeleton(a, bypass=sub, memo=memo)
             leaf = sub.attrs["name"].split(".")[-1]
+            if leaf.isdigit():
+                continue  # an item of a container (`layer2 = nn.Sequential(block)`): never an optional member
+            key = skeleton(a, bypass=sub, memo=memo)
             for b in by_skeleton.get(key, []):
                 sub.attrs["optional"] = True
                 changed = True
@@ -370,8 +373,8 @@ def structure_modules(module: Module, ctx: PassContext) -> bool:
                     if len(paths.get(op, ())) >= depth:
                         members.setdefault(paths[op][:depth], []).append(op)
             ops = members.get(scope, [])
-            if len(ops) < 2:
-                continue
+            if len(ops) < 2 and not (ops and ops[0].name == "mc.cell"):
+                continue  # one layer: a member of its parent (a module wrapping one sub-module stays a cell)
             cell = _outline(uses, func.body, ops, ".".join(scope))
             if cell is not None and classes.get(".".join(scope)) not in (None, "", *_CONTAINERS):
                 cell.attrs["cls"] = str(classes[".".join(scope)])

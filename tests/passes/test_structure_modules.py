@@ -60,6 +60,52 @@ def test_unscoped_ops_and_one_op_scopes_stay_flat():
       }""")
 
 
+def test_a_module_wrapping_one_sub_module_keeps_its_own_cell():
+    """UNet's `inc = DoubleConv(...)` holding only `block = nn.Sequential(...)`: the cell `inc` holds the cell `inc.block`.
+
+    Without its own cell the sub-module would take the wrapper's place and the checkpoint key
+    `inc.block.0.weight` would lose its `inc`.
+    """
+    check_pass("structure-modules", changed=True, before="""
+      func @main(%x: tensor<1x4xf32>) -> tensor<1x4xf32> {
+        %0 = "onnx.Neg"(%x) : (tensor<1x4xf32>) -> tensor<1x4xf32> loc("/inc/block/block.0/Neg")
+        %1 = "onnx.Relu"(%0) : (tensor<1x4xf32>) -> tensor<1x4xf32> loc("/inc/block/block.1/Relu")
+        %2 = "onnx.Tanh"(%1) : (tensor<1x4xf32>) -> tensor<1x4xf32> loc("/head/Tanh")
+        "ir.return"(%2) : (tensor<1x4xf32>) -> ()
+      }""", after="""
+      func @main(%x: tensor<1x4xf32>) -> tensor<1x4xf32> {
+        %0 = "mc.cell"(%x) ({
+        ^bb(%1: tensor<1x4xf32>):
+          %2 = "mc.cell"(%1) ({
+          ^bb(%3: tensor<1x4xf32>):
+            %4 = "onnx.Neg"(%3) : (tensor<1x4xf32>) -> tensor<1x4xf32> loc("/inc/block/block.0/Neg")
+            %5 = "onnx.Relu"(%4) : (tensor<1x4xf32>) -> tensor<1x4xf32> loc("/inc/block/block.1/Relu")
+            "ir.yield"(%5) : (tensor<1x4xf32>) -> ()
+          }) {name = "inc.block"} : (tensor<1x4xf32>) -> tensor<1x4xf32>
+          "ir.yield"(%2) : (tensor<1x4xf32>) -> ()
+        }) {name = "inc"} : (tensor<1x4xf32>) -> tensor<1x4xf32>
+        %6 = "onnx.Tanh"(%0) : (tensor<1x4xf32>) -> tensor<1x4xf32> loc("/head/Tanh")
+        "ir.return"(%6) : (tensor<1x4xf32>) -> ()
+      }""")
+
+
+def test_a_one_item_container_gets_no_absent_copy_of_a_longer_ones_item():
+    """`layer1 = nn.Sequential(block, block)`, `layer2 = nn.Sequential(block)`: layer2 holds one item, no optional `layer2.1`."""
+    def block(path: str, x: str, n: int) -> str:
+        return f"""
+        %{n} = "onnx.Neg"(%{x}) : (tensor<1x4xf32>) -> tensor<1x4xf32> loc("/{path}/neg/Neg")
+        %{n + 1} = "onnx.Relu"(%{n}) : (tensor<1x4xf32>) -> tensor<1x4xf32> loc("/{path}/act/Relu")"""
+
+    before = f"""
+      func @main(%x: tensor<1x4xf32>) -> tensor<1x4xf32> {{{block("layer1/layer1.0", "x", 0)}{block("layer1/layer1.1", "1", 2)}{
+        block("layer2/layer2.0", "3", 4)}
+        "ir.return"(%5) : (tensor<1x4xf32>) -> ()
+      }}"""
+    text, changed = run_pass_on_text("structure-modules", before)
+    assert changed and "absent" not in text and "optional" not in text, text
+    assert '{name = "layer2"}' in text and '{name = "layer2.0"}' in text, text
+
+
 def test_a_scope_whose_result_is_used_between_its_ops_is_left_to_its_parent():
     check_pass("structure-modules", changed=False, before="""
       func @main(%x: tensor<1x4xf32>) -> tensor<1x4xf32> {
