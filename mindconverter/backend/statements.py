@@ -30,7 +30,7 @@ from mindconverter.backend.registry import find_emitter
 from mindconverter.backend.render import member_lines, render_script
 from mindconverter.ir.core import Module, Op, Value, const_array, is_param
 from mindconverter.ir.dialect import DIALECT
-from mindconverter.ir.scopes import SourceScopes, op_path
+from mindconverter.ir.scopes import TRAINABLE_ATTR, SourceScopes, op_path
 from mindconverter.ir.types import DType
 
 #: Constant tensors up to this many elements are written into the script; larger ones go to the checkpoint.
@@ -109,6 +109,8 @@ class CellWriter:
         self.sub_cells: list[tuple[str, Op]] = []  # (member name, mc.cell op) in program order
         self.weights = module.weights
         self.opset = int(module.attrs.get("opset", 17))
+        listed = module.attrs.get(TRAINABLE_ATTR)
+        self.trainable = None if listed is None else frozenset(listed)
         self.members: list[tuple[str, Call | SubCellRef, str]] = []  # (name, constructor call, comment)
         self.member_names = Namer()
         self.local_names = Namer()
@@ -275,14 +277,18 @@ class CellWriter:
             if is_param(v):
                 key = op.attrs["key"]
                 ref = WeightRef(array, self.weights.origin.get(key, key), tuple(array.shape), str(array.dtype))
-                # a folded causal mask is not a weight: it stays fixed in training, as in the source
-                trainable = not _is_causal_mask(array)
+                # a folded causal mask is not a weight, nor is a buffer of the source: they stay fixed in training
+                trainable = not _is_causal_mask(array) and self._trains(ref.source)
                 expr = self.add_parameter(op, ref, hint, trainable, "" if trainable else _folded_from(op))
             else:
                 expr = self.add_tensor(op, array, hint, _folded_from(op))
             self.const_members[v] = expr
             return expr
         raise EmitError(f"value {v!r} is used before it is computed")
+
+    def _trains(self, source: str | None) -> bool:
+        """Whether the source weight trains: any weight, unless the source lists those that do (TRAINABLE_ATTR)."""
+        return self.trainable is None or source in self.trainable
 
     def _origin(self, v: Value) -> str:
         key = v.op.attrs["key"]

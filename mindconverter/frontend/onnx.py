@@ -7,6 +7,8 @@
 - The metadata entry `MHA_DROPOUT_KEY` (the torch frontend writes it: JSON `{module path: p}` of every
   nn.MultiheadAttention) becomes the module attribute `MHA_DROPOUT_ATTR`, `[["encoder.layers.0.self_attn",
   0.1], ...]`: fuse-multihead-attention gives each fused block the p of its module (eval exports drop it).
+- The metadata entry `TRAINABLE_KEY` (the torch frontend writes it: JSON list of the state_dict keys of the
+  parameters that train) becomes the module attribute `TRAINABLE_ATTR`: the backend keeps buffers fixed.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from mindconverter.ir.onnx_bridge import (
     f32,
     type_from_onnx,
 )
-from mindconverter.ir.scopes import MHA_DROPOUT_ATTR
+from mindconverter.ir.scopes import MHA_DROPOUT_ATTR, TRAINABLE_ATTR
 from mindconverter.ir.types import DType, TensorType
 
 log = logging.getLogger("mindconverter")
@@ -42,6 +44,8 @@ log = logging.getLogger("mindconverter")
 #: The ONNX metadata entry holding the attention dropout p of each nn.MultiheadAttention, by module path
 #: (JSON object; `""` is the exported module itself); it becomes the module attribute MHA_DROPOUT_ATTR.
 MHA_DROPOUT_KEY = "mindconverter.multihead_attention_dropout"
+#: The ONNX metadata entry listing the source weights that train (JSON list of names); it becomes TRAINABLE_ATTR.
+TRAINABLE_KEY = "mindconverter.trainable_weights"
 
 
 @attrs.define
@@ -97,17 +101,32 @@ def load_onnx(
 
 
 def _metadata_attrs(model: onnx.ModelProto, path: Path) -> dict[str, Any]:
-    """The module attributes the model's metadata carries: the attention dropouts (`MHA_DROPOUT_KEY`)."""
-    text = next((p.value for p in model.metadata_props if p.key == MHA_DROPOUT_KEY), None)
-    if text is None:
-        return {}
+    """The module attributes the model's metadata carries: the attention dropouts (`MHA_DROPOUT_KEY`) and the
+    weights that train (`TRAINABLE_KEY`)."""
+    metadata = {p.key: p.value for p in model.metadata_props}
+    attributes: dict[str, Any] = {}
+    text = metadata.get(MHA_DROPOUT_KEY)
+    if text is not None:
+        try:
+            attributes[MHA_DROPOUT_ATTR] = [[str(k), float(v)] for k, v in json.loads(text).items()]
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise ModelLoadError(f"metadata entry '{MHA_DROPOUT_KEY}' is not a JSON object of module path -> p: {text[:80]!r}",
+                                 where=path.name, fix="remove the entry, or write it as {\"encoder.layers.0.self_attn\": 0.1}") from exc
+    text = metadata.get(TRAINABLE_KEY)
+    if text is not None:
+        names = _json_or_none(text)
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise ModelLoadError(f"metadata entry '{TRAINABLE_KEY}' is not a JSON list of weight names: {text[:80]!r}",
+                                 where=path.name, fix="remove the entry, or write it as [\"fc.weight\", \"fc.bias\"]")
+        attributes[TRAINABLE_ATTR] = names
+    return attributes
+
+
+def _json_or_none(text: str) -> Any:
     try:
-        entries = json.loads(text)
-        pairs = [[str(k), float(v)] for k, v in entries.items()]
-    except (ValueError, TypeError, AttributeError) as exc:
-        raise ModelLoadError(f"metadata entry '{MHA_DROPOUT_KEY}' is not a JSON object of module path -> p: {text[:80]!r}",
-                             where=path.name, fix="remove the entry, or write it as {\"encoder.layers.0.self_attn\": 0.1}") from exc
-    return {MHA_DROPOUT_ATTR: pairs}
+        return json.loads(text)
+    except ValueError:
+        return None
 
 
 def _module_name(path: Path) -> str:

@@ -15,6 +15,9 @@ BatchNorm and the state_dict names of the weights, and its node names carry the 
 - nn.MultiheadAttention's attention dropout: the export gives F.scaled_dot_product_attention p=0 in
   eval, so the module path and `dropout` of every nn.MultiheadAttention go to the ONNX metadata
   (`MHA_DROPOUT_KEY`, see attention_dropouts); fuse-multihead-attention gives the fused block its p.
+- Buffers do not train: the names of the parameters that do go to the ONNX metadata (`TRAINABLE_KEY`), and a
+  checkpoint Parameter coming from anything else (a positional table, rotary cos/sin, a zero initial state)
+  is written with requires_grad=False.
 
 The model is exported in eval mode; its training flag and its layers are restored afterwards.
 
@@ -46,7 +49,7 @@ import attrs
 import numpy as np
 
 from mindconverter.errors import ArgumentError, ModelLoadError
-from mindconverter.frontend.onnx import MHA_DROPOUT_KEY
+from mindconverter.frontend.onnx import MHA_DROPOUT_KEY, TRAINABLE_KEY
 from mindconverter.frontend.torch_dropout import DropoutCall, kept_dropouts, kept_rates, recording, training_calls
 
 log = logging.getLogger("mindconverter")
@@ -365,10 +368,10 @@ def export_module(
         model.train(was_training)
     _warn_lost(lost, lost_calls)
     tied, attention = tied_weights(model), attention_dropouts(model)
-    if export_sizes or tied or attention:
-        _write_metadata(Path(path), {**{k: str(v) for k, v in export_sizes.items()},
-                                     **({TIED_WEIGHTS_KEY: json.dumps(tied)} if tied else {}),
-                                     **({MHA_DROPOUT_KEY: json.dumps(attention)} if attention else {})})
+    _write_metadata(Path(path), {**{k: str(v) for k, v in export_sizes.items()},
+                                 **({TIED_WEIGHTS_KEY: json.dumps(tied)} if tied else {}),
+                                 **({MHA_DROPOUT_KEY: json.dumps(attention)} if attention else {}),
+                                 TRAINABLE_KEY: json.dumps(trainable_weights(model))})
     log.debug("functional dropouts kept: %s", functional)
     return TorchExport(Path(path), names, list(output_names), classes, dropouts, lost, keywords, axes, functional)
 
@@ -402,6 +405,11 @@ def attention_dropouts(model: Any) -> dict[str, float]:
     export's node names give it (`/encoder/layers.0/self_attn/MatMul` for `encoder.layers.0.self_attn`)."""
     mha = _torch().nn.MultiheadAttention
     return {path: float(m.dropout) for path, m in model.named_modules() if isinstance(m, mha)}
+
+
+def trainable_weights(model: Any) -> list[str]:
+    """The names of the parameters that train (requires_grad), every name of a tied one; buffers are not parameters."""
+    return [name for name, p in model.named_parameters(remove_duplicate=False) if p.requires_grad]
 
 
 def tied_weights(model: Any) -> list[list[str]]:

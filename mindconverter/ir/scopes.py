@@ -31,6 +31,12 @@ Path = tuple[str, ...]
 #: fuse-multihead-attention gives each fused block the p of its module).
 MHA_DROPOUT_ATTR = "multihead_attention_dropout"
 
+#: The module attribute listing the source weights that train (torch: the parameters with requires_grad, each
+#: state_dict key; buffers such as a positional table or rotary frequencies are not among them). When present,
+#: a checkpoint Parameter trains only if its source weight is listed: constants folded from buffers or from no
+#: weight at all (an LSTM's zero initial state) stay fixed, as in the source.
+TRAINABLE_ATTR = "trainable_weights"
+
 #: A Keras layer name inside a block: optional stage, the block, the layer.
 _KERAS_BLOCK = re.compile(r"(?:(?P<stage>[A-Za-z][A-Za-z0-9]*)_)?(?P<block>block_?\d+[a-z]?)_(?P<layer>\w+)")
 #: Lowercase sub-scopes TF and Keras put under a layer for the ops computing it (CamelCase ones,

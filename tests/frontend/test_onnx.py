@@ -170,3 +170,19 @@ def test_control_flow_subgraphs_become_regions(tmp_path):
     assert print_module(parse(text)) == text
     run_default_pipeline(module)  # passes leave regions valid
     verify(module)
+
+
+def test_the_torch_frontends_trainable_weights_become_a_module_attribute_that_prints_and_parses(tmp_path):
+    from mindconverter.frontend.onnx import TRAINABLE_KEY
+
+    model = make_model([helper.make_node("Relu", ["x"], ["y"])], {"x": (np.float32, (2, 4))}, ["y"])
+    model.metadata_props.add(key=TRAINABLE_KEY, value='["fc.weight", "fc.bias"]')
+    path = tmp_path / "m.onnx"
+    onnx.save(model, path)
+    module = load_onnx(path).module
+    assert module.attrs["trainable_weights"] == ["fc.weight", "fc.bias"]
+    assert parse(print_module(module)).attrs == module.attrs
+    model.metadata_props[0].value = '{"fc.weight": true}'
+    onnx.save(model, path)
+    with pytest.raises(ModelLoadError, match="is not a JSON list of weight names"):
+        load_onnx(path)
