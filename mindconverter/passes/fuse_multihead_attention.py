@@ -240,6 +240,7 @@ class FuseMultiheadAttention:
             return f"the scores are scaled by {factor:.6g}, not head_dim ** -0.5 = {1 / math.sqrt(proof.head_dim):.6g}"
         ops = set(core)
         ops |= {o for chain in [*proof.inputs.values(), proof.output] for o in _ops(chain)}
+        ops -= _shared_moves(list(proof.inputs.values()), ops, rw)
         _add_size_helpers(ops, rw)
         outside = _used_outside(ops, proof.output[-1], rw)
         if outside:
@@ -302,6 +303,19 @@ def _module_dropout(attrs: dict[str, Any], scope: Path, found: float) -> float:
         if tuple(x for x in str(path).split(".") if x) == scope and 0.0 <= float(p) < 1.0:
             return float(p)
     return found
+
+
+def _shared_moves(chains: list[list[Value]], ops: set[Op], rw: Rewriter) -> set[Op]:
+    """The moves of the input chains that outside ops also use, with the moves before them: not the block's own
+    (the block reads the chain's source; they stay for their other users)."""
+    shared: set[Op] = set()
+    for chain in chains:
+        moves = _ops(chain)  # moves[i] computes chain[i + 1]
+        for i in range(len(chain) - 1, 0, -1):
+            if any(u not in ops and not lt.reads_sizes(u) for u in rw.users(chain[i])):
+                shared.update(moves[:i])
+                break
+    return shared
 
 
 def _add_size_helpers(ops: set[Op], rw: Rewriter) -> None:

@@ -64,14 +64,16 @@ def prove(parts: dict[str, Any], moved: list[Value], after: list[Value], out: An
 
 
 def _inputs(parts: dict[str, Any], rw: Rewriter) -> dict[str, list[list[Value]]] | str:
-    """Each projection's input chains from a source of rank 3 whose moves belong to the block, furthest first."""
-    block = {p.ops[0] for p in parts.values()} | {v.op for p in parts.values() for v in p.inputs[1:]}
+    """Each projection's input chains from a source of rank 3, furthest first.
+
+    A move shared with another block (torch transposes nn.TransformerDecoder's memory once for every layer's
+    cross-attention) may be passed over: the block reads the source before it, the move stays for its other users.
+    """
     inputs = {}
     for name, p in parts.items():
-        start = len(p.inputs) - 1
-        while start > 0 and all(u in block or lt.reads_sizes(u) for u in rw.users(p.inputs[start])):
-            start -= 1
-        inputs[name] = [p.inputs[i:] for i in range(start, len(p.inputs)) if p.inputs[i].type.rank == 3]
+        inputs[name] = [p.inputs[i:] for i in range(len(p.inputs)) if p.inputs[i].type.rank == 3]
+        if not inputs[name]:
+            return f"{name}: the projection input is {p.inputs[-1].type}, not (batch, seq, features) moved"
         if not inputs[name]:
             return f"{name}: the projection input is {p.inputs[-1].type}, not (batch, seq, features) moved"
     return inputs

@@ -316,3 +316,25 @@ def test_the_fused_op_takes_the_dropout_of_its_module_as_recorded(dropouts, p):
     got, changed = run_pass_on_text("fuse-multihead-attention", _in_module(BATCH_FIRST, dropouts))
     (attrs,) = re.findall(r'"mc\.multihead_attention"\([^)]*\) \{([^}]*)\}', got)
     assert changed and (f"dropout = {p}" in attrs if p else "dropout" not in attrs), attrs
+
+
+def test_a_move_of_the_source_shared_with_other_blocks_stays_for_them_and_the_block_reads_the_source():
+    """nn.TransformerDecoder transposes its memory once for every layer's cross-attention: each block reads the
+    memory itself (batch first, as written) and the transpose stays for its other users."""
+    from mindconverter.passes.pattern import apply_pattern
+    from mindconverter.runtime_check.evaluate import run_ir
+
+    text = BATCH_FIRST.replace("-> tensor<2x3x2xf32> {", "-> (tensor<2x3x2xf32>, tensor<3x2x2xf32>) {", 1).replace(
+        '"ir.return"(%42) {names = ["y"]} : (tensor<2x3x2xf32>) -> ()',
+        '%43 = "onnx.Relu"(%6) : (tensor<3x2x2xf32>) -> tensor<3x2x2xf32> loc("/other/Relu")\n'
+        '        "ir.return"(%42, %43) {names = ["y", "moved"]} : (tensor<2x3x2xf32>, tensor<3x2x2xf32>) -> ()')
+    before, fused = parse(text), parse(text)
+    before.attrs["opset"] = fused.attrs["opset"] = 17
+    assert apply_pattern(fused, "fuse-multihead-attention")
+    (op,) = [o for o in fused.ops() if o.name == "mc.multihead_attention"]
+    x = fused.main.args[0]
+    assert op.attrs.get("batch_first") is True and op.operands[:3] == [x, x, x]
+    assert [o.name for o in fused.ops() if o.name == "onnx.Transpose"] == ["onnx.Transpose"]  # the shared one
+    inputs = [np.random.default_rng(0).standard_normal((2, 3, 2)).astype(np.float32)]
+    for got, want in zip(run_ir(fused, inputs).outputs, run_ir(before, inputs).outputs, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
