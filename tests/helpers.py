@@ -230,3 +230,23 @@ def convert_and_check(model_path: Path, out_dir: Path, *extra_args: str) -> tupl
     script = out_dir / f"{name}.py"
     check_generated_script(script)
     return report, script
+
+
+_TORCH_CONVERSIONS: dict = {}
+
+
+def converted_once(builders: dict, name: str, tmp_path_factory, needs_transformers: bool = False) -> tuple:
+    """(module, ConversionResult, inputs) of pytorch2mindspore on `builders[name]()` (check_mode="both"), converted
+    once per test session whichever test asks first."""
+    import pytest
+
+    from mindconverter import pytorch2mindspore
+
+    if needs_transformers:
+        pytest.importorskip("transformers")
+    key = (id(builders), name)
+    if key not in _TORCH_CONVERSIONS:
+        model, inputs, options = builders[name]()
+        result = pytorch2mindspore(model, inputs, tmp_path_factory.mktemp(name), check_mode="both", **options)
+        _TORCH_CONVERSIONS[key] = model, result, inputs
+    return _TORCH_CONVERSIONS[key]

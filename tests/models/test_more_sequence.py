@@ -17,8 +17,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import sequence_models as sm  # noqa: E402 - after the skip
-
-from mindconverter import pytorch2mindspore  # noqa: E402
+from helpers import converted_once  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -52,17 +51,9 @@ NEEDS_TRANSFORMERS = {"llama_causal_lm", "mistral", "distilbert", "roberta", "al
 UNNAMED = {"transformer_decoder": {"mask"},
            "wav2vec2": {"encoder.pos_conv_embed.conv.parametrizations.weight.original0"}}
 
-_CACHE: dict = {}
-
-
 def _converted(name, tmp_path_factory):
-    if name in NEEDS_TRANSFORMERS:
-        pytest.importorskip("transformers")
-    if name not in _CACHE:
-        model, inputs, options = sm.MODELS[name]()
-        result = pytorch2mindspore(model, inputs, tmp_path_factory.mktemp(name), check_mode="both", **options)
-        _CACHE[name] = model, result
-    return _CACHE[name]
+    model, result, _ = converted_once(sm.MODELS, name, tmp_path_factory, name in NEEDS_TRANSFORMERS)
+    return model, result
 
 
 def test_every_model_has_its_expectations():

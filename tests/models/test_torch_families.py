@@ -19,8 +19,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import torch_families as tf  # noqa: E402 - after the skip
-
-from mindconverter import pytorch2mindspore  # noqa: E402
+from helpers import converted_once  # noqa: E402
 
 #: Family -> torch class names the generated script must define.
 CLASSES = {
@@ -53,17 +52,8 @@ def _family(name):
     return pytest.param(name, marks=marks, id=name)
 
 
-_CACHE: dict = {}
-
-
 def _converted(name, tmp_path_factory):
-    if name in NEEDS_TRANSFORMERS:
-        pytest.importorskip("transformers")
-    if name not in _CACHE:
-        model, inputs, options = tf.FAMILIES[name]()
-        result = pytorch2mindspore(model, inputs, tmp_path_factory.mktemp(name), check_mode="both", **options)
-        _CACHE[name] = model, result, inputs
-    return _CACHE[name]
+    return converted_once(tf.FAMILIES, name, tmp_path_factory, name in NEEDS_TRANSFORMERS)
 
 
 @pytest.mark.parametrize("name", [_family(n) for n in tf.FAMILIES])
