@@ -220,6 +220,15 @@ class Silu(DialectOp):
         return [_like(b, "onnx.Mul", [x, _like(b, "onnx.Sigmoid", [x], x)], x)]
 
 
+@dialect_op("mc.mish")
+class Mish(DialectOp):
+    """Mish: x * tanh(softplus(x)), as torch's nn.Mish exports below opset 18."""
+
+    def decompose(self, b: Builder, op: Op, weights: WeightStore) -> list[Value]:
+        x = op.operands[0]
+        return [_like(b, "onnx.Mul", [x, _like(b, "onnx.Tanh", [_like(b, "onnx.Softplus", [x], x)], x)], x)]
+
+
 @dialect_op("mc.embedding")
 class Embedding(DialectOp):
     """A lookup table: y[..., :] = table[ids[...], :] for non-negative ids, like nn.Embedding."""

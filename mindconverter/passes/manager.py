@@ -56,7 +56,7 @@ PASSES: dict[str, PassSpec] = {}
 DEFAULT_PIPELINE = (
     "restore-dropout", "cleanup", "infer-shapes", "fold-constants", "cleanup", "dce", "infer-shapes",
     "materialize-shapes", "dce", "simplify-reshapes", "fuse-pad", "fuse-embedding", "fuse-dense", "fuse-layer-norm",
-    "fuse-group-norm", "fuse-gelu", "fuse-silu", "fuse-multihead-attention", "fuse-attention", "fuse-hard-activations", "dce",
+    "fuse-group-norm", "fuse-gelu", "fuse-silu", "fuse-mish", "fuse-multihead-attention", "fuse-attention", "fuse-hard-activations", "dce",
     "structure-modules",
 )
 

@@ -7,7 +7,7 @@ from builders import rand
 from helpers import assert_parity, make_model
 from onnx import helper
 
-COVERS = {"mc.dense", "mc.layer_norm", "mc.gelu", "mc.silu", "mc.embedding"}
+COVERS = {"mc.dense", "mc.layer_norm", "mc.gelu", "mc.silu", "mc.mish", "mc.embedding"}
 
 
 def test_matmul_add_becomes_nn_dense():
@@ -95,6 +95,15 @@ def test_x_times_sigmoid_becomes_nn_silu():
     nodes = [helper.make_node("Sigmoid", ["x"], ["s"], name="/act/Sigmoid"), helper.make_node("Mul", ["x", "s"], ["y"], name="/act/Mul")]
     model = make_model(nodes, {"x": (np.float32, (2, 6))}, ["y"])
     assert_parity(model, expect_layers=("nn.SiLU()",))
+
+
+def test_x_times_tanh_softplus_becomes_nn_mish():
+    c = helper.make_node
+    nodes = [c("Softplus", ["x"], ["s"], name="/act/Softplus"), c("Tanh", ["s"], ["t"], name="/act/Tanh"),
+             c("Mul", ["x", "t"], ["y"], name="/act/Mul")]
+    model = make_model(nodes, {"x": (np.float32, (2, 6))}, ["y"])
+    code = assert_parity(model, expect_layers=("nn.Mish()",))
+    assert "ops.softplus" not in code
 
 
 def test_gather_from_a_weight_table_becomes_nn_embedding():

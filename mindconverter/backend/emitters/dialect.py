@@ -89,6 +89,12 @@ def silu(op: Op, cx: EmitContext) -> str:
     return f"{cx.layer('nn.SiLU')}({cx.arg(0)})"
 
 
+@emits("mc.mish")
+def mish(op: Op, cx: EmitContext) -> str:
+    """mc.mish -> nn.Mish()."""
+    return f"{cx.layer('nn.Mish')}({cx.arg(0)})"
+
+
 @emits("mc.embedding")
 def embedding(op: Op, cx: EmitContext) -> str:
     """mc.embedding -> nn.Embedding(vocab, dim) holding the table as embedding_table."""
