@@ -211,7 +211,7 @@ class EmitContext:
         """
         return self.writer.add_member(self.op, self._call(cls, args, kwargs), weights or {}, hint)
 
-    def shared_layer(self, cls: str) -> str | None:
+    def shared_layer(self, cls: str, *args: Any) -> str | None:
         """A stateless layer `cls()` as hand-written code has one (`self.relu = nn.ReLU()`), or None for a
         functional call of the source (torch's `F.relu`, a `Relu` of a scoped module's own: `/layer1/Relu`).
 
@@ -220,7 +220,7 @@ class EmitContext:
         """
         if self.source_module() is None and "/" in self.op.loc_name:
             return None
-        return self.writer.add_member(self.op, self._call(cls, (), {}), {}, None, shared=True)
+        return self.writer.add_member(self.op, self._call(cls, args, {}), {}, None, shared=True)
 
     @staticmethod
     def _call(cls: str, args: tuple, kwargs: dict[str, Any]) -> Call:

@@ -67,7 +67,7 @@ def test_hard_sigmoid(alpha, beta, expected):
 @pytest.mark.parametrize(
     "bounds, expected",
     [
-        ({"lo": -0.5, "hi": 0.5}, "ops.clamp(x, -0.5, 0.5)"),
+        ({"lo": -0.5, "hi": 0.5}, "self.clip = nn.Hardtanh(-0.5, 0.5)"),
         ({"lo": 0.0}, "ops.clamp(x, 0.0)"),
         ({"hi": 6.0}, "ops.clamp(x, max=6.0)"),
         ({}, "= x"),
@@ -93,6 +93,15 @@ def test_clip_0_6_is_relu6_a_layer_for_a_module_and_a_function_for_a_call():
     assert "ops.relu6(x)" in code and "nn.ReLU6" not in code, code
 
 
+def test_clip_with_other_constant_bounds_is_hardtanh_a_layer_for_a_module_and_clamp_for_a_call():
+    """torch's nn.Hardtanh(-0.5, 0.5) exports as Clip(x, -0.5, 0.5); F.hardtanh / torch.clamp in a module's own scope stay a clamp."""
+    inits = {"lo": np.array(-0.5, np.float32), "hi": np.array(0.1, np.float32)}
+    code = assert_parity(single_op("Clip", ["x", "lo", "hi"], X, inits, name="/act/Clip"), feeds=RELU6_FEEDS)
+    assert "self.act = nn.Hardtanh(-0.5, 0.1)" in code and "ops.clamp" not in code, code
+    code = assert_parity(single_op("Clip", ["x", "lo", "hi"], X, inits, name="/Clip"), feeds=RELU6_FEEDS)
+    assert "ops.clamp(x, -0.5, 0.1)" in code and "nn.Hardtanh" not in code, code
+
+
 def test_clip_0_6_attributes_opset_6_is_relu6(keep_opset):
     code = assert_parity(single_op("Clip", ["x"], X, opset=6, min=0.0, max=6.0, name="/Clip"), feeds=RELU6_FEEDS)
     assert "ops.relu6(x)" in code, code
@@ -100,11 +109,12 @@ def test_clip_0_6_attributes_opset_6_is_relu6(keep_opset):
 
 @pytest.mark.parametrize(("dtype", "bounds"), [(np.float64, (0, 6)), (np.float32, (0, 5)), (np.float32, (-1, 6))])
 def test_clip_is_relu6_only_for_bounds_0_6_on_float16_32(dtype, bounds):
-    """The ReLU6 kernel has no float64 variant; other bounds are a clamp."""
+    """The ReLU6 kernel has no float64 variant (nor Hardtanh's): other float32 bounds are a Hardtanh, float64 a clamp."""
     inits = {"lo": np.array(bounds[0], dtype), "hi": np.array(bounds[1], dtype)}
     feeds = {"x": RELU6_FEEDS["x"].astype(dtype)}
     code = assert_parity(single_op("Clip", ["x", "lo", "hi"], {"x": (dtype, (2, 3, 4))}, inits), feeds=feeds)
-    assert "ops.clamp(x, " in code and "relu6" not in code.lower(), code
+    assert "relu6" not in code.lower() and ("ops.clamp(x, " in code) == (dtype == np.float64), code
+    assert ("nn.Hardtanh(" in code) == (dtype == np.float32), code
 
 
 def test_clip_int64():
@@ -121,8 +131,10 @@ def test_clip_runtime_bounds():
 
 
 def test_clip_attributes_opset_6(keep_opset):
-    code = assert_parity(single_op("Clip", ["x"], X, opset=6, min=-0.25, max=0.75))
+    code = assert_parity(single_op("Clip", ["x"], X, opset=6, min=-0.25, max=0.75, name="/Clip"))
     assert "ops.clamp(x, -0.25, 0.75)" in code
+    code = assert_parity(single_op("Clip", ["x"], X, opset=6, min=-0.25, max=0.75))
+    assert "nn.Hardtanh(-0.25, 0.75)" in code
 
 
 @pytest.mark.parametrize("axis", [-1, 1, 0])

@@ -2,7 +2,8 @@
 
 ReLU, Sigmoid, Tanh, HardSwish and HardSigmoid (torch's slope) are layers (`self.relu = nn.ReLU()`, one
 per source module, or one per cell for ops an exporter named without scopes), and `ops.*` calls where
-the source calls a function (`F.relu`); so is ReLU6, which torch and Keras export as Clip(x, 0, 6).
+the source calls a function (`F.relu`); so are ReLU6, which torch and Keras export as Clip(x, 0, 6), and
+Hardtanh (any other Clip with constant bounds).
 LeakyRelu keeps its slope in an `nn.LeakyReLU` layer, as hand-written MindSpore code would.
 """
 
@@ -108,18 +109,29 @@ def _const_bound(cx: EmitContext, i: int) -> float | None:
     return float(value.reshape(()).item()) if value is not None and value.size == 1 else None
 
 
+def _hardtanh(cx: EmitContext, low: float | None, high: float | None) -> str | None:
+    """nn.Hardtanh(low, high) for a float Clip with both bounds known that is a source module of its own
+    (torch's nn.Hardtanh: one member per module, as ReLU6), else None (a functional clamp stays ops.clamp)."""
+    dtype = cx.in_type(0).dtype
+    if low is None or high is None or not np.isfinite([low, high]).all() or dtype not in (DType.F16, DType.F32):
+        return None
+    member = cx.shared_layer("nn.Hardtanh", cx.number(low, dtype.to_numpy()), cx.number(high, dtype.to_numpy()))
+    return None if member is None else f"{member}({cx.arg(0)})"
+
+
 @emits("onnx.Clip", since=11)
 def clip(op: Op, cx: EmitContext) -> str:
-    """onnx.Clip (opset >= 11: bounds are inputs, either may be absent) -> ops.relu6 for 0 and 6, else ops.clamp."""
-    return _relu6(cx, _const_bound(cx, 1), _const_bound(cx, 2)) or _clamp(cx, _bound(cx, 1), _bound(cx, 2))
+    """onnx.Clip (opset >= 11: bounds are inputs, either may be absent) -> ReLU6 for 0 and 6, nn.Hardtanh, else ops.clamp."""
+    low, high = _const_bound(cx, 1), _const_bound(cx, 2)
+    return _relu6(cx, low, high) or _hardtanh(cx, low, high) or _clamp(cx, _bound(cx, 1), _bound(cx, 2))
 
 
 @emits("onnx.Clip", since=6, until=10)
 def clip_attrs(op: Op, cx: EmitContext) -> str:
-    """onnx.Clip (opset 6-10, bounds as attributes) -> ops.relu6 for bounds 0 and 6, else ops.clamp(x, min, max)."""
+    """onnx.Clip (opset 6-10, bounds as attributes) -> ReLU6 for bounds 0 and 6, nn.Hardtanh, else ops.clamp(x, min, max)."""
     dtype = cx.in_type(0).dtype.to_numpy()
     low, high = cx.attr("min"), cx.attr("max")
-    relu6 = _relu6(cx, low, high)
+    relu6 = _relu6(cx, low, high) or _hardtanh(cx, low, high)
     if relu6 is not None:
         return relu6
     # The attributes default to the float range, which clamps nothing.
