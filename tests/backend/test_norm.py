@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import assert_parity, convert_model
+from helpers import assert_parity, convert_model, make_model
 
 from tests.backend.builders import rand, single_op
 
@@ -159,9 +159,23 @@ def test_instance_and_group_norm():
     shape = (2, 4, 3, 3)
     model = single_op("InstanceNormalization", ["x", "s", "b"], {"x": (np.float32, shape)}, {"s": rand(4, seed=2), "b": rand(4, seed=3)},
                       epsilon=1e-3)
-    assert_parity(model, expect_layers=("ops.group_norm(x, 4,",))
+    assert_parity(model, expect_layers=("self.instancenormalization = nn.GroupNorm(4, 4, eps=0.001)",))
     model = declared("GroupNormalization", ["x", "s", "b"], shape, {"s": rand(4, seed=2), "b": rand(4, seed=3)}, opset=21, num_groups=2)
     assert_parity(model, expect_layers=("ops.group_norm(x, 2,",))
+
+
+def test_instance_norm_of_constant_ones_and_zeros_is_group_norm_without_affine_and_of_run_time_weights_a_function():
+    """torch's InstanceNorm2d(affine=False) exports constant ones and zeros: nn.GroupNorm(C, C, affine=False)."""
+    from onnx import helper, numpy_helper
+
+    c = helper.make_node
+    consts = [c("Constant", [], [k], value=numpy_helper.from_array(np.full(4, v, np.float32), k)) for k, v in (("s", 1.0), ("b", 0.0))]
+    nodes = [*consts, c("InstanceNormalization", ["x", "s", "b"], ["y"], name="/in2/InstanceNormalization")]
+    code = assert_parity(make_model(nodes, {"x": (np.float32, (2, 4, 5))}, ["y"]))
+    assert "self.in2 = nn.GroupNorm(4, 4, eps=1e-05, affine=False)" in code, code
+    inputs = {"x": (np.float32, (2, 4, 3, 3)), "s": (np.float32, (4,)), "b": (np.float32, (4,))}
+    code = assert_parity(single_op("InstanceNormalization", ["x", "s", "b"], inputs))
+    assert "ops.group_norm(x, 4, s, b)" in code and "nn.GroupNorm" not in code, code
 
 
 @pytest.mark.parametrize("p", [1, 2])

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
-from mindconverter.backend.context import EmitContext, WeightRef
+from mindconverter.backend.context import EmitContext
+from mindconverter.backend.emitters.norm import group_norm_layer
 from mindconverter.backend.emitters.shape import shape_literal
 from mindconverter.backend.registry import emits
 from mindconverter.ir.core import Op
@@ -59,20 +58,7 @@ def layer_norm(op: Op, cx: EmitContext) -> str:
 @emits("mc.group_norm")
 def group_norm(op: Op, cx: EmitContext) -> str:
     """mc.group_norm -> nn.GroupNorm(groups, channels, eps=eps) (affine=False without weights; runs on CPU, 3-D to 5-D)."""
-    channels = cx.in_type(0).dims[1] if cx.in_type(0).rank else None
-    if not isinstance(channels, int):
-        cx.fail(f"GroupNorm needs a static channel dim, got {cx.in_type(0)}")
-    kwargs: dict = {"eps": op.attrs.get("epsilon", 1e-5)}
-    weights: dict = {}
-    if cx.has(1):  # nn.GroupNorm has both or neither: a missing one is the identity (1 or 0)
-        weights["gamma"] = cx.weight(1)
-        weights["beta"] = cx.weight(2) if cx.has(2) else cx.weight(1).map(lambda a: a * 0)
-    else:  # its gamma and beta are still parameters (not trained): the checkpoint holds them
-        kwargs["affine"] = False
-        dtype = cx.in_type(0).dtype.to_numpy()
-        weights.update(gamma=WeightRef(np.ones(channels, dtype)), beta=WeightRef(np.zeros(channels, dtype)))
-    layer = cx.layer("nn.GroupNorm", op.attrs["num_groups"], channels, weights=weights, **kwargs)
-    return f"{layer}({cx.arg(0)})"
+    return group_norm_layer(cx, op.attrs["num_groups"], op.attrs.get("epsilon", 1e-5), affine=cx.has(1))
 
 
 @emits("mc.gelu")

@@ -1,9 +1,12 @@
 """Normalization: onnx.BatchNormalization -> nn.BatchNorm1d/2d/3d, onnx.LRN -> LocalResponseNorm (a Cell in the script),
-LayerNormalization -> ops.LayerNorm, Group/InstanceNormalization -> ops.group_norm, Lp/MeanVariance -> reductions."""
+LayerNormalization -> ops.LayerNorm, InstanceNormalization -> nn.GroupNorm(C, C) (ops.group_norm for weights computed at
+run time), GroupNormalization -> ops.group_norm, Lp/MeanVariance -> reductions."""
 
 from __future__ import annotations
 
-from mindconverter.backend.context import EmitContext
+import numpy as np
+
+from mindconverter.backend.context import EmitContext, WeightRef
 from mindconverter.backend.registry import emits
 from mindconverter.ir.core import Op
 
@@ -129,12 +132,45 @@ def _group_norm(cx: EmitContext, groups: int, scale: str, bias: str) -> str:
     return f"ops.group_norm({cx.arg(0)}, {groups}, {scale}, {bias}{extra})"
 
 
+def group_norm_layer(cx: EmitContext, groups: int, eps: float, affine: bool) -> str:
+    """`nn.GroupNorm(groups, C, eps=eps)` applied to input 0, gamma and beta from inputs 1 and 2 (runs on CPU, 3-D to 5-D).
+
+    Without `affine` (torch's affine=False) the layer says so; its gamma and beta are still parameters
+    (not trained), so the checkpoint holds ones and zeros for them. A missing bias is zero.
+    """
+    channels = cx.in_type(0).dims[1] if cx.in_type(0).rank else None
+    if not isinstance(channels, int):
+        cx.fail(f"GroupNorm needs a static channel dim, got {cx.in_type(0)}")
+    kwargs: dict = {"eps": eps}
+    if affine:
+        weights = {"gamma": cx.weight(1), "beta": cx.weight(2) if cx.has(2) else cx.weight(1).map(lambda a: a * 0)}
+    else:
+        kwargs["affine"] = False
+        dtype = cx.in_type(0).dtype.to_numpy()
+        weights = {"gamma": WeightRef(np.ones(channels, dtype)), "beta": WeightRef(np.zeros(channels, dtype))}
+    layer = cx.layer("nn.GroupNorm", groups, channels, weights=weights, **kwargs)
+    return f"{layer}({cx.arg(0)})"
+
+
+def _identity_weights(cx: EmitContext) -> bool:
+    """Whether inputs 1 and 2 are constants (not parameters) of ones and zeros: torch's InstanceNorm affine=False."""
+    scale, bias = cx.operand(1), cx.operand(2)
+    if any(v.op is None or v.op.name != "ir.const" for v in (scale, bias)):
+        return False
+    return bool(np.all(cx.const(1) == 1) and np.all(cx.const(2) == 0))
+
+
 @emits("onnx.InstanceNormalization", since=6)
 def instance_norm(op: Op, cx: EmitContext) -> str:
-    """onnx.InstanceNormalization -> ops.group_norm(x, C, scale, bias, eps) (one group per channel; trap 6)."""
+    """onnx.InstanceNormalization -> nn.GroupNorm(C, C, eps) (one group per channel; trap 6: nn.InstanceNorm2d has no CPU kernel).
+
+    Scale and bias are its gamma and beta (torch's `in1.weight` -> `in1.gamma`); ops.group_norm where they are computed at run time.
+    """
     channels = cx.in_type(0).dims[1] if cx.in_type(0).rank else None
     if not isinstance(channels, int):
         cx.fail(f"InstanceNormalization needs a static channel dim, got {cx.in_type(0)}")
+    if cx.in_type(0).rank in (3, 4, 5) and cx.const(1) is not None and cx.const(2) is not None:
+        return group_norm_layer(cx, channels, cx.attr("epsilon", 1e-5), affine=not _identity_weights(cx))
     return _group_norm(cx, channels, cx.arg(1), cx.arg(2))
 
 
