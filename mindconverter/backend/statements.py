@@ -263,12 +263,15 @@ class CellWriter:
             hint = self._path(op) if op.loc else (v.name or "const")
             if not hint:  # a TF graph's constant named by tf2onnx (`const_fold_opt__110`)
                 hint = self._use_name(v, array)
-            if self.prefix and hint.startswith(self.prefix + "."):
-                hint = hint[len(self.prefix) + 1:]  # `blocks.0.scale` is `scale` inside the blocks.0 cell
+            # `blocks.0.scale` is `scale` inside the blocks.0 cell, and so inside blocks.1 (a constant the instances
+            # share is located in the first: each instance names it alike, so one class serves them all)
+            relative = _relative(hint, self.prefix) if self.prefix else None
+            if relative:
+                hint = relative
+            elif op_type_name(hint) or relative == "":
+                hint = self._use_name(v, array)  # `Where` (the exporter's node), or the cell itself: says nothing
             elif self.origin_prefix and hint.startswith(self.origin_prefix) and len(hint) > len(self.origin_prefix):
                 hint = hint[len(self.origin_prefix):]
-            elif op_type_name(hint) or hint == self.prefix:
-                hint = self._use_name(v, array)  # `Where` (the exporter's node) says nothing about the model
             elif not self.prefix and meaningless(hint) and is_param(v) and not meaningless(self._origin(v)):
                 hint = layer_name(self._origin(v))  # `n456` -> the source weight it was folded from
             elif self.prefix and meaningless(hint):

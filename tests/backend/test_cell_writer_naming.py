@@ -215,3 +215,21 @@ def test_a_constant_folded_from_a_source_expression_says_where_it_came_from():
     folded = next(i for i, line in enumerate(lines) if "ms.Tensor([1.0, 2.0, 3.0, 4.0]" in line)
     assert lines[folded - 1].strip() == "# folded from /scale/Sqrt", code
     assert code.count("# folded from") == 1, code  # not on `bias`
+
+
+def test_a_constant_the_instances_share_located_in_the_first_is_named_alike_in_each():
+    """Llama's rotary cos is folded once, at a node of layers.0, and read by every layer: each instance names it the
+    same way (not `layers_0` in layers.1), so one class serves both layers."""
+    c = helper.make_node
+    inits = {"table": rand(2, 3, 4), "axes": np.array([0], np.int64)}
+    nodes = [c("Unsqueeze", ["table", "axes"], ["cos"], name="/layers.0/Unsqueeze")]
+    x = "x"
+    for i in range(2):
+        inits |= {f"layers.{i}.fc.weight": rand(4, 4, seed=i)}
+        nodes += [
+            c("MatMul", [x, f"layers.{i}.fc.weight"], [f"h{i}"], name=f"/layers.{i}/fc/MatMul"),
+            c("Mul", [f"h{i}", "cos"], [f"y{i}"], name=f"/layers.{i}/Mul"),
+        ]
+        x = f"y{i}"
+    code = assert_parity(make_model(nodes, {"x": (np.float32, (1, 2, 3, 4))}, [x], inits))
+    assert "layers_0" not in code and "*[LayerBlock() for _ in range(2)]" in code, code
