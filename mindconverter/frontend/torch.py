@@ -41,6 +41,7 @@ import json
 import keyword
 import logging
 import os
+import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -303,6 +304,31 @@ def _positional_forward(model: Any, keywords: list[str] | None = None) -> Iterat
             model.forward = own
 
 
+#: The newest opset torch's TorchScript exporter writes (torch.onnx._constants.ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET).
+MAX_EXPORT_OPSET = 20
+
+
+def _export(torch: Any, model: Any, args: tuple, path: str, opset: int, **kwargs: Any) -> None:
+    """torch.onnx.export at `opset`; where an operator needs a newer one (`aten::affine_grid_generator`: "Support for
+    this operator was added in version 20"), again at the opset it names (up to MAX_EXPORT_OPSET).
+
+    The frontend reads newer opsets as they are (nothing is downgraded), so only models that need them get them.
+    """
+    try:
+        torch.onnx.export(
+            model, args, path, opset_version=opset, dynamo=False, do_constant_folding=False,
+            # Keeps initializers with equal values apart (BatchNorm weights of ones, zero biases), so every
+            # state_dict key keeps its name in the weight map; the frontend reads them as initializers, not inputs.
+            keep_initializers_as_inputs=True, **kwargs,
+        )
+    except Exception as exc:  # noqa: BLE001 - the exporter raises many types
+        needed = re.search(r"added in (?:opset )?version (\d+)", str(exc))
+        if needed is None or not opset < int(needed.group(1)) <= MAX_EXPORT_OPSET:
+            raise
+        log.info("torch.onnx.export: %s; exporting at opset %s", str(exc).splitlines()[0], needed.group(1))
+        _export(torch, model, args, path, int(needed.group(1)), **kwargs)
+
+
 def export_module(
     model: Any, dummy_inputs: Any, path: str | os.PathLike[str], *, opset: int = EXPORT_OPSET,
     output_names: Sequence[str] | None = None, dynamic_axes: Any = None, dynamic: bool = False,
@@ -348,13 +374,9 @@ def export_module(
         rates = kept_rates(training_calls(model, forward) if eval_calls else None, eval_calls)
         with kept_dropouts(model, rates, dropouts, lost, functional), _positional_forward(model, keywords), \
                 _no_fused_attention_path(), torch.no_grad():
-            torch.onnx.export(
-                model, args, str(path), opset_version=opset, dynamo=False, do_constant_folding=False,
-                input_names=names, output_names=list(output_names), dynamic_axes=axes or None,
-                # Keeps initializers with equal values apart (BatchNorm weights of ones, zero biases),
-                # so every state_dict key keeps its name in the weight map; the frontend reads them
-                # as initializers, not inputs.
-                keep_initializers_as_inputs=True,
+            _export(
+                torch, model, args, str(path), opset, input_names=names, output_names=list(output_names),
+                dynamic_axes=axes or None,
             )
     except ArgumentError:
         raise

@@ -260,3 +260,24 @@ def test_dict_dummy_inputs_are_passed_by_keyword(tmp_path):
     assert "def construct(self, x, mask):" in result.script.read_text()
     with pytest.raises(ArgumentError, match="'maks' is not a parameter of Gated.forward"):
         pytorch2mindspore(model, {"x": torch.randn(2, 4), "maks": torch.ones(2, 4)}, tmp_path / "b")
+
+
+class _SpatialTransformer(nn.Module):
+    """F.affine_grid exports only from opset 20 (torch's exporter writes 17 by default)."""
+
+    def __init__(self):
+        super().__init__()
+        self.loc = nn.Linear(3 * 8 * 8, 6)
+
+    def forward(self, x):
+        theta = self.loc(x.flatten(1)).view(-1, 2, 3)
+        grid = nn.functional.affine_grid(theta, list(x.size()), align_corners=False)
+        return nn.functional.grid_sample(x, grid, align_corners=False)
+
+
+def test_an_operator_that_needs_a_newer_opset_exports_at_the_opset_torch_names(tmp_path):
+    torch.manual_seed(0)
+    result = pytorch2mindspore(_SpatialTransformer().eval(), torch.randn(2, 3, 8, 8), tmp_path, check_mode="both")
+    assert result.parity_passed and {p["mode"] for p in result.parity} == {"pynative", "graph"}, result.parity
+    code = result.script.read_text()
+    assert "ops.grid_sample(" in code and "self.loc = nn.Dense(192, 6)" in code, code
