@@ -1,6 +1,6 @@
 """simplify-reshapes: Transpose and Reshape chains collapse; a chain with a shared middle value stays."""
 
-from mindconverter.passes.testing import check_pass
+from mindconverter.passes.testing import check_pass, run_pass_on_text
 
 
 def test_simplify_reshapes_rewrites():
@@ -32,3 +32,46 @@ def test_transposes_with_a_shared_middle_value_stay():
         %1 = "onnx.Transpose"(%0) {perm = [1, 0]} : (tensor<3x2xf32>) -> tensor<2x3xf32> loc("t1")
         "ir.return"(%0, %1) : (tensor<3x2xf32>, tensor<2x3xf32>) -> ()
       }""")
+
+
+# torch's qkv.unbind(2): a Split into one-element parts, each squeezed.
+UNBIND = """
+            func @main(%x: tensor<2x7x3x8xf32>) -> (tensor<2x7x8xf32>, tensor<2x7x8xf32>, tensor<2x7x8xf32>) {
+              %0 = "ir.const"() {value = dense<[1, 1, 1]>} : () -> tensor<3xi64>
+              %p0, %p1, %p2 = "onnx.Split"(%x, %0) {axis = 2} : (tensor<2x7x3x8xf32>, tensor<3xi64>) -> (tensor<2x7x1x8xf32>, tensor<2x7x1x8xf32>, tensor<2x7x1x8xf32>) loc("/attn/Split")
+              %2 = "ir.const"() {value = dense<[2]>} : () -> tensor<1xi64>
+              %3 = "onnx.Squeeze"(%p0, %2) : (tensor<2x7x1x8xf32>, tensor<1xi64>) -> tensor<2x7x8xf32> loc("/attn/Squeeze")
+              %4 = "onnx.Squeeze"(%p1, %2) : (tensor<2x7x1x8xf32>, tensor<1xi64>) -> tensor<2x7x8xf32> loc("/attn/Squeeze_1")
+              %5 = "onnx.Squeeze"(%p2, %2) : (tensor<2x7x1x8xf32>, tensor<1xi64>) -> tensor<2x7x8xf32> loc("/attn/Squeeze_2")
+              "ir.return"(%3, %4, %5) : (tensor<2x7x8xf32>, tensor<2x7x8xf32>, tensor<2x7x8xf32>) -> ()
+            }"""
+
+
+def test_squeezed_one_element_parts_of_a_split_become_gathers_of_their_index():
+    check_pass("simplify-reshapes", changed=True, before=UNBIND, after="""
+      func @main(%x: tensor<2x7x3x8xf32>) -> (tensor<2x7x8xf32>, tensor<2x7x8xf32>, tensor<2x7x8xf32>) {
+        %0 = "ir.const"() {value = dense<[1, 1, 1]>} : () -> tensor<3xi64>
+        %1 = "ir.const"() {value = dense<[2]>} : () -> tensor<1xi64>
+        %2 = "ir.const"() {value = dense<0>} : () -> tensor<i64>
+        %3 = "onnx.Gather"(%x, %2) {axis = 2} : (tensor<2x7x3x8xf32>, tensor<i64>) -> tensor<2x7x8xf32> loc(fused["/attn/Split", "/attn/Squeeze"])
+        %4 = "ir.const"() {value = dense<1>} : () -> tensor<i64>
+        %5 = "onnx.Gather"(%x, %4) {axis = 2} : (tensor<2x7x3x8xf32>, tensor<i64>) -> tensor<2x7x8xf32> loc(fused["/attn/Split", "/attn/Squeeze_1"])
+        %6 = "ir.const"() {value = dense<2>} : () -> tensor<i64>
+        %7 = "onnx.Gather"(%x, %6) {axis = 2} : (tensor<2x7x3x8xf32>, tensor<i64>) -> tensor<2x7x8xf32> loc(fused["/attn/Split", "/attn/Squeeze_2"])
+        "ir.return"(%3, %5, %7) : (tensor<2x7x8xf32>, tensor<2x7x8xf32>, tensor<2x7x8xf32>) -> ()
+      }""")
+
+
+def test_a_squeeze_of_another_axis_or_a_part_after_run_time_sizes_stays():
+    other_axis = UNBIND.replace("tensor<2x7x3x8xf32>", "tensor<1x7x3x8xf32>").replace("tensor<2x7x1x8xf32>", "tensor<1x7x1x8xf32>")
+    other_axis = other_axis.replace("dense<[2]>", "dense<[0]>").replace("tensor<2x7x8xf32>", "tensor<7x1x8xf32>")
+    assert run_pass_on_text("simplify-reshapes", other_axis)[1] is False
+    dynamic = UNBIND.replace("tensor<2x7x3x8xf32>", "tensor<2x7x?Sx8xf32>").replace(
+        "(tensor<2x7x1x8xf32>, tensor<2x7x1x8xf32>, tensor<2x7x1x8xf32>) loc",
+        "(tensor<2x7x?x8xf32>, tensor<2x7x1x8xf32>, tensor<2x7x1x8xf32>) loc")
+    dynamic = dynamic.replace('%3 = "onnx.Squeeze"(%p0, %2) : (tensor<2x7x1x8xf32>, tensor<1xi64>) -> tensor<2x7x8xf32>',
+                              '%3 = "onnx.Relu"(%p0) : (tensor<2x7x?x8xf32>) -> tensor<2x7x?x8xf32>')
+    dynamic = dynamic.replace("-> (tensor<2x7x8xf32>, tensor<2x7x8xf32>, tensor<2x7x8xf32>) {",
+                              "-> (tensor<2x7x?x8xf32>, tensor<2x7x8xf32>, tensor<2x7x8xf32>) {").replace(
+        '"ir.return"(%3, %4, %5) : (tensor<2x7x8xf32>,', '"ir.return"(%3, %4, %5) : (tensor<2x7x?x8xf32>,')
+    assert run_pass_on_text("simplify-reshapes", dynamic)[1] is False
