@@ -103,8 +103,18 @@ def test_lp_pool(shape, attrs):
 
 
 @pytest.mark.parametrize("shape, axes", [((1, 3, 8), "2"), ((2, 3, 8, 8), "(2, 3)"), ((1, 2, 3, 4, 5), "(2, 3, 4)")])
-def test_global_average_pool(shape, axes):
-    assert_parity(pool("GlobalAveragePool", shape), expect_layers=(f"ops.mean(x, {axes}, keep_dims=True)",))
+def test_global_average_pool_of_a_call_is_a_mean(shape, axes):
+    """F.adaptive_avg_pool2d(x, 1) in a module's own scope, and every rank but 4."""
+    model = single_op("GlobalAveragePool", ["x"], {"x": (np.float32, shape)}, name="/GlobalAveragePool")
+    assert_parity(model, expect_layers=(f"ops.mean(x, {axes}, keep_dims=True)",))
+
+
+def test_global_average_pool_of_a_module_is_an_adaptive_avg_pool_layer():
+    """torch's `self.avgpool = nn.AdaptiveAvgPool2d(1)` (or an item of an nn.Sequential) keeps its member; 3-D input keeps the mean."""
+    code = assert_parity(single_op("GlobalAveragePool", ["x"], {"x": (np.float32, (2, 3, 8, 8))}, name="/avgpool/GlobalAveragePool"))
+    assert "self.avgpool = nn.AdaptiveAvgPool2d(1)" in code and "ops.mean" not in code, code
+    code = assert_parity(single_op("GlobalAveragePool", ["x"], {"x": (np.float32, (2, 3, 8))}, name="/avgpool/GlobalAveragePool"))
+    assert "ops.mean(x, 2, keep_dims=True)" in code, code
 
 
 @pytest.mark.parametrize("shape, axes", [((1, 3, 8), "2"), ((2, 3, 8, 8), "(2, 3)"), ((1, 2, 3, 4, 5), "(2, 3, 4)")])

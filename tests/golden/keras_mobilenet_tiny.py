@@ -66,13 +66,12 @@ class MindSporeModel(nn.Cell):
         self.block_2 = Block(8, 16)
         self.block_3 = Block_1()
         self.block_4 = Block(16, 32)
+        self.global_average_pooling2d = nn.AdaptiveAvgPool2d(1)
         self.predictions = nn.Dense(16, 10, has_bias=False)
 
     def construct(self, input_):
         conv1_relu = self.Conv1_relu(self.Conv1(ops.transpose(input_, (0, 3, 1, 2))))
-        global_average_pooling2d = ops.mean(
-            self.block_4(self.block_3(self.block_2(self.block_1(conv1_relu)))),
-            (2, 3),
-            keep_dims=True,
+        global_average_pooling2d = self.global_average_pooling2d(
+            self.block_4(self.block_3(self.block_2(self.block_1(conv1_relu))))
         )
         return ops.softmax(self.predictions(ops.squeeze(global_average_pooling2d, (2, 3))))

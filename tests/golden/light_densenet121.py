@@ -123,6 +123,7 @@ class MindSporeModel(nn.Cell):
             ConcatBlock(992),
         )
         self.block5 = Block(1024)
+        self.globalaveragepool = nn.AdaptiveAvgPool2d(1)
         self.fc6 = nn.Conv2d(1024, 1000, 1, pad_mode="valid", has_bias=True)
 
     def construct(self, data_0):
@@ -133,4 +134,4 @@ class MindSporeModel(nn.Cell):
             self.conv3_blk(self.block3(self.stage2(self.averagepool(conv_1))))
         )
         averagepool_2 = self.averagepool_2(self.conv4_blk(self.block4(self.stage3(averagepool_1))))
-        return self.fc6(ops.mean(self.block5(self.stage4(averagepool_2)), (2, 3), keep_dims=True))
+        return self.fc6(self.globalaveragepool(self.block5(self.stage4(averagepool_2))))

@@ -45,6 +45,7 @@ class MindSporeModel(nn.Cell):
         )
         self.dropout = nn.Dropout()
         self.conv10 = nn.Conv2d(512, 1000, 1, pad_mode="valid", has_bias=True)
+        self.globalaveragepool = nn.AdaptiveAvgPool2d(1)
 
     def construct(self, data_0):
         maxpool_1 = self.maxpool_1(self.stage1(self.maxpool(self.relu(self.conv1(data_0)))))
@@ -52,5 +53,5 @@ class MindSporeModel(nn.Cell):
             self.conv10(self.dropout(self.stage3(self.maxpool_2(self.stage2(maxpool_1)))))
         )
         return ops.reshape(
-            ops.softmax(ops.flatten(ops.mean(relu_1, (2, 3), keep_dims=True))), (1, 1000, 1, 1)
+            ops.softmax(ops.flatten(self.globalaveragepool(relu_1))), (1, 1000, 1, 1)
         )

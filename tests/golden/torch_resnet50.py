@@ -62,11 +62,11 @@ class MindSporeModel(nn.Cell):
             ),
             *[LayerBlock(in_channels=2048, out_channels=512, out_channels_1=2048) for _ in range(2)]
         )
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Dense(2048, 10)
 
     def construct(self, input_):
         maxpool = self.maxpool(self.relu(self.bn1(self.conv1(input_))))
-        avgpool = ops.mean(
-            self.layer4(self.layer3(self.layer2(self.layer1(maxpool)))), (2, 3), keep_dims=True
+        return self.fc(
+            ops.flatten(self.avgpool(self.layer4(self.layer3(self.layer2(self.layer1(maxpool))))))
         )
-        return self.fc(ops.flatten(avgpool))
