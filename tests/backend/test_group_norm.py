@@ -9,6 +9,8 @@ from builders import rand
 from helpers import assert_parity, make_model
 from onnx import helper
 
+COVERS = {"mc.group_norm"}
+
 
 def _torch_group_norm(shape: tuple[int, ...], groups: int, weight_shape: tuple[int, ...] | None, eps: float = 1e-5,
                       scale: np.ndarray | None = None):
