@@ -106,6 +106,25 @@ def test_resize_with_runtime_sizes_uses_the_static_output_shape():
     assert_parity(model, feeds=feeds, expect_layers=("ops.matmul(",))
 
 
+@pytest.mark.parametrize("mode, ctm", [("linear", "pytorch_half_pixel"), ("linear", "align_corners"), ("nearest", "asymmetric")])
+def test_resize_of_a_dynamic_batch_to_constant_spatial_sizes(mode, ctm):
+    """torch's F.interpolate(x, size=(6, 5)) with a dynamic batch: sizes = Concat(Shape(x)[:2], [6, 5]), known at run time only."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    c = helper.make_node
+    nodes = [c("Shape", ["x"], ["shape"]), c("Slice", ["shape", "zero", "two"], ["nc"]),
+             c("Concat", ["nc", "hw"], ["sizes"], axis=0),
+             c("Resize", ["x", "", "", "sizes"], ["y"], mode=mode, coordinate_transformation_mode=ctm, nearest_mode="floor")]
+    inits = {"zero": np.array([0], np.int64), "two": np.array([2], np.int64), "hw": np.array([6, 5], np.int64)}
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2, 4, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 2, 6, 5])],
+                              [numpy_helper.from_array(v, k) for k, v in inits.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    code = assert_parity(model, feeds={"x": rand(3, 2, 4, 4)})
+    assert "UnsupportedOp" not in code and "NotImplementedError" not in code, code
+
+
 @pytest.mark.parametrize("attrs", [{"mode": "bilinear", "padding_mode": "border"},
                                    {"mode": "nearest", "align_corners": 1}])
 def test_grid_sample(attrs):

@@ -19,6 +19,8 @@ torch = pytest.importorskip("torch")
 import vision_models  # noqa: E402 - after the skip
 from helpers import converted_once  # noqa: E402
 
+from mindconverter import pytorch2mindspore  # noqa: E402
+
 pytestmark = pytest.mark.slow
 
 #: Model -> torch class names the script must define (nn.Sequential/ModuleList are not classes).
@@ -42,8 +44,10 @@ CODE = {
     "convnext": ["group=16", "self.act = nn.GELU(approximate=False)", "self.norm = nn.LayerNorm((16,), epsilon=1e-06)",
                  'self.gamma = Parameter(', "nn.GroupNorm(1, 16, eps=1e-05)", "self.stages = nn.SequentialCell(*[ConvNeXtBlock() for _ in range(2)])"],
     "mlp_mixer": ["self.token_mlp = nn.SequentialCell(", "self.channel_mlp = nn.SequentialCell("],
-    "resnext": ["self.layer1 = nn.SequentialCell(", "self.layer2 = nn.SequentialCell(", "group=8", "self.fc = nn.Dense(64, 10)"],
-    "deeplab_aspp": ["dilation=2", "dilation=4", "self.aspp = ASPP()", "self.project = nn.SequentialCell("],
+    "resnext": ["self.layer1 = nn.SequentialCell(", "self.layer2 = nn.SequentialCell(", "group=8", "self.fc = nn.Dense(64, 10)",
+                "self.pool = nn.AdaptiveAvgPool2d(1)"],
+    "deeplab_aspp": ["dilation=2", "dilation=4", "self.aspp = ASPP()", "self.project = nn.SequentialCell(",
+                     "nn.SequentialCell(\n            nn.AdaptiveAvgPool2d(1), nn.Conv2d(16, 8, 1"],
     "yolo_neck": ["self.act = nn.SiLU()", "self.c2f = C2f()", "self.head = nn.Conv2d(16, 12, 1"],
     "fpn": ["self.c2 = nn.Conv2d(3, 8, 3, stride=2"],
     "espcn": ["ops.pixel_shuffle(", "self.act = nn.Tanh()"],
@@ -85,3 +89,12 @@ def test_every_state_dict_key_is_in_the_weight_map_and_dropouts_keep_p(name, tmp
     code = result.script.read_text()
     layers = {float(p) for p in re.findall(r"nn\.Dropout\(p=([0-9.]+)\)", code)} | ({0.5} if "nn.Dropout()" in code else set())
     assert layers == ({DROPOUT[name]} if name in DROPOUT else set()), code
+
+
+@pytest.mark.parametrize("name", ["unet", "deeplab_aspp"])
+def test_a_dynamic_batch_converts_with_parity_at_two_batch_sizes(name, tmp_path):
+    """F.interpolate(x, size=...) of a dynamic batch: the Resize sizes are known only at run time, its spatial output is static."""
+    model, x, _ = vision_models.MODELS[name]()
+    result = pytorch2mindspore(model, x, tmp_path, check_mode="both", dynamic=True)
+    assert result.report["unsupported"] == []
+    assert result.parity_passed and {p["mode"] for p in result.parity} == {"pynative", "graph"}, result.parity

@@ -15,6 +15,7 @@ import numpy as np
 from mindconverter.backend.context import EmitContext
 from mindconverter.backend.registry import emits
 from mindconverter.ir.core import Op
+from mindconverter.ir.symbolic import equal
 
 _LINEAR_MODES = {3: "linear", 4: "bilinear", 5: "trilinear"}
 
@@ -241,10 +242,21 @@ def resize(op: Op, cx: EmitContext) -> str:
     if cx.has(3) and sizes is None and cx.out_type().is_static and cx.attr("keep_aspect_ratio_policy", "stretch") == "stretch":
         # Run-time sizes: the declared static output shape is the size (ONNX scales = sizes / input).
         sizes, axes = np.array(cx.out_type().shape, np.int64), None
+    elif cx.has(3) and sizes is None and _static_spatial_output(cx):
+        # Run-time sizes of a dynamic batch (torch's `size=(h, w)`: Concat(Shape(x)[:2], [h, w])): the declared
+        # output's spatial dims are the size, its batch and channels are the input's.
+        sizes, axes = np.array(cx.out_type().dims[2:], np.int64), list(range(2, cx.out_type().rank))
     else:
         sizes = _known(cx, 3, "sizes")
     return _resize(cx, cx.attr("mode", "nearest"), ctm, cx.attr("nearest_mode", "round_prefer_floor"),
                    _known(cx, 2, "scales") if sizes is None else None, sizes, None if axes is None else list(axes))
+
+
+def _static_spatial_output(cx: EmitContext) -> bool:
+    """Whether the declared output has static spatial dims and the input's batch and channel dims (symbolic or not)."""
+    ins, outs = cx.in_type(0).dims, cx.out_type().dims
+    return (ins is not None and outs is not None and len(ins) == len(outs) and all(isinstance(d, int) for d in outs[2:])
+            and all(equal(a, b) is True for a, b in zip(ins[:2], outs[:2], strict=True)))
 
 
 def _dynamic_resize(cx: EmitContext, ctm: str, axes: list[int] | None) -> str | None:
@@ -264,7 +276,6 @@ def _dynamic_resize(cx: EmitContext, ctm: str, axes: list[int] | None) -> str | 
     targets: list[str] = [f"{cx.arg(0)}.shape[{a}]" if not isinstance(d, int) else str(d) for a, d in enumerate(dims)]
     if v is not None and v.op is not None and v.op.name == "mc.dims":
         from mindconverter.ir.dims_op import Dims
-        from mindconverter.ir.symbolic import equal
 
         entries, exprs = Dims.of(v.op).entries(), cx.shape_operand(3)
         if len(entries) != len(listed):
