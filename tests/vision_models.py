@@ -5,7 +5,11 @@ channels-last LayerNorm, layer-scale Parameter, GroupNorm stem), MLP-Mixer (toke
 transpose), ResNeXt (grouped convs, a one-block stage), DeepLab ASPP (dilated convs, image pooling
 + upsample), a YOLO-style neck (SiLU, chunk, split, nn.Upsample), FPN (ModuleList laterals),
 ESPCN (PixelShuffle), a style-transfer net (InstanceNorm2d, ReflectionPad2d, reflect padding_mode)
-and an activation zoo (Hardtanh, ELU alpha != 1, Mish, ReLU6, LeakyReLU, adaptive pools to 7x7/2x2).
+an activation zoo (Hardtanh, ELU alpha != 1, Mish, ReLU6, LeakyReLU, adaptive pools to 7x7/2x2), CBAM (channel
+and spatial attention), a non-local block (matmul attention over pixels), ShuffleNetV2 units (chunk, channel
+shuffle, ceil-mode pooling), a 3-D conv net, pads and pools (zero/replicate/constant pads, ceil_mode,
+count_include_pad=False, dilated max pool, LocalResponseNorm), a spatial transformer (affine_grid, grid_sample:
+opset 20) and PixelUnshuffle + GLU + roll + Softmax2d + a bilinear nn.Upsample.
 `MODELS[name]()` -> (eval module, input, conversion keywords); inputs are 1x3x32x32 so MindSpore CPU stays fast.
 """
 
@@ -309,12 +313,176 @@ class Acts(nn.Module):
         return self.fc(p.view(p.size(0), -1)), torch.flatten(m, start_dim=1)
 
 
+class ChannelAttention(nn.Module):
+    def __init__(self, c, r=4):
+        super().__init__()
+        self.avg_pool = nn.AdaptiveAvgPool2d(1)
+        self.max_pool = nn.AdaptiveMaxPool2d(1)
+        self.fc = nn.Sequential(nn.Conv2d(c, c // r, 1, bias=False), nn.ReLU(), nn.Conv2d(c // r, c, 1, bias=False))
+        self.sigmoid = nn.Sigmoid()
+
+    def forward(self, x):
+        return self.sigmoid(self.fc(self.avg_pool(x)) + self.fc(self.max_pool(x)))
+
+
+class SpatialAttention(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 1, 7, padding=3, bias=False)
+        self.sigmoid = nn.Sigmoid()
+
+    def forward(self, x):
+        avg = torch.mean(x, dim=1, keepdim=True)
+        mx, _ = torch.max(x, dim=1, keepdim=True)
+        return self.sigmoid(self.conv(torch.cat([avg, mx], dim=1)))
+
+
+class CBAM(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 16, 3, padding=1)
+        self.ca = ChannelAttention(16)
+        self.sa = SpatialAttention()
+        self.fc = nn.Linear(16, 5)
+
+    def forward(self, x):
+        x = self.conv(x)
+        x = x * self.ca(x)
+        x = x * self.sa(x)
+        return self.fc(x.mean((2, 3)))
+
+
+class NonLocal(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.inter = c // 2
+        self.g = nn.Conv2d(c, self.inter, 1)
+        self.theta = nn.Conv2d(c, self.inter, 1)
+        self.phi = nn.Conv2d(c, self.inter, 1)
+        self.W = nn.Sequential(nn.Conv2d(self.inter, c, 1), nn.BatchNorm2d(c))
+
+    def forward(self, x):
+        b = x.size(0)
+        g_x = self.g(x).view(b, self.inter, -1).permute(0, 2, 1)
+        theta_x = self.theta(x).view(b, self.inter, -1).permute(0, 2, 1)
+        phi_x = self.phi(x).view(b, self.inter, -1)
+        f = F.softmax(torch.matmul(theta_x, phi_x), dim=-1)
+        y = torch.matmul(f, g_x).permute(0, 2, 1).contiguous().view(b, self.inter, *x.size()[2:])
+        return self.W(y) + x
+
+
+class NonLocalNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, stride=2, padding=1)
+        self.nl = NonLocal(8)
+        self.head = nn.Conv2d(8, 2, 1)
+
+    def forward(self, x):
+        return self.head(self.nl(self.conv(x)))
+
+
+def channel_shuffle(x, groups):
+    b, c, h, w = x.size()
+    x = x.view(b, groups, c // groups, h, w)
+    x = torch.transpose(x, 1, 2).contiguous()
+    return x.view(b, -1, h, w)
+
+
+class ShuffleUnit(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        half = c // 2
+        self.branch2 = nn.Sequential(nn.Conv2d(half, half, 1, bias=False), nn.BatchNorm2d(half), nn.ReLU(inplace=True),
+                                     nn.Conv2d(half, half, 3, padding=1, groups=half, bias=False), nn.BatchNorm2d(half),
+                                     nn.Conv2d(half, half, 1, bias=False), nn.BatchNorm2d(half), nn.ReLU(inplace=True))
+
+    def forward(self, x):
+        x1, x2 = x.chunk(2, dim=1)
+        return channel_shuffle(torch.cat((x1, self.branch2(x2)), dim=1), 2)
+
+
+class ShuffleNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Sequential(nn.Conv2d(3, 16, 3, 2, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU(inplace=True))
+        self.maxpool = nn.MaxPool2d(3, 2, 1, ceil_mode=True)
+        self.stage2 = nn.Sequential(ShuffleUnit(16), ShuffleUnit(16))
+        self.fc = nn.Linear(16, 10)
+
+    def forward(self, x):
+        x = self.stage2(self.maxpool(self.conv1(x)))
+        return self.fc(x.mean([2, 3]))
+
+
+class Video3D(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv3d(3, 8, (3, 3, 3), padding=1, bias=False)
+        self.bn1 = nn.BatchNorm3d(8)
+        self.relu = nn.ReLU(inplace=True)
+        self.pool = nn.MaxPool3d((1, 2, 2), stride=(1, 2, 2))
+        self.conv2 = nn.Conv3d(8, 8, (1, 3, 3), padding=(0, 1, 1))
+        self.avgpool = nn.AdaptiveAvgPool3d(1)
+        self.fc = nn.Linear(8, 4)
+
+    def forward(self, x):
+        x = self.pool(self.relu(self.bn1(self.conv1(x))))
+        x = self.relu(self.conv2(x))
+        return self.fc(self.avgpool(x).flatten(1))
+
+
+class PadsPools(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.zpad = nn.ZeroPad2d((1, 2, 0, 1))
+        self.rpad = nn.ReplicationPad2d(1)
+        self.cpad = nn.ConstantPad2d(1, 0.5)
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.mp = nn.MaxPool2d(3, stride=2, ceil_mode=True)
+        self.ap = nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False)
+        self.ap2 = nn.AvgPool2d(2, ceil_mode=True)
+        self.mpd = nn.MaxPool2d(2, stride=1, dilation=2)
+        self.lrn = nn.LocalResponseNorm(3)
+
+    def forward(self, x):
+        a = self.conv(self.rpad(self.zpad(x)))
+        b = self.mp(self.cpad(a))
+        return b, self.ap(a), self.ap2(a), self.mpd(self.lrn(a))
+
+
+class STN(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.loc = nn.Sequential(nn.Conv2d(3, 4, 5, stride=4), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 7 * 7, 6))
+
+    def forward(self, x):
+        theta = self.loc(x).view(-1, 2, 3)
+        grid = F.affine_grid(theta, list(x.size()), align_corners=False)
+        return F.grid_sample(x, grid, align_corners=False)
+
+
+class Misc(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.unshuffle = nn.PixelUnshuffle(2)
+        self.conv = nn.Conv2d(12, 8, 1)
+        self.glu = nn.GLU(dim=1)
+        self.softmax2d = nn.Softmax2d()
+        self.up = nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False)
+
+    def forward(self, x):
+        y = self.glu(self.conv(self.unshuffle(x)))
+        y = torch.roll(y, shifts=(1, -2), dims=(2, 3))
+        return self.up(self.softmax2d(y)), F.log_softmax(y, dim=1)
+
+
 def _build(cls, shape=(1, 3, 32, 32)):
     def build():
         torch.manual_seed(0)
         model = cls()
         for mod in model.modules():  # non-trivial BatchNorm statistics, so folding mistakes show
-            if isinstance(mod, nn.BatchNorm2d):
+            if isinstance(mod, (nn.BatchNorm2d, nn.BatchNorm3d)):
                 mod.running_mean.uniform_(-0.5, 0.5)
                 mod.running_var.uniform_(0.5, 1.5)
         return model.eval(), torch.randn(*shape, generator=torch.Generator().manual_seed(1)), {}
@@ -326,4 +494,7 @@ MODELS = {
     "unet": _build(UNet), "convnext": _build(ConvNeXt), "mlp_mixer": _build(MLPMixer), "resnext": _build(ResNeXt),
     "deeplab_aspp": _build(DeepLab), "yolo_neck": _build(YoloNeck), "fpn": _build(FPN), "espcn": _build(ESPCN),
     "style_transfer": _build(StyleNet), "activations": _build(Acts, (1, 3, 14, 14)),
+    "cbam": _build(CBAM), "non_local": _build(NonLocalNet, (2, 3, 32, 32)), "shufflenet_v2": _build(ShuffleNet),
+    "video_3d": _build(Video3D, (1, 3, 4, 16, 16)), "pads_and_pools": _build(PadsPools, (1, 3, 17, 17)),
+    "spatial_transformer": _build(STN), "pixel_unshuffle_glu_roll": _build(Misc, (1, 3, 16, 16)),
 }

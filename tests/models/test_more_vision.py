@@ -35,6 +35,13 @@ CLASSES = {
     "espcn": set(),
     "style_transfer": {"ResidualBlock"},
     "activations": set(),
+    "cbam": {"ChannelAttention", "SpatialAttention"},
+    "non_local": {"NonLocal"},
+    "shufflenet_v2": {"ShuffleUnit"},
+    "video_3d": set(),
+    "pads_and_pools": set(),
+    "spatial_transformer": set(),
+    "pixel_unshuffle_glu_roll": set(),
 }
 #: Model -> lines (or parts of lines) the script must hold: members under their torch names, layers not op soup.
 CODE = {
@@ -56,6 +63,13 @@ CODE = {
                        "self.in2 = nn.GroupNorm(16, 16, eps=1e-05, affine=False)"],
     "activations": ["self.relu6 = nn.ReLU6()", "self.hardtanh = nn.Hardtanh(-0.5, 0.5)", "self.mish = nn.Mish()", "self.leaky = nn.LeakyReLU(alpha=0.2)", "nn.AvgPool2d(2, stride=2)",
                     "nn.MaxPool2d(7, stride=7)"],
+    "cbam": ["self.ca = ChannelAttention()", "self.sa = SpatialAttention()", "self.sigmoid = nn.Sigmoid()"],
+    "non_local": ["self.theta = nn.Conv2d(8, 4, 1", "self.W = nn.SequentialCell(", "ops.softmax("],
+    "shufflenet_v2": ["group=8", "ceil_mode=True", "self.stage2 = nn.SequentialCell(*[ShuffleUnit() for _ in range(2)])"],
+    "video_3d": ["self.conv1 = nn.Conv3d(3, 8, 3", "self.bn1 = nn.BatchNorm3d(8)", "self.pool = nn.MaxPool3d((1, 2, 2)"],
+    "pads_and_pools": ['"replicate"', "count_include_pad=False", "dilation=2", "ceil_mode=True"],
+    "spatial_transformer": ["ops.grid_sample(", "self.loc = Loc()"],
+    "pixel_unshuffle_glu_roll": ["ops.sigmoid(", "ops.log_softmax("],
 }
 #: Model -> the p of its nn.Dropout layers.
 DROPOUT = {"mlp_mixer": 0.1, "deeplab_aspp": 0.5}
