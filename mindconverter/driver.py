@@ -245,6 +245,9 @@ class Conversion:
 
                 report["check_sizes"] = dict(plan.to_json(), results=size_summary(self.parity))
             report["first_divergence"] = self.divergence.to_json() if self.divergence else None
+            unmapped = self.unmapped_parameters()
+            if unmapped:
+                report["unmapped_parameters"] = unmapped
             final_paths = self.paths
             if self.options.output.mindir:
                 staged["mindir"] = stage_dir / f"{self.name}.mindir"
@@ -253,7 +256,7 @@ class Conversion:
                     final_paths = {k: v for k, v in self.paths.items() if k != "mindir"}
             staged["report_json"].write_text(json.dumps(report, indent=2) + "\n")
             staged["report_txt"].write_text(report_txt(self.gen, parity_lines(self.parity), self.check_note,
-                                                       _mindir_lines(report.get("mindir"))))
+                                                       _unmapped_lines(unmapped) + _mindir_lines(report.get("mindir"))))
             staging.publish(staged, final_paths, self.options.output.overwrite)
         except OSError as exc:
             raise FileWriteError(
@@ -292,6 +295,18 @@ class Conversion:
 
         metadata = {p.key: p.value for p in self.source.source_model.metadata_props}
         return json.loads(metadata.get(TIED_WEIGHTS_KEY, "[]"))
+
+    def unmapped_parameters(self) -> list[str]:
+        """The source's parameters that train (TRAINABLE_ATTR) and that no checkpoint tensor comes from, tied keys
+        aside: folded into another weight (weight_norm's g and v become one weight, named after v) or unused."""
+        from mindconverter.ir.scopes import TRAINABLE_ATTR
+
+        listed = self.module.attrs.get(TRAINABLE_ATTR) or []
+        sources = {e.ref.source for e in self.gen.checkpoint}
+        for group in self.tied_weights():
+            if sources.intersection(group):
+                sources.update(group)
+        return [name for name in listed if name not in sources]
 
     def source_json(self) -> dict[str, Any]:
         ref = self.reference
@@ -360,6 +375,17 @@ class Conversion:
         bad = next((p for p in self.parity if not p["passed"]), None)
         if bad is not None:
             raise parity_error(bad, self.divergence, self.options.output.output)
+
+
+def _unmapped_lines(unmapped: list[str]) -> list[str]:
+    """The report's warning about source parameters the checkpoint has under no name of theirs."""
+    if not unmapped:
+        return []
+    shown = ", ".join(unmapped[:5]) + (f" and {len(unmapped) - 5} more" if len(unmapped) > 5 else "")
+    line = (f"{len(unmapped)} source parameter(s) are in no checkpoint tensor under their own name (folded into another "
+            f"weight, as weight_norm's g and v are into one, or unused by forward): {shown}")
+    log.warning("%s", line)
+    return [f"[Warning] {line}"]
 
 
 def _mindir_lines(entry: dict[str, Any] | None) -> list[str]:

@@ -43,3 +43,24 @@ def test_only_the_parameters_that_train_in_torch_train_in_mindspore(tmp_path):
     assert trains == wanted, (trains, wanted)
     fixed = {source.get(p.name, p.name) for p in net.get_parameters() if not p.requires_grad}
     assert {"pe", "scale"} <= fixed, fixed
+
+
+def test_parameters_in_no_checkpoint_tensor_are_reported(tmp_path):
+    """weight_norm's g and v fold into one convolution weight (named after v), and an unused layer is exported with
+    nothing: the report names both parameters, instead of the weight map silently leaving them out."""
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.utils.parametrizations.weight_norm(nn.Conv1d(2, 3, 3))
+            self.unused = nn.Linear(3, 3, bias=False)
+
+        def forward(self, x):
+            return self.conv(x)
+
+    torch.manual_seed(0)
+    result = pytorch2mindspore(Net().eval(), (torch.randn(1, 2, 8),), tmp_path, check_mode="pynative")
+    assert result.parity_passed
+    assert result.report["unmapped_parameters"] == ["conv.parametrizations.weight.original0", "unused.weight"]
+    text = (tmp_path / "report_of_Net.txt").read_text()
+    assert "[Warning] 2 source parameter(s) are in no checkpoint tensor under their own name" in text, text
