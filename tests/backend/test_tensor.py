@@ -232,13 +232,20 @@ def test_size_and_eye_like():
 
 @pytest.mark.parametrize("op_type, mode, expected", [
     ("DepthToSpace", "DCR", "self.depthtospace = ops.DepthToSpace(2)"),
-    ("DepthToSpace", "CRD", "ops.pixel_shuffle(x, 2)"),
+    ("DepthToSpace", "CRD", "self.depthtospace = nn.PixelShuffle(2)"),
     ("SpaceToDepth", None, "self.spacetodepth = ops.SpaceToDepth(2)"),
 ])
 def test_depth_space(op_type, mode, expected):
     shape = (1, 8, 2, 3) if op_type == "DepthToSpace" else (1, 2, 4, 6)
     attrs = {"blocksize": 2} | ({"mode": mode} if mode else {})
     assert_parity(single_op(op_type, ["x"], {"x": (np.float32, shape)}, **attrs), expect_layers=(expected,))
+
+
+def test_pixel_shuffle_called_as_a_function_stays_a_function():
+    """F.pixel_shuffle(x, 2) in a module's own scope: ops.pixel_shuffle, no member."""
+    model = single_op("DepthToSpace", ["x"], {"x": (np.float32, (1, 8, 2, 3))}, blocksize=2, mode="CRD", name="/DepthToSpace")
+    code = assert_parity(model)
+    assert "ops.pixel_shuffle(x, 2)" in code and "nn.PixelShuffle" not in code, code
 
 
 @pytest.mark.parametrize("mode", ["constant", "reflect", "edge", "wrap"])

@@ -57,7 +57,7 @@ CODE = {
                      "nn.SequentialCell(\n            nn.AdaptiveAvgPool2d(1), nn.Conv2d(16, 8, 1"],
     "yolo_neck": ["self.act = nn.SiLU()", "self.c2f = C2f()", "self.head = nn.Conv2d(16, 12, 1"],
     "fpn": ["self.c2 = nn.Conv2d(3, 8, 3, stride=2"],
-    "espcn": ["ops.pixel_shuffle(", "self.act = nn.Tanh()"],
+    "espcn": ["self.pixel_shuffle = nn.PixelShuffle(2)", "self.act = nn.Tanh()"],
     "style_transfer": ['"reflect"', "self.res = nn.SequentialCell(*[ResidualBlock() for _ in range(2)])",
                        "self.up = nn.Conv2dTranspose(", "self.in1 = nn.GroupNorm(16, 16, eps=1e-05)",
                        "self.in2 = nn.GroupNorm(16, 16, eps=1e-05, affine=False)"],

@@ -386,13 +386,14 @@ def eye_like(op: Op, cx: EmitContext) -> str:
 
 @emits("onnx.DepthToSpace", since=11)
 def depth_to_space(op: Op, cx: EmitContext) -> str:
-    """onnx.DepthToSpace -> ops.DepthToSpace(bs) (DCR) or ops.pixel_shuffle(x, bs) (CRD)."""
+    """onnx.DepthToSpace -> ops.DepthToSpace(bs) (DCR); CRD: nn.PixelShuffle(bs) for a module of its own, else ops.pixel_shuffle."""
     bs = int(cx.attr("blocksize"))
     if cx.in_type(0).rank != 4:
         cx.fail(f"DepthToSpace needs a 4-D input, got {cx.in_type(0)}")
     if cx.attr("mode", "DCR") == "CRD":
         # nn.PixelShuffle / ops.pixel_shuffle order channels as ONNX's CRD (mindspore-cpu-ops.md, trap 18).
-        return f"ops.pixel_shuffle({cx.arg(0)}, {bs})"
+        member = cx.shared_layer("nn.PixelShuffle", bs)  # torch's `self.pixel_shuffle = nn.PixelShuffle(2)`
+        return f"ops.pixel_shuffle({cx.arg(0)}, {bs})" if member is None else f"{member}({cx.arg(0)})"
     return f"{cx.layer('ops.DepthToSpace', bs)}({cx.arg(0)})"
 
 
