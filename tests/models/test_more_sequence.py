@@ -80,6 +80,7 @@ def test_every_state_dict_key_is_in_the_weight_map_and_only_parameters_train(nam
     missing = {k for k in model.state_dict() if k not in sources and not k.endswith("num_batches_tracked")}
     assert missing == UNNAMED.get(name, set()), missing
     parameters = {n for n, p in model.named_parameters(remove_duplicate=False) if p.requires_grad}
+    assert set(result.report.get("unmapped_parameters", [])) == missing & parameters  # the report names them
     converted = {w["converted_weight"]["name"]: w["source_weight"]["name"] for w in rows}
     trains = {converted.get(p.name, p.name) for p in result.load().trainable_params()}
     assert trains <= parameters, trains - parameters
