@@ -79,6 +79,8 @@ def publish(staged: dict[str, Path], final: dict[str, Path], overwrite: bool) ->
     SIGINT/SIGTERM are deferred meanwhile: once the first file moved, all of them do.
     """
     global _deferred
+    if _raised is not None:  # a signal whose error was swallowed on its way (see logs.ConsoleHandler)
+        raise _interrupted(_raised)
     for dest in final.values():
         if dest.exists() and not overwrite:
             raise FileWriteError(f"output file '{dest}' appeared during the conversion", fix="rerun with --overwrite")

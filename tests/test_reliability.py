@@ -197,3 +197,37 @@ def test_a_long_chain_converts_in_linear_time(tmp_path):
 @pytest.mark.slow
 def test_a_100000_op_chain_converts_in_linear_time(tmp_path):
     _assert_linear(tmp_path, 10_000, 100_000)
+
+
+def test_a_signal_landing_while_a_progress_line_is_written_still_stops_the_conversion(tmp_path):
+    """logging swallows any Exception of a handler; the interruption must get through it (and, were it
+    swallowed elsewhere, publishing refuses to write)."""
+    import logging
+
+    from mindconverter import staging
+    from mindconverter.errors import InterruptedConversion
+    from mindconverter.logs import console_logger
+
+    class Interrupting:
+        def write(self, text):
+            raise staging._interrupted(signal.SIGINT)
+
+        def flush(self):
+            pass
+
+    log = console_logger()
+    log.handlers[0].setStream(Interrupting())
+    with pytest.raises(InterruptedConversion):
+        log.info("[2/4] running passes")
+    console_logger(logging.INFO)
+    staged, final = tmp_path / "staged.py", tmp_path / "out.py"
+    staged.write_text("x")
+    restore = staging.interrupts_as_errors()
+    try:
+        staging._raised = signal.SIGTERM  # the handler ran, its error went nowhere
+        with pytest.raises(InterruptedConversion, match="interrupted by SIGTERM"):
+            staging.publish({"script": staged}, {"script": final}, overwrite=False)
+        assert not final.exists()
+    finally:
+        staging._raised = None
+        restore()
