@@ -54,6 +54,13 @@ class SubCellRef:
     op: Op
 
 
+def _same_weights(a: dict[str, WeightRef], b: dict[str, WeightRef]) -> bool:
+    """Whether two layers' weights are the same source tensors, taken the same way (a second call of one module)."""
+    return a.keys() == b.keys() and all(
+        a[k].source and a[k].source == b[k].source and a[k].array.shape == b[k].array.shape
+        and (a[k].array is b[k].array or np.array_equal(a[k].array, b[k].array)) for k in a)
+
+
 def _is_causal_mask(array: np.ndarray) -> bool:
     """Whether `array` is an additive causal mask: 0 on and below the diagonal of its last two axes, very negative above."""
     if array.dtype.kind != "f" or array.ndim < 2 or array.shape[-1] != array.shape[-2] or array.shape[-1] < 2:
@@ -120,7 +127,9 @@ class CellWriter:
         self.vars: dict[Value, str] = {}
         self.output_names: dict[Value, str] = {}  # names for the values the top-level construct returns, see returned_names
         self.const_members: dict[Value, str] = {}
-        self.stateless: dict[tuple[str, str], str] = {}  # (source module, constructor code) -> member, see add_member
+        # (source module, constructor code, weights' sources) -> member, see add_member
+        self.stateless: dict[tuple[str, str, tuple], str] = {}
+        self.layer_weights: dict[str, tuple[dict[str, WeightRef], str]] = {}  # a shared layer: (weights, path), by member
         self.user: Op | None = None  # the op being emitted (the user of the constants it asks for)
         self.imports: set[str] = set()
         self.support_classes: dict[str, str] = {}
@@ -203,23 +212,42 @@ class CellWriter:
         return None if source is None or self._generic(source) else source
 
     def add_member(self, op: Op, code: Call, weights: dict[str, WeightRef], hint: str | None, shared: bool = False) -> str:
-        # A stateless layer (no weights) called again from the same source module is the same member,
-        # as in the source (`self.drop` used twice). Layers with weights are never shared: the export
-        # may give two calls of one nn.Linear one initializer, but each layer gets its own copy.
+        # A layer called again from the same source module is the same member, as in the source
+        # (`self.drop` used twice; `self.fc(x) + self.fc(y)`): for a layer with weights, only when its
+        # weights are the same source tensors, so that training updates one weight as torch does.
+        # Tied weights of different modules (GPT-2's wte and lm_head) stay two layers with a copy each.
         # `shared` (EmitContext.shared_layer): ops without a source scope share one member per cell.
-        source = None if weights else self._source_module(op)
+        source = self._source_module(op)
         if source is None and shared and not weights and "/" not in op.loc_name:
             source = ""  # the cell's own: named after what it is (`relu`), it says nothing about a value it computes
-        if source is not None and (source, str(code)) in self.stateless:
-            return f"self.{self.stateless[source, str(code)]}"
+        key = None if source is None else (source, str(code), tuple((k, r.source) for k, r in weights.items()))
+        if key is not None and key in self.stateless:
+            name = self.stateless[key]
+            if not weights or self._called_again(op, weights, *self.layer_weights[name]):
+                return f"self.{name}"
         name = self.member_names(self._hint(op, hint), "layer")
-        if source is not None:
-            self.stateless[source, str(code)] = name
+        if key is not None and (not weights or all(r.source for r in weights.values())):
+            self.stateless[key] = name
+            self.layer_weights[name] = (weights, self._path(op))
 
         self.members.append((name, code, op.loc_name))
         for pname, ref in weights.items():
             self.checkpoint.append(CheckpointEntry(f"{name}.{pname}", ref))
         return f"self.{name}"
+
+    def _called_again(self, op: Op, weights: dict[str, WeightRef], first: dict[str, WeightRef], path: str) -> bool:
+        """Whether `op` is a second call of the layer first seen at `path` with `first` weights.
+
+        torch names the second call of `fc` `/fc_1/Gemm`, but a module may be named `ln_1` too, and torch's
+        export reads identical tensors (LayerNorms' initial ones/zeros) from one initializer: the first call
+        must be the module itself (`fc`, not `ln_1` before `ln_2`), and a module the source lists
+        parameters for (`norm_1.weight`) is a module of its own.
+        """
+        again = self._path(op)
+        if re.sub(r"_\d+$", "", again) != path or not _same_weights(weights, first):
+            return False
+        listed = self.module.attrs.get(TRAINABLE_ATTR) or ()
+        return not any(name.startswith(again + ".") for name in listed)
 
     def add_parameter(self, op: Op, ref: WeightRef, hint: str | None, trainable: bool, note: str = "") -> str:
         name = self.member_names(hint or (ref.source or "weight"), "weight")
@@ -243,7 +271,7 @@ class CellWriter:
 
     def functional_members(self) -> set[str]:
         """The members standing for a function of an unscoped export (`self.relu`, see add_member)."""
-        return {name for (source, _), name in self.stateless.items() if source == ""}
+        return {name for (source, *_), name in self.stateless.items() if source == ""}
 
     def arg_name(self, hint: str, fallback: str = "x") -> str:
         """A local name for an input of construct, without the model's namespace (`data_0`, not `gpu_0_data_0`)."""

@@ -57,8 +57,9 @@ def test_layers_without_a_source_scope_are_not_shared():
     assert len(_members(code)) == 2, code
 
 
-def test_a_linear_called_twice_keeps_a_layer_per_call():
-    """Two calls of one torch nn.Linear read one initializer; layers with weights are never shared."""
+def test_a_linear_called_twice_is_one_layer_called_twice():
+    """Two calls of one torch nn.Linear read one initializer: one layer, called twice, so that training
+    updates one weight as torch does (`fc = self.fc(x)`, then `fc_1 = self.fc(act)`)."""
     c = helper.make_node
     nodes = [
         c("Gemm", ["x", "w", "b"], ["h"], name="/fc/Gemm", transB=1),
@@ -66,8 +67,21 @@ def test_a_linear_called_twice_keeps_a_layer_per_call():
         c("Gemm", ["r", "w", "b"], ["y"], name="/fc_1/Gemm", transB=1),
     ]
     model = make_model(nodes, {"x": (np.float32, (3, 4))}, ["y"], {"w": rand(4, 4), "b": rand(4, seed=2)})
-    code = assert_parity(model, expect_layers=("self.fc = nn.Dense(4, 4)", "self.fc_1 = nn.Dense(4, 4)"))
-    assert "self.fc(" in code and "self.fc_1(" in code, code
+    code = assert_parity(model, expect_layers=("self.fc = nn.Dense(4, 4)",))
+    assert code.count("nn.Dense(") == 1 and code.count("self.fc(") == 2, code
+    gen, _, _ = convert_model(model)
+    assert [e.name for e in gen.checkpoint] == ["fc.weight", "fc.bias"]
+
+
+def test_modules_tying_one_initializer_keep_a_layer_each():
+    """Two modules reading one initializer (tied weights: GPT-2's wte and lm_head) are two layers."""
+    c = helper.make_node
+    nodes = [
+        c("Gemm", ["x", "w", "b"], ["h"], name="/fc/Gemm", transB=1),
+        c("Gemm", ["h", "w", "b"], ["y"], name="/head/Gemm", transB=1),
+    ]
+    model = make_model(nodes, {"x": (np.float32, (3, 4))}, ["y"], {"w": rand(4, 4), "b": rand(4, seed=2)})
+    assert_parity(model, expect_layers=("self.fc = nn.Dense(4, 4)", "self.head = nn.Dense(4, 4)"))
 
 
 def test_stateless_members_shared_inside_repeated_cells_keep_one_class():
@@ -233,3 +247,15 @@ def test_a_constant_the_instances_share_located_in_the_first_is_named_alike_in_e
         x = f"y{i}"
     code = assert_parity(make_model(nodes, {"x": (np.float32, (1, 2, 3, 4))}, [x], inits))
     assert "layers_0" not in code and "*[LayerBlock() for _ in range(2)]" in code, code
+
+
+def test_modules_whose_equal_initial_weights_torch_reads_from_one_initializer_stay_two():
+    """torch's export gives ln_1 and ln_2 (both ones/zeros) one initializer: two modules, not a second call."""
+    c = helper.make_node
+    nodes = [
+        c("LayerNormalization", ["x", "g", "b"], ["h"], name="/ln_1/LayerNormalization", axis=-1),
+        c("Relu", ["h"], ["r"], name="/act/Relu"),
+        c("LayerNormalization", ["r", "g", "b"], ["y"], name="/ln_2/LayerNormalization", axis=-1),
+    ]
+    model = make_model(nodes, {"x": (np.float32, (3, 4))}, ["y"], {"g": np.ones(4, np.float32), "b": np.zeros(4, np.float32)})
+    assert_parity(model, expect_layers=("self.ln_1 = nn.LayerNorm", "self.ln_2 = nn.LayerNorm"))
