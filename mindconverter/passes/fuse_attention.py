@@ -19,7 +19,7 @@ from mindconverter.passes.attention_shapes import (
     target_reason,
 )
 from mindconverter.passes.fusion_helpers import scalar, split_const
-from mindconverter.passes.pattern import Rewriter, fused_loc, register_pattern
+from mindconverter.passes.pattern import Rewriter, fused_loc, in_program_order, register_pattern
 
 _HEADS_FIRST = [0, 2, 1, 3]  # (B, S, H, Dh) <-> (B, H, S, Dh)
 _KEY_T = [0, 2, 3, 1]  # (B, S, H, Dh) -> (B, H, Dh, S)
@@ -297,7 +297,7 @@ class FuseAttention:
 
     def rewrite(self, op: Op, m: dict[str, Any], rw: Rewriter) -> None:
         def in_order(ops: list[Op]) -> list[Op]:
-            return sorted(ops, key=lambda o: o.parent.ops.index(o))
+            return in_program_order(ops)
 
         for reader, i, w in m["moves"]:
             rw.uses.set_operand(reader, i, w)

@@ -6,7 +6,7 @@ from typing import Any
 
 from mindconverter.ir.core import Op, Value
 from mindconverter.ir.types import DType
-from mindconverter.passes.pattern import Rewriter, fused_loc, register_pattern
+from mindconverter.passes.pattern import Rewriter, fused_loc, in_program_order, register_pattern
 
 
 def _weight_reason(w: Value | None, rw: Rewriter) -> str | None:
@@ -114,6 +114,6 @@ class FuseDense:
         ops = m["ops"]
         # At the root: every operand (the bias constant too) is defined before it.
         dense = rw.create(op, "mc.dense", [m["x"], m["w"], m["b"]] if m["b"] is not None else [m["x"], m["w"]],
-                          fused_loc(*sorted(ops, key=lambda o: o.parent.ops.index(o))), transpose_w=m["transpose_w"])
+                          fused_loc(*in_program_order(ops)), transpose_w=m["transpose_w"])
         dense.result.name = op.result.name
         rw.replace(op, [dense.result], matched=[o for o in ops if o is not op])

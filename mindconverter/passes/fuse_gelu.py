@@ -7,7 +7,7 @@ from typing import Any
 
 from mindconverter.ir.core import Op, Value
 from mindconverter.passes.fusion_helpers import near, split, split_const
-from mindconverter.passes.pattern import Rewriter, fused_loc, register_pattern
+from mindconverter.passes.pattern import Rewriter, fused_loc, in_program_order, register_pattern
 
 _SQRT2 = math.sqrt(2.0)
 _SQRT_2_PI = math.sqrt(2.0 / math.pi)
@@ -126,7 +126,7 @@ class FuseGelu:
         return "no 1 + erf(...) or 1 + tanh(...) factor"
 
     def rewrite(self, op: Op, m: dict[str, Any], rw: Rewriter) -> None:
-        ordered = sorted(m["ops"], key=lambda o: o.parent.ops.index(o))
+        ordered = in_program_order(m["ops"])
         attrs = {"approximate": m["approximate"]}
         new = rw.create(op, "mc.gelu", [m["x"]], fused_loc(*ordered), **attrs)
         new.result.name = op.result.name

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from mindconverter.ir.core import Op, Value
-from mindconverter.passes.pattern import Rewriter, fused_loc, register_pattern
+from mindconverter.passes.pattern import Rewriter, fused_loc, in_program_order, register_pattern
 
 
 def _all(v: Value, rw: Rewriter, fill: float) -> bool:
@@ -130,7 +130,7 @@ class FuseGroupNorm:
             operands.append(w)
         while operands[-1] is None and len(operands) > 1:
             operands.pop()
-        ordered = sorted(m["ops"], key=lambda o: o.parent.ops.index(o))
+        ordered = in_program_order(m["ops"])
         new = rw.create(op, "mc.group_norm", operands, fused_loc(*ordered), num_groups=m["groups"], epsilon=m["eps"])
         new.result.name = op.result.name
         rw.replace(op, [new.result], matched=[o for o in ordered if o is not op])

@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 
 from mindconverter.ir.core import Op, Value
-from mindconverter.passes.fusion_helpers import near, split_const
-from mindconverter.passes.pattern import Rewriter, fused_loc, register_pattern
+from mindconverter.passes.fusion_helpers import known_axes, near, split_const
+from mindconverter.passes.pattern import Rewriter, fused_loc, in_program_order, register_pattern
 
 
 def _mean_axes(op: Op, rw: Rewriter) -> list[int] | None:
@@ -21,12 +21,7 @@ def _mean_axes(op: Op, rw: Rewriter) -> list[int] | None:
         return list(range(2, rank))
     if op.name != "onnx.ReduceMean" or not op.attr("keepdims", 1):
         return None
-    if op.attr("axes") is not None:
-        return list(op.attr("axes"))
-    if len(op.operands) > 1:
-        axes = rw.known(op.operands[1])
-        return None if axes is None else [int(a) for a in axes.reshape(-1)]
-    return None
+    return known_axes(op, rw)
 
 
 def _trailing(axes: list[int], rank: int | None) -> int | None:
@@ -255,7 +250,7 @@ class FuseLayerNorm:
                         m[role] = rw.builder(op).param(array, rw.weights, key, w.op.loc, rw.weights.origin.get(key))
                     else:
                         m[role] = rw.builder(op).const(array, rw.weights, w.op.loc)
-        ordered = sorted(m["ops"], key=lambda o: o.parent.ops.index(o))
+        ordered = in_program_order(m["ops"])
         operands = [m["x"], m["scale"]] + ([m["bias"]] if m["bias"] is not None else [])
         new = rw.create(op, "mc.layer_norm", operands, fused_loc(*ordered), axis=m["axis"], epsilon=m["eps"])
         new.result.name = op.result.name

@@ -14,7 +14,7 @@ from mindconverter.ir.symbolic import equal
 from mindconverter.passes import layout_trace as lt
 from mindconverter.passes.fuse_attention import _dropout_ratio
 from mindconverter.passes.mha_proof import Proof, prove
-from mindconverter.passes.pattern import Rewriter, fused_loc, register_pattern
+from mindconverter.passes.pattern import Rewriter, fused_loc, in_program_order, register_pattern
 
 
 @attrs.define
@@ -254,7 +254,7 @@ class FuseMultiheadAttention:
 
         proof: Proof = m["proof"]
         parts = m["parts"]
-        ordered = sorted(m["ops"], key=lambda o: o.parent.ops.index(o))
+        ordered = in_program_order(m["ops"])
         b = rw.builder(op)
         weights = stacked_operands(b, parts, proof, m["out"], rw)
         mask = m["mask"]

@@ -41,3 +41,11 @@ def split_const(op: Op, rw: Rewriter) -> tuple[Value, float] | None:
 
 def single_use(v: Value, user: Op, rw: Rewriter) -> bool:
     return rw.only_user(v) is user
+
+
+def known_axes(op: Op, rw: Rewriter) -> list[int] | None:
+    """An op's `axes`: the attribute (older opsets) or the constant second input (newer); None when unknown."""
+    if op.attr("axes") is not None:
+        return [int(a) for a in op.attr("axes")]
+    known = rw.known(op.operands[1]) if len(op.operands) > 1 and op.operands[1] is not None else None
+    return None if known is None else [int(a) for a in known.reshape(-1)]

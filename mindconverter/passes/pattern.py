@@ -128,6 +128,11 @@ class Rewriter:
         self.touched.clear()
 
 
+def in_program_order(ops: list[Op]) -> list[Op]:
+    """The matched ops of one block in the order they run (a fused op names its sources in that order)."""
+    return sorted(ops, key=lambda o: o.parent.ops.index(o))
+
+
 def fused_loc(*ops: Op) -> tuple[str, ...]:
     """The source names of the ops a fused op replaces (in order, without repeats)."""
     return tuple(dict.fromkeys(name for op in ops for name in op.loc))

@@ -8,15 +8,13 @@ from typing import Any
 import numpy as np
 
 from mindconverter.ir.core import Op
+from mindconverter.passes.fusion_helpers import known_axes
 from mindconverter.passes.pattern import Rewriter, fused_loc, register_pattern
 
 
 def _squeezed_axes(op: Op, rw: Rewriter) -> list[int] | None:
     """The axes of a Squeeze (attribute before opset 13, constant input after), non-negative; None when unknown."""
-    axes = op.attr("axes")
-    if axes is None and len(op.operands) > 1:
-        known = rw.known(op.operands[1])
-        axes = None if known is None else known.reshape(-1).tolist()
+    axes = known_axes(op, rw)
     rank = op.operands[0].type.rank
     return None if axes is None or rank is None else sorted(int(a) % rank for a in axes)
 

@@ -155,8 +155,9 @@ def _spatial_axes(cx: EmitContext) -> int | tuple[int, ...]:
 def global_average_pool(op: Op, cx: EmitContext) -> str:
     """onnx.GlobalAveragePool -> nn.AdaptiveAvgPool2d(1) for a module of its own, else ops.mean(x, spatial axes, keep_dims=True).
 
-    A module of its own: torch's `self.avgpool`, an item of an nn.Sequential (4-D input). The layer keeps the module's member (and its siblings' checkpoint keys in an nn.SequentialCell); on CPU it is also
-    2.2-2.6x faster than the mean in GRAPH mode (1x2048x7x7: 0.28 against 0.73 ms; 8x256x56x56: 8.2 against 18.1 ms).
+    A module of its own: torch's `self.avgpool`, an item of an nn.Sequential (4-D input). The layer keeps the
+    module's member (and its siblings' checkpoint keys in an nn.SequentialCell); on CPU it is also 2.2-2.6x
+    faster than the mean in GRAPH mode (1x2048x7x7: 0.28 against 0.73 ms; 8x256x56x56: 8.2 against 18.1 ms).
     """
     axes = _spatial_axes(cx)
     member = cx.shared_layer("nn.AdaptiveAvgPool2d", 1) if cx.in_type(0).rank == 4 else None
